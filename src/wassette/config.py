@@ -1,0 +1,146 @@
+"""Settings, built once at start-up from four sources.
+
+Precedence, highest first: command-line flag > ``WASSETTE_*`` environment variable > config file
+(``$XDG_CONFIG_HOME/wassette/config.toml`` or ``$WASSETTE_CONFIG_FILE``) > platform default.
+The result is frozen; library code receives it (or parts of it) as arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wassette import paths
+from wassette.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+# Config-file keys we understand. Unknown keys draw a warning, so a typo such as `secret_dir`
+# does not silently fall back to the default location.
+KNOWN_KEYS = frozenset(
+    {"plugin_dir", "component_dir", "secrets_dir", "bind_address", "environment_vars"}
+)
+
+DEFAULT_BIND_ADDRESS = "127.0.0.1:9001"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything wassette needs to know about where things are and how to serve."""
+
+    plugin_dir: Path
+    secrets_dir: Path
+    bind_address: str = DEFAULT_BIND_ADDRESS
+    environment_vars: Mapping[str, str] = field(default_factory=dict)
+    config_file: Path | None = None
+    # The whole parsed config table, for features that own keys of their own.
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read config file {path}",
+            why=exc.strerror or type(exc).__name__,
+            fix="check the file's permissions, or point WASSETTE_CONFIG_FILE elsewhere",
+        ) from None
+    try:
+        parsed = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"config file {path} is not valid UTF-8", fix="re-save it as UTF-8"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's messages carry a position but no file content; keep only that.
+        raise ConfigError(
+            f"config file {path} is not valid TOML",
+            why=str(exc),
+            fix="correct the syntax at that position",
+        ) from None
+    unknown = sorted(set(parsed) - KNOWN_KEYS)
+    for key in unknown:
+        log.warning("config file %s: unknown key %r is ignored", path, key)
+    return parsed
+
+
+def _config_path(value: Any, key: str, config_path: Path) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(
+            f"config file {config_path}: {key} must be a non-empty string path",
+            fix=f'write it as {key} = "/some/dir"',
+        )
+    path = Path(value).expanduser()
+    # Relative paths in a config file are relative to that file, not to the caller's cwd.
+    return path if path.is_absolute() else config_path.parent / path
+
+
+def load_settings(
+    *,
+    plugin_dir: Path | str | None = None,
+    secrets_dir: Path | str | None = None,
+    bind_address: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build :class:`Settings` from flags (the keyword arguments), environment and config."""
+    env = os.environ if environ is None else environ
+    cfg_path = paths.config_file(env)
+    cfg = _read_config(cfg_path)
+
+    def pick_dir(
+        flag: Path | str | None, env_names: tuple[str, ...], keys: tuple[str, ...], default: Path
+    ) -> Path:
+        if flag is not None and str(flag) != "":
+            return Path(flag).expanduser().absolute()
+        for name in env_names:
+            if env.get(name):
+                return Path(env[name]).expanduser().absolute()
+        for key in keys:
+            if key in cfg:
+                return _config_path(cfg[key], key, cfg_path)
+        return default
+
+    plugin = pick_dir(
+        plugin_dir,
+        ("WASSETTE_PLUGIN_DIR", "WASSETTE_COMPONENT_DIR"),
+        ("plugin_dir", "component_dir"),
+        paths.default_component_dir(),
+    )
+    secrets = pick_dir(
+        secrets_dir, ("WASSETTE_SECRETS_DIR",), ("secrets_dir",), paths.default_secrets_dir()
+    )
+
+    bind = bind_address or env.get("WASSETTE_BIND_ADDRESS") or cfg.get("bind_address")
+    if bind is None:
+        bind = DEFAULT_BIND_ADDRESS
+    if not isinstance(bind, str):
+        raise ConfigError(
+            f"config file {cfg_path}: bind_address must be a string",
+            fix='write it as bind_address = "127.0.0.1:9001"',
+        )
+
+    env_vars = cfg.get("environment_vars", {})
+    if not isinstance(env_vars, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items()
+    ):
+        raise ConfigError(
+            f"config file {cfg_path}: [environment_vars] must map names to string values",
+            fix='write entries as NAME = "value" under [environment_vars]',
+        )
+
+    return Settings(
+        plugin_dir=plugin,
+        secrets_dir=secrets,
+        bind_address=bind,
+        environment_vars=dict(env_vars),
+        config_file=cfg_path if cfg_path.exists() else None,
+        raw=cfg,
+    )

@@ -1,0 +1,5 @@
+import wassette
+
+
+def test_version() -> None:
+    assert wassette.__version__
