@@ -1,13 +1,101 @@
-"""The ``wassette`` command line (placeholder; filled in by the secrets issue)."""
+"""The ``wassette`` command line: a thin layer that parses, calls the library and renders.
+
+This is one of the two places where exceptions are translated (the other is the MCP server):
+every :class:`~wassette.errors.WassetteError` becomes a message on stderr in three parts (what,
+why, how to fix) and the error's exit code. Anything else is a bug and keeps its traceback.
+
+Command groups are imported lazily, so ``wassette secret ...`` never pays for importing
+wasmtime or the MCP SDK.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from typing import Any
 
 import click
 
+from wassette import __version__
+from wassette.errors import WassetteError
 
-@click.group()
-def cli() -> None:
+# command name -> "module:attribute" of its click command or group, imported on first use.
+SUBCOMMANDS: dict[str, str] = {
+    "secret": "wassette.cli.secret:secret",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported only when invoked (or listed in help)."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self._lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self._lazy.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, attr = target.split(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+class _StderrFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"wassette: {record.levelname.lower()}: {record.getMessage()}"
+
+
+def _configure_logging(verbose: int) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_StderrFormatter())
+    root = logging.getLogger("wassette")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    root.propagate = False
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=SUBCOMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, "-V", "--version", prog_name="wassette")
+@click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
+def cli(verbose: int) -> None:
     """Run WebAssembly components as MCP tools, with per-component secrets."""
+    _configure_logging(verbose)
 
 
-def main() -> None:
-    """Console-script entry point."""
-    cli()
+def report_error(exc: WassetteError) -> None:
+    """Print a WassetteError on stderr: what and why, then how to fix it."""
+    click.echo(f"error: {exc.message}", err=True)
+    if exc.fix:
+        click.echo(f"hint: {exc.fix}", err=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point: run the CLI and map errors to exit codes."""
+    try:
+        cli.main(args=argv, prog_name="wassette", standalone_mode=False)
+    except WassetteError as exc:
+        report_error(exc)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("error: aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("error: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        # `wassette secret list | head`: the reader went away; not our error.
+        sys.exit(1)
+    sys.exit(0)

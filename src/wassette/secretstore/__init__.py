@@ -4,5 +4,6 @@ Named ``secretstore`` rather than ``secrets`` so it never shadows the standard l
 """
 
 from wassette.secretstore.backend import SecretBackend
+from wassette.secretstore.store import SecretStore
 
-__all__ = ["SecretBackend"]
+__all__ = ["SecretBackend", "SecretStore"]

@@ -1,0 +1,30 @@
+"""Options and helpers shared by command groups."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from wassette.config import Settings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def plugin_dir_option(func: F) -> F:
+    """``--plugin-dir D`` (the spec's name), with ``--component-dir D`` as an alias."""
+    return click.option(
+        "--plugin-dir",
+        "--component-dir",
+        "plugin_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Component directory (default: $XDG_DATA_HOME/wassette/components).",
+    )(func)
+
+
+def settings_for(plugin_dir: Path | None) -> Settings:
+    """Settings with the command-line flags applied on top of env and config."""
+    return load_settings(plugin_dir=plugin_dir)

@@ -1,0 +1,1 @@
+"""Installed components: what lives in the component (plugin) directory."""

@@ -1,0 +1,82 @@
+"""Shared fixtures: every test runs with its own XDG directories and no stray WASSETTE_* vars."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+CANARY = "CANARY-s3cr3t-9f27c1"
+
+
+@dataclass
+class Home:
+    """An isolated user environment for one test."""
+
+    root: Path
+    env: dict[str, str]
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data" / "wassette"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.data / "secrets"
+
+    @property
+    def plugin_dir(self) -> Path:
+        return self.data / "components"
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "config" / "wassette" / "config.toml"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
+    root = tmp_path / "home"
+    root.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WASSETTE_")}
+    env.update(
+        HOME=str(root),
+        XDG_DATA_HOME=str(root / "data"),
+        XDG_CONFIG_HOME=str(root / "config"),
+        XDG_STATE_HOME=str(root / "state"),
+        XDG_CACHE_HOME=str(root / "cache"),
+    )
+    for key in list(os.environ):
+        if key.startswith("WASSETTE_"):
+            monkeypatch.delenv(key)
+    for key in ("HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(key, env[key])
+    return Home(root, env)
+
+
+def run_cli(
+    home: Home,
+    *args: str,
+    input: str | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m wassette ARGS` as a real subprocess in the isolated home."""
+    full_env = dict(home.env)
+    if env:
+        full_env.update(env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "wassette", *args],
+        capture_output=True,
+        text=True,
+        input=input if input is not None else "",
+        env=full_env,
+        timeout=60,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"wassette {args[:2]} exited {proc.returncode}: {proc.stderr}")
+    return proc
