@@ -20,8 +20,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 
-import filelock
-
 from wassette.errors import StorageError, UsageError
 from wassette.ids import validate_component_id, validate_secret_key
 from wassette.secretstore import yamlfile
@@ -94,6 +92,7 @@ class SecretStore(SecretBackend):
         self.secrets_dir = Path(secrets_dir)
         self.lock_timeout = lock_timeout
         self._cache: dict[str, tuple[_Stamp, Mapping[str, str]]] = {}
+        self._paths: dict[str, str] = {}  # component id -> validated file path (hot path)
         self._warned: set[Path] = set()
         self._warn_lock = threading.Lock()
 
@@ -150,9 +149,11 @@ class SecretStore(SecretBackend):
 
     def get_all(self, component_id: str) -> Mapping[str, str]:
         """All secrets of a component, read-only; one ``stat`` when the cache is valid."""
-        path = self.path_for(component_id)
+        path_str = self._paths.get(component_id)
+        if path_str is None:
+            path_str = self._paths[component_id] = str(self.path_for(component_id))
         try:
-            st = os.stat(path)
+            st = os.stat(path_str)
         except FileNotFoundError:
             self._cache.pop(component_id, None)
             return _EMPTY
@@ -162,6 +163,7 @@ class SecretStore(SecretBackend):
         cached = self._cache.get(component_id)
         if cached is not None and cached[0] == stamp:
             return cached[1]
+        path = Path(path_str)
         self._check_dir()
         self._warn_mode(path, st, yamlfile.FILE_MODE)
         doc = yamlfile.read_document(path)
@@ -189,11 +191,6 @@ class SecretStore(SecretBackend):
         return sorted(ids)
 
     # ------------------------------------------------------------------------------ writes
-
-    def _lock(self, path: Path) -> filelock.BaseFileLock:
-        return filelock.FileLock(
-            path.parent / f".{path.name}.lock", timeout=self.lock_timeout, mode=0o600
-        )
 
     def set_many(self, component_id: str, items: Mapping[str, str]) -> None:
         """Add or update ``items``; on disk (fsynced) before this returns."""
@@ -227,7 +224,11 @@ class SecretStore(SecretBackend):
 
     @contextlib.contextmanager
     def _acquire(self, path: Path) -> Iterator[None]:
-        lock = self._lock(path)
+        import filelock  # only writers lock: `secret list` never pays for this import
+
+        lock = filelock.FileLock(
+            path.parent / f".{path.name}.lock", timeout=self.lock_timeout, mode=0o600
+        )
         try:
             lock.acquire()
         except filelock.Timeout:
