@@ -475,3 +475,44 @@ def test_history_and_rollback(bao_server: BaoServer) -> None:
     assert dict(make_backend(backend.address, backend.path_prefix).get_all("app")) == {"K": "v1"}
     with pytest.raises(NotFoundError, match="version 99"):
         backend.rollback("app", 99)
+
+
+def test_sealed_vault_is_reported_as_unavailable() -> None:
+    server = BaoServer().start()
+    try:
+        backend = make_backend(server.address, "p", retries=1)
+        server.root_client().sys.seal()
+        with pytest.raises(VaultUnreachableError, match="sealed"):
+            backend.get_all("app")
+    finally:
+        server.cleanup()
+
+
+def test_threads_sharing_one_backend_lose_nothing(bao_server: BaoServer) -> None:
+    backend = make_backend(bao_server.address, _prefix())
+    failures: list[BaseException] = []
+
+    def write(n: int) -> None:
+        try:
+            for i in range(8):
+                backend.set_many("app", {f"T{n}_{i}": str(i)})
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures
+    fresh = make_backend(bao_server.address, backend.path_prefix)
+    assert dict(fresh.get_all("app")) == {f"T{n}_{i}": str(i) for n in range(4) for i in range(8)}
+
+
+def test_returned_mapping_cannot_corrupt_the_cache(bao_server: BaoServer) -> None:
+    backend = make_backend(bao_server.address, _prefix())
+    backend.set_many("app", {"A": "1"})
+    got = backend.get_all("app")
+    with pytest.raises(TypeError):
+        got["A"] = "changed"  # type: ignore[index]
+    assert dict(backend.get_all("app")) == {"A": "1"}
