@@ -15,11 +15,17 @@ positions only.
     │   ├── InvalidComponentIdError             id not matching the allowed pattern
     │   └── InvalidSecretKeyError               key not a valid environment variable name
     ├── NotFoundError                  exit 3
-    │   └── ComponentNotFoundError              no <id>.wasm in the component dir
+    │   ├── ComponentNotFoundError              no <id>.wasm in the component dir
+    │   └── SecretReferenceError                a vault:/env: reference is dangling or malformed
     ├── AbortedError                   exit 1   the user declined a confirmation
     ├── ConfigError                    exit 4   config.toml or WASSETTE_* unusable
     ├── StorageError                   exit 5   a file we own cannot be read or written
-    │   └── SecretsFileError                    a secrets file is corrupt or malformed
+    │   ├── SecretsFileError                    a secrets file is corrupt or malformed
+    │   └── VaultBackendError                   the Vault/OpenBao backend failed
+    │       ├── VaultUnreachableError           no answer (down, sealed, TLS, timeout)
+    │       ├── VaultAuthError                  token invalid/expired, AppRole login refused
+    │       ├── VaultPermissionError            token lacks a capability on a path
+    │       └── VaultConflictError              check-and-set kept losing to other writers
     ├── PolicyError                    exit 6   a policy file or a grant is invalid
     └── ComponentError                 exit 7   a component cannot be compiled, loaded or run
 """
@@ -109,3 +115,30 @@ class ComponentError(WassetteError):
     """A component cannot be compiled, loaded, instantiated or called."""
 
     exit_code = 7
+
+
+class SecretReferenceError(NotFoundError):
+    """A secret value of the form ``vault:<path>#<key>`` or ``env:<NAME>`` cannot be resolved.
+
+    The message names the reference and the secret key holding it, never a resolved value.
+    """
+
+
+class VaultBackendError(StorageError):
+    """The Vault/OpenBao secrets backend failed (base of the specific cases below)."""
+
+
+class VaultUnreachableError(VaultBackendError):
+    """Vault did not answer: connection refused, timeout, TLS failure, sealed or no leader."""
+
+
+class VaultAuthError(VaultBackendError):
+    """Vault rejected the credentials themselves (bad, expired or revoked token; AppRole login)."""
+
+
+class VaultPermissionError(VaultBackendError):
+    """The token is valid but its policies lack a capability on the path in question."""
+
+
+class VaultConflictError(VaultBackendError):
+    """A check-and-set write kept losing to concurrent writers and gave up (bounded retries)."""

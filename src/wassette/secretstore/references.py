@@ -1,0 +1,183 @@
+"""Secret references: one shared secret feeding several components without copies.
+
+A stored secret value may, instead of the secret itself, hold a *reference* that is resolved
+each time the component is instantiated (never stored resolved):
+
+``vault:<path>#<key>``
+    field ``<key>`` of the KV v2 secret at ``<path>`` inside the configured Vault mount, read
+    through the Vault backend (same token, same cache, same outage behaviour). ``<path>`` is
+    relative to the mount, *not* to ``path_prefix``, so shared secrets can live outside the
+    per-component tree: ``vault:shared/stripe#API_KEY`` reads
+    ``<mount>/data/shared/stripe``, field ``API_KEY`` (``bao kv get -mount=secret
+    shared/stripe``). Path segments are letters, digits, ``.``, ``_`` and ``-``; the key is
+    any non-empty text after the first ``#``.
+``env:<NAME>``
+    the variable ``NAME`` of the wassette server's own environment (``NAME`` a valid
+    environment variable name).
+
+**Escaping.** A literal value that happens to start with ``vault:``, ``env:`` or ``literal:``
+is stored with a ``literal:`` prefix, which resolution strips exactly once:
+``literal:vault:abc`` injects ``vault:abc``; ``literal:literal:x`` injects ``literal:x``.
+Every other value passes through unchanged, byte for byte. :func:`escape_literal` applies the
+rule, so ``resolve(escape_literal(v)) == v`` for every string ``v`` (a property test checks it).
+
+Failures raise :class:`~wassette.errors.SecretReferenceError`. A *dangling* reference (no such
+Vault secret or field, no such environment variable) is named in the message, since a
+reference is a pointer, not a secret. A *malformed* one is not echoed (it might be a real
+secret that merely looks like a reference): the message names only the secret key.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from wassette.errors import SecretReferenceError, UsageError
+
+if TYPE_CHECKING:  # the Vault backend (and hvac) load only when Vault is configured
+    from wassette.secretstore.backends.vault import VaultBackend
+
+VAULT_PREFIX = "vault:"
+ENV_PREFIX = "env:"
+LITERAL_PREFIX = "literal:"
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_VAULT_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+
+
+@dataclass(frozen=True)
+class VaultReference:
+    """``vault:<path>#<key>``."""
+
+    path: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"{VAULT_PREFIX}{self.path}#{self.key}"
+
+
+@dataclass(frozen=True)
+class EnvReference:
+    """``env:<NAME>``."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return f"{ENV_PREFIX}{self.name}"
+
+
+Reference = VaultReference | EnvReference
+
+
+class _Malformed(ValueError):
+    """Internal: why a would-be reference does not parse (the reason never quotes it)."""
+
+
+def is_reference(value: str) -> bool:
+    """Whether ``value`` will be treated as a reference (well-formed or not)."""
+    return value.startswith((VAULT_PREFIX, ENV_PREFIX))
+
+
+def escape_literal(value: str) -> str:
+    """Store ``value`` so that it is injected verbatim, even if it looks like a reference."""
+    if value.startswith((VAULT_PREFIX, ENV_PREFIX, LITERAL_PREFIX)):
+        return LITERAL_PREFIX + value
+    return value
+
+
+def parse_reference(value: str) -> Reference | None:
+    """The reference ``value`` holds, or None for a plain (or ``literal:``) value.
+
+    Raises ``ValueError`` (a private subclass) for a malformed reference; the message never
+    contains ``value``.
+    """
+    if value.startswith(VAULT_PREFIX):
+        body = value[len(VAULT_PREFIX) :]
+        path, sep, key = body.partition("#")
+        if not sep:
+            raise _Malformed("a vault reference needs '#<key>' after the path")
+        if not path or not all(_VAULT_SEGMENT.fullmatch(s) for s in path.split("/")):
+            raise _Malformed(
+                "the path must be segments of letters, digits, '.', '_' and '-' joined by '/'"
+            )
+        if not key:
+            raise _Malformed("the key after '#' is empty")
+        return VaultReference(path, key)
+    if value.startswith(ENV_PREFIX):
+        name = value[len(ENV_PREFIX) :]
+        if not _ENV_NAME.fullmatch(name):
+            raise _Malformed("the variable name is not a valid environment variable name")
+        return EnvReference(name)
+    return None
+
+
+def resolve_references(
+    secrets: Mapping[str, str],
+    *,
+    vault: VaultBackend | None,
+    environ: Mapping[str, str],
+    component_id: str | None = None,
+) -> dict[str, str]:
+    """Resolve every reference in ``secrets``; plain values pass through unchanged.
+
+    ``vault`` serves ``vault:`` references (None when no Vault is configured: such a
+    reference is then an error). ``environ`` is the server's environment for ``env:``.
+    ``component_id`` only improves messages. All-or-nothing: the first failure raises.
+    """
+    owner = f" of component {component_id}" if component_id else ""
+    out: dict[str, str] = {}
+    for key, value in secrets.items():
+        if value.startswith(LITERAL_PREFIX):
+            out[key] = value[len(LITERAL_PREFIX) :]
+            continue
+        try:
+            ref = parse_reference(value)
+        except _Malformed as exc:
+            raise SecretReferenceError(
+                f"secret {key}{owner} looks like a reference but is malformed",
+                why=str(exc),
+                fix=f"write vault:<path>#<key> or env:<NAME>; to store a literal value "
+                f"starting with vault: or env:, prefix it with {LITERAL_PREFIX}",
+            ) from None
+        if ref is None:
+            out[key] = value
+        elif isinstance(ref, EnvReference):
+            if ref.name not in environ:
+                raise SecretReferenceError(
+                    f"secret {key}{owner} refers to {ref}, which is not set",
+                    why=f"the wassette server's environment has no variable {ref.name}",
+                    fix=f"export {ref.name} before starting the server, or change the secret",
+                )
+            out[key] = environ[ref.name]
+        else:
+            out[key] = _resolve_vault(ref, key, owner, vault)
+    return out
+
+
+def _resolve_vault(ref: VaultReference, key: str, owner: str, vault: VaultBackend | None) -> str:
+    if vault is None:
+        raise SecretReferenceError(
+            f"secret {key}{owner} refers to {ref}, but no Vault is configured",
+            fix='set secrets_backend = "vault" and a [vault] table in config.toml, '
+            "or replace the reference with a value",
+        )
+    try:
+        fields = vault.read_path(ref.path)
+    except UsageError:  # pragma: no cover - parse_reference already validated the path
+        raise SecretReferenceError(f"secret {key}{owner} has an invalid Vault path") from None
+    if ref.key not in fields:
+        where = f"{vault.mount}/data/{ref.path}"
+        why = (
+            f"the secret at {where} has no field {ref.key}"
+            if fields
+            else f"there is no secret at {where}"
+        )
+        raise SecretReferenceError(
+            f"secret {key}{owner} refers to {ref}, which does not exist",
+            why=why,
+            fix=f"create it (`bao kv patch -mount={vault.mount} {ref.path} {ref.key}=...`, or "
+            f"`kv put` for a new secret) or point the reference elsewhere",
+        )
+    return fields[ref.key]
