@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.secretstore.openbao import BaoServer
 
 CANARY = "CANARY-s3cr3t-9f27c1"
 
@@ -80,3 +83,13 @@ def run_cli(
     if check and proc.returncode != 0:
         raise AssertionError(f"wassette {args[:2]} exited {proc.returncode}: {proc.stderr}")
     return proc
+
+
+@pytest.fixture(scope="session")
+def bao_server() -> Iterator[BaoServer]:
+    """One real OpenBao dev server on a random 127.0.0.1 port, for the whole test session."""
+    server = BaoServer().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()

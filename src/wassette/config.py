@@ -23,7 +23,15 @@ log = logging.getLogger(__name__)
 # Config-file keys we understand. Unknown keys draw a warning, so a typo such as `secret_dir`
 # does not silently fall back to the default location.
 KNOWN_KEYS = frozenset(
-    {"plugin_dir", "component_dir", "secrets_dir", "bind_address", "environment_vars"}
+    {
+        "plugin_dir",
+        "component_dir",
+        "secrets_dir",
+        "bind_address",
+        "environment_vars",
+        "secrets_backend",
+        "vault",
+    }
 )
 
 DEFAULT_BIND_ADDRESS = "127.0.0.1:9001"
@@ -37,6 +45,7 @@ class Settings:
     secrets_dir: Path
     bind_address: str = DEFAULT_BIND_ADDRESS
     environment_vars: Mapping[str, str] = field(default_factory=dict)
+    secrets_backend: str = "file"
     config_file: Path | None = None
     # The whole parsed config table, for features that own keys of their own.
     raw: Mapping[str, Any] = field(default_factory=dict)
@@ -136,8 +145,17 @@ def load_settings(
             fix='write entries as NAME = "value" under [environment_vars]',
         )
 
+    backend = env.get("WASSETTE_SECRETS_BACKEND") or cfg.get("secrets_backend", "file")
+    if backend not in ("file", "vault"):
+        raise ConfigError(
+            f"unknown secrets backend {backend!r}",
+            why='secrets_backend (or WASSETTE_SECRETS_BACKEND) must be "file" or "vault"',
+            fix='use secrets_backend = "file" (default) or "vault" with a [vault] table',
+        )
+
     return Settings(
         plugin_dir=plugin,
+        secrets_backend=backend,
         secrets_dir=secrets,
         bind_address=bind,
         environment_vars=dict(env_vars),

@@ -6,6 +6,7 @@ Results go to stdout (JSON by default); prompts, warnings and errors go to stder
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -21,12 +22,13 @@ from wassette.errors import (
     UsageError,
 )
 from wassette.ids import ENV_KEY_PATTERN, validate_component_id, validate_secret_key
-from wassette.secretstore.store import SecretStore
+from wassette.secretstore.backend import SecretBackend
+from wassette.secretstore.factory import open_backend
 
 
-def _store(plugin_dir: Path | None) -> tuple[SecretStore, Path]:
+def _store(plugin_dir: Path | None) -> tuple[SecretBackend, Path]:
     settings = settings_for(plugin_dir)
-    return SecretStore(settings.secrets_dir), settings.plugin_dir
+    return open_backend(settings, os.environ), settings.plugin_dir
 
 
 @click.group()

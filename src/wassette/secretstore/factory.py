@@ -1,0 +1,38 @@
+"""Choose the secrets backend from the settings: the local YAML store, or Vault/OpenBao.
+
+``secrets_backend`` (config file) or ``WASSETTE_SECRETS_BACKEND`` selects it: ``"file"``
+(default, the specification's per-component YAML files) or ``"vault"`` (KV v2, configured by
+the ``[vault]`` table). Heavy client libraries are imported only for the backend in use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from wassette.config import Settings
+from wassette.errors import ConfigError
+from wassette.secretstore.backend import SecretBackend
+from wassette.secretstore.store import SecretStore
+
+BACKENDS = ("file", "vault")
+
+
+def open_backend(settings: Settings, environ: Mapping[str, str]) -> SecretBackend:
+    """The backend the settings ask for; ``environ`` supplies credentials such as VAULT_TOKEN."""
+    kind = settings.secrets_backend
+    if kind == "file":
+        return SecretStore(settings.secrets_dir)
+    if kind == "vault":
+        table = settings.raw.get("vault", {})
+        if not isinstance(table, Mapping):
+            raise ConfigError(
+                "config: vault must be a table",
+                fix='write it as a [vault] section with address = "..."',
+            )
+        from wassette.secretstore.backends.vault import VaultBackend
+
+        return VaultBackend.from_config(table, environ)
+    raise ConfigError(
+        f"unknown secrets backend {kind!r}",
+        fix=f"set secrets_backend to one of: {', '.join(BACKENDS)}",
+    )
