@@ -165,6 +165,18 @@ def bench_cli(tmp: Path, runs: int = 20) -> dict[str, object]:
     return result
 
 
+def bench_vault(tmp: Path) -> object:
+    """The Vault backend against a local OpenBao (bench/vault.py), cached vs uncached."""
+    out = tmp / "vault.json"
+    subprocess.run(
+        [sys.executable, str(_HERE / "vault.py"), "--out", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    return json.loads(out.read_text())
+
+
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="wassette-bench-"))
     try:
@@ -172,8 +184,10 @@ def main() -> None:
             "benchmark": "secrets",
             "python": platform.python_version(),
             "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
             "store": bench_store(tmp),
             "cli": bench_cli(tmp),
+            "vault_backend": bench_vault(tmp),
         }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
