@@ -13,7 +13,8 @@ positions only.
     WassetteError                      exit 1
     ├── UsageError                     exit 2   bad input on the command line or in a call
     │   ├── InvalidComponentIdError             id not matching the allowed pattern
-    │   └── InvalidSecretKeyError               key not a valid environment variable name
+    │   ├── InvalidSecretKeyError               key not a valid environment variable name
+    │   └── InvalidArgumentsError               tool arguments not matching the WIT signature
     ├── NotFoundError                  exit 3
     │   └── ComponentNotFoundError              no <id>.wasm in the component dir
     ├── AbortedError                   exit 1   the user declined a confirmation
@@ -22,6 +23,7 @@ positions only.
     │   └── SecretsFileError                    a secrets file is corrupt or malformed
     ├── PolicyError                    exit 6   a policy file or a grant is invalid
     └── ComponentError                 exit 7   a component cannot be compiled, loaded or run
+        └── UnsupportedValueError               a value wasmtime-py cannot pass faithfully
 """
 
 from __future__ import annotations
@@ -67,6 +69,20 @@ class InvalidSecretKeyError(UsageError):
     """A secret key is not a valid environment variable name."""
 
 
+class InvalidArgumentsError(UsageError):
+    """Tool arguments do not match the function's WIT signature.
+
+    ``path`` names the offending spot, e.g. ``args.config.retries``; the message starts with it.
+    """
+
+    def __init__(
+        self, path: str, problem: str, *, why: str | None = None, fix: str | None = None
+    ) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}", why=why, fix=fix)
+
+
 class NotFoundError(WassetteError):
     """Something named by the caller does not exist."""
 
@@ -109,3 +125,12 @@ class ComponentError(WassetteError):
     """A component cannot be compiled, loaded, instantiated or called."""
 
     exit_code = 7
+
+
+class UnsupportedValueError(ComponentError):
+    """A well-formed value that the wasmtime-py value mapping cannot pass without changing it.
+
+    wasmtime-py picks a variant case from the Python class of a bare payload; for some types
+    (an integer case before a bool case, a case whose payload may be ``None``) that choice is
+    wrong, so we refuse rather than call the component with a different value.
+    """

@@ -1,0 +1,165 @@
+"""A plain, immutable model of WIT value types, read once from wasmtime's type objects.
+
+wasmtime-py's ``ValType`` objects are ctypes handles whose accessors (``.cases``, ``.fields``,
+...) cross the FFI and allocate new objects on every call. We read a function's signature once
+into :class:`WitType` trees: pure data that is hashable, cheap to walk on every tool call, and
+usable by the schema generator and the value converter without touching wasmtime again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import wasmtime.component as wc
+
+#: Integer kinds with their inclusive (min, max) range.
+INT_RANGES: Final[dict[str, tuple[int, int]]] = {
+    "u8": (0, 2**8 - 1),
+    "u16": (0, 2**16 - 1),
+    "u32": (0, 2**32 - 1),
+    "u64": (0, 2**64 - 1),
+    "s8": (-(2**7), 2**7 - 1),
+    "s16": (-(2**15), 2**15 - 1),
+    "s32": (-(2**31), 2**31 - 1),
+    "s64": (-(2**63), 2**63 - 1),
+}
+FLOAT_KINDS: Final = frozenset({"f32", "f64"})
+#: Kinds no JSON caller can produce or consume.
+OPAQUE_KINDS: Final = frozenset({"own", "borrow", "future", "stream", "error-context"})
+
+_SCALARS: Final[dict[type, str]] = {
+    wc.Bool: "bool",
+    wc.U8: "u8",
+    wc.U16: "u16",
+    wc.U32: "u32",
+    wc.U64: "u64",
+    wc.S8: "s8",
+    wc.S16: "s16",
+    wc.S32: "s32",
+    wc.S64: "s64",
+    wc.F32: "f32",
+    wc.F64: "f64",
+    wc.Char: "char",
+    wc.String: "string",
+    wc.ErrorContext: "error-context",
+}
+
+
+@dataclass(frozen=True)
+class WitType:
+    """One WIT value type.
+
+    ``kind`` is the WIT spelling (``bool``, ``u8`` ... ``s64``, ``f32``, ``f64``, ``char``,
+    ``string``, ``list``, ``record``, ``tuple``, ``variant``, ``enum``, ``option``, ``result``,
+    ``flags``) or one of :data:`OPAQUE_KINDS`. Only the attributes of that kind are set:
+
+    - ``list``/``future``/``stream``: ``element`` (``None`` for a payload-less future/stream);
+    - ``record``: ``fields`` as (name, type) in declaration order;
+    - ``tuple``: ``elements``;
+    - ``variant``: ``cases`` as (name, payload type or ``None``);
+      ``option`` is ``(("none", None), ("some", T))``, ``result`` is ``(("ok", O), ("err", E))``;
+    - ``enum``/``flags``: ``names``.
+    """
+
+    kind: str
+    element: WitType | None = None
+    fields: tuple[tuple[str, WitType], ...] = ()
+    elements: tuple[WitType, ...] = ()
+    cases: tuple[tuple[str, WitType | None], ...] = ()
+    names: tuple[str, ...] = ()
+
+    @property
+    def is_bytes(self) -> bool:
+        """``list<u8>``, which wasmtime-py maps to ``bytes``."""
+        return self.kind == "list" and self.element is not None and self.element.kind == "u8"
+
+    def contains_opaque(self) -> bool:
+        """Whether a resource handle (or another non-JSON type) occurs anywhere inside."""
+        if self.kind in OPAQUE_KINDS or self.kind.startswith("unknown:"):
+            return True
+        children: list[WitType | None] = [self.element]
+        children += [t for _, t in self.fields]
+        children += list(self.elements)
+        children += [t for _, t in self.cases]
+        return any(c is not None and c.contains_opaque() for c in children)
+
+    def __str__(self) -> str:
+        return wit_spelling(self)
+
+
+def wit_spelling(t: WitType) -> str:  # noqa: PLR0911
+    """A short WIT-like spelling of the type for messages (records and variants are anonymous)."""
+    if t.kind == "list":
+        return f"list<{t.element}>"
+    if t.kind == "option":
+        return f"option<{t.cases[1][1]}>"
+    if t.kind == "result":
+        ok, err = t.cases[0][1], t.cases[1][1]
+        if ok is None and err is None:
+            return "result"
+        return f"result<{ok if ok is not None else '_'}, {err if err is not None else '_'}>"
+    if t.kind == "tuple":
+        return "tuple<" + ", ".join(str(e) for e in t.elements) + ">"
+    if t.kind == "record":
+        return "record { " + ", ".join(f"{n}: {ft}" for n, ft in t.fields) + " }"
+    if t.kind == "variant":
+        parts = [n if p is None else f"{n}({p})" for n, p in t.cases]
+        return "variant { " + ", ".join(parts) + " }"
+    if t.kind in ("enum", "flags"):
+        return f"{t.kind} {{ " + ", ".join(t.names) + " }"
+    return t.kind
+
+
+def from_valtype(ty: wc.ValType) -> WitType:  # noqa: PLR0911, PLR0912
+    """Read a wasmtime-py ``ValType`` into a :class:`WitType` (one FFI walk)."""
+    scalar = _SCALARS.get(type(ty))
+    if scalar is not None:
+        return WitType(scalar)
+    if isinstance(ty, wc.ListType):
+        return WitType("list", element=from_valtype(ty.element))
+    if isinstance(ty, wc.RecordType):
+        return WitType("record", fields=tuple((n, from_valtype(t)) for n, t in ty.fields))
+    if isinstance(ty, wc.TupleType):
+        return WitType("tuple", elements=tuple(from_valtype(t) for t in ty.elements))
+    if isinstance(ty, wc.VariantType):
+        return WitType("variant", cases=tuple((n, _maybe(t)) for n, t in ty.cases))
+    if isinstance(ty, wc.EnumType):
+        return WitType("enum", names=tuple(ty.names))
+    if isinstance(ty, wc.OptionType):
+        return WitType("option", cases=(("none", None), ("some", from_valtype(ty.payload))))
+    if isinstance(ty, wc.ResultType):
+        return WitType("result", cases=(("ok", _maybe(ty.ok)), ("err", _maybe(ty.err))))
+    if isinstance(ty, wc.FlagsType):
+        return WitType("flags", names=tuple(ty.names))
+    if isinstance(ty, wc.OwnType):
+        return WitType("own")
+    if isinstance(ty, wc.BorrowType):
+        return WitType("borrow")
+    if isinstance(ty, wc.FutureType):
+        return WitType("future")
+    if isinstance(ty, wc.StreamType):
+        return WitType("stream")
+    # A value type added by a later wasmtime: treat it as opaque so the function is skipped
+    # (with a reason) instead of being exposed with a wrong schema.
+    return WitType(f"unknown:{type(ty).__name__}")
+
+
+def _maybe(ty: wc.ValType | None) -> WitType | None:
+    return None if ty is None else from_valtype(ty)
+
+
+# Shorthands, mostly for tests and hand-built signatures.
+def list_of(element: WitType) -> WitType:
+    """``list<element>``."""
+    return WitType("list", element=element)
+
+
+def option_of(payload: WitType) -> WitType:
+    """``option<payload>``."""
+    return WitType("option", cases=(("none", None), ("some", payload)))
+
+
+def result_of(ok: WitType | None, err: WitType | None) -> WitType:
+    """``result<ok, err>`` (either side may be absent)."""
+    return WitType("result", cases=(("ok", ok), ("err", err)))
