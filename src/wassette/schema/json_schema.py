@@ -5,7 +5,7 @@ The mapping follows Wassette's rules and is stricter where they are loose (refer
 =================  ==============================================================
 bool               ``{"type": "boolean"}``
 u8 ... s64         ``{"type": "integer", "minimum": lo, "maximum": hi}`` (exact range)
-f32 / f64          ``{"type": "number"}`` (f32 bounded by FLT_MAX); on output also the
+f32 / f64          ``{"type": "number"}`` within the finite range; on output also the
                    strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (JSON has no such numbers)
 char               a string of exactly one code point
 string             ``{"type": "string"}``
@@ -31,6 +31,8 @@ JSONSchema = dict[str, Any]
 
 #: The largest finite f32; JSON numbers beyond it cannot be passed without becoming infinite.
 F32_MAX: Final = 3.4028234663852886e38
+#: The largest finite f64; bigger JSON numbers would become infinite.
+F64_MAX: Final = 1.7976931348623157e308
 #: How non-finite floats are spelled in JSON output.
 NON_FINITE: Final = ("NaN", "Infinity", "-Infinity")
 
@@ -62,9 +64,8 @@ def type_schema(t: WitType, *, output: bool = False) -> JSONSchema:  # noqa: PLR
         lo, hi = INT_RANGES[k]
         return {"type": "integer", "minimum": lo, "maximum": hi}
     if k in FLOAT_KINDS:
-        number: JSONSchema = {"type": "number"}
-        if k == "f32":
-            number = {"type": "number", "minimum": -F32_MAX, "maximum": F32_MAX}
+        bound = F32_MAX if k == "f32" else F64_MAX
+        number: JSONSchema = {"type": "number", "minimum": -bound, "maximum": bound}
         if output:
             return {"anyOf": [number, {"type": "string", "enum": list(NON_FINITE)}]}
         return number
