@@ -127,7 +127,7 @@ def _to_value(t: WitType, v: Any, path: str) -> Any:  # noqa: PLR0911, PLR0912
         if type(v) is not str:
             raise _expected(path, "a string", v)
         if v not in t.names:
-            raise _bad(path, f"{_show(v)} is not one of {', '.join(t.names)}")
+            raise _bad(path, f"expected one of {', '.join(t.names)}")
         return v
     if k == "flags":
         return _flags(t, v, path)
@@ -200,9 +200,9 @@ def _flags(t: WitType, v: Any, path: str) -> set[str]:
         if type(name) is not str:
             raise _expected(f"{path}[{i}]", "a flag name", name)
         if name not in t.names:
-            raise _bad(f"{path}[{i}]", f"{_show(name)} is not one of {', '.join(t.names)}")
+            raise _bad(f"{path}[{i}]", f"expected one of {', '.join(t.names)}")
         if name in out:
-            raise _bad(f"{path}[{i}]", f"flag {_show(name)} is given twice")
+            raise _bad(f"{path}[{i}]", "this flag is given twice")
         out.add(name)
     return out
 
@@ -254,8 +254,7 @@ def _pick_case(t: WitType, v: Any, path: str) -> tuple[int, Any, str]:
         raise _expected(path, 'an object {"tag": ..., "val": ...}', v)
     tag = v.get("tag")
     if type(tag) is not str or tag not in tags:
-        shown = _show(tag) if type(tag) is str else _json_kind(tag)
-        raise _bad(f"{path}.tag", f"{shown} is not one of {', '.join(tags)}")
+        raise _bad(f"{path}.tag", f"expected one of {', '.join(tags)}")
     index = tags.index(tag)
     has_payload = t.cases[index][1] is not None
     allowed = {"tag", "val"} if has_payload else {"tag"}
@@ -436,5 +435,5 @@ def _json_kind(v: Any) -> str:  # noqa: PLR0911
 
 
 def _show(s: str) -> str:
-    """A short quoted rendering of a name the caller gave (names, not free-form values)."""
+    """A short quoted rendering of a key the caller gave (keys only: values may be private)."""
     return repr(s if len(s) <= _MAX_SHOWN else s[:_MAX_SHOWN] + "...")
