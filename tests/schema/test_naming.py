@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+import wasmtime
+import wasmtime.component as wc
 
 from tests.schema.kitchensink import API, PREFIX, kitchen_sink
 from wassette.schema import enumerate_tools, tool_name
@@ -106,3 +108,47 @@ def test_mcp_tool_shape() -> None:
     }
     add = ks.tools["add"].as_mcp_tool()
     assert add["outputSchema"]["required"] == ["result"]
+
+
+NAMING_WAT = """
+(component
+  (core module $m (func (export "f") (result i32) i32.const 42))
+  (core instance $i (instantiate $m))
+  (func $f (result u32) (canon lift (core func $i "f")))
+  (instance $a (export "f" (func $f)))
+  (instance $b (export "f" (func $f)))
+  (instance $c (export "do-it" (func $f)))
+  (instance $d (export "init" (func $f)) (export "other" (func $f)))
+  (export "ns:pkg/iface@1.2.3-rc.1" (instance $a))
+  (export "ns:pkg/api" (instance $b))
+  (export "local-iface" (instance $c))
+  (export "exports" (instance $d))
+  (export "answer" (func $f))
+)
+"""
+
+
+def test_names_of_versioned_plain_and_kebab_instances() -> None:
+    engine = wasmtime.Engine()
+    component = wc.Component(engine, NAMING_WAT)
+    discovery = enumerate_tools(component, engine)
+    assert {t.name: t.export_path for t in discovery.tools} == {
+        "ns_pkg_iface_1_2_3-rc_1_f": ("ns:pkg/iface@1.2.3-rc.1", "f"),
+        "ns_pkg_api_f": ("ns:pkg/api", "f"),
+        "local-iface_do-it": ("local-iface", "do-it"),
+        # An `exports` instance that is not componentize-py's (it has more than `init`) is a
+        # real interface and keeps its tools.
+        "exports_init": ("exports", "init"),
+        "exports_other": ("exports", "other"),
+        "answer": ("answer",),
+    }
+    assert discovery.skipped == ()
+    # The export path really finds the function.
+    store = wasmtime.Store(engine)
+    instance = wc.Linker(engine).instantiate(store, component)
+    index = None
+    for name in discovery.tools[2].export_path:
+        index = instance.get_export_index(store, name, index)
+    func = instance.get_func(store, index)
+    assert func is not None
+    assert func(store) == 42

@@ -69,6 +69,16 @@ class WitType:
     cases: tuple[tuple[str, WitType | None], ...] = ()
     names: tuple[str, ...] = ()
 
+    def __hash__(self) -> int:
+        # Types are hashed on every converted value (memoised lookups); hash the tree once.
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(
+                (self.kind, self.element, self.fields, self.elements, self.cases, self.names)
+            )
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
     @property
     def is_bytes(self) -> bool:
         """``list<u8>``, which wasmtime-py maps to ``bytes``."""
