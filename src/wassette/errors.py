@@ -132,5 +132,6 @@ class UnsupportedValueError(ComponentError):
 
     wasmtime-py picks a variant case from the Python class of a bare payload; for some types
     (an integer case before a bool case, a case whose payload may be ``None``) that choice is
-    wrong, so we refuse rather than call the component with a different value.
+    wrong. ``runtime/values.py`` normally passes such values by case name; if its hook on
+    wasmtime-py cannot be installed, we refuse rather than call with a different value.
     """

@@ -27,7 +27,14 @@ from wassette.errors import (
     UnsupportedValueError,
     UsageError,
 )
-from wassette.runtime.values import args_from_json, json_to_value, result_to_json, value_to_json
+from wassette.runtime import values
+from wassette.runtime.values import (
+    ForcedCase,
+    args_from_json,
+    json_to_value,
+    result_to_json,
+    value_to_json,
+)
 from wassette.schema import ToolSpec, WitType
 from wassette.schema.json_schema import F32_MAX
 
@@ -99,6 +106,8 @@ ROUND_TRIPS: list[tuple[str, Any]] = [
     ("echo-token", {"tag": "index", "val": 2**64 - 1}),
     ("echo-token", {"tag": "none"}),
     ("echo-mixed", {"tag": "small", "val": 1}),
+    ("echo-mixed", {"tag": "flag", "val": True}),
+    ("echo-result-option", {"err": "bad"}),
     ("echo-mode", "fast"),
     ("echo-mode", "very-slow"),
     ("echo-perms", []),
@@ -281,22 +290,38 @@ def test_lone_surrogate_char_is_refused_before_it_can_abort_the_process(caller: 
 # wasmtime-py's ambiguous variants
 
 
-def test_sdk_would_misroute_bool_after_int_case(caller: Caller) -> None:
+def test_sdk_alone_would_misroute_bool_after_int_case(caller: Caller) -> None:
     spec = tool("echo-mixed")
     # What wasmtime-py does with the bare payload True: it is an int, so it becomes small(1).
     assert caller.call(spec, [True]) == 1
-    with pytest.raises(UnsupportedValueError) as info:
-        args_from_json(spec, {"v": {"tag": "flag", "val": True}})
-    assert str(info.value).startswith("args.v: the variant case `flag` cannot be passed")
-    assert isinstance(info.value, ComponentError)
+    # Ours passes the case by name.
+    args = args_from_json(spec, {"v": {"tag": "flag", "val": True}})
+    assert args == [ForcedCase("flag", True)]
+    assert result_to_json(spec, caller.call(spec, args)) == {"result": {"tag": "flag", "val": True}}
 
 
-def test_sdk_cannot_pass_err_after_option_ok(caller: Caller) -> None:
+def test_sdk_alone_cannot_pass_err_after_option_ok(caller: Caller) -> None:
     spec = tool("echo-result-option")
     with pytest.raises(ValueError, match="not valid for this variant"):
         caller.call(spec, ["bad"])
-    with pytest.raises(UnsupportedValueError, match="result case `err`"):
-        args_from_json(spec, {"v": {"err": "bad"}})
+    assert echo(caller, spec, {"err": "bad"}) == {"err": "bad"}
+
+
+def test_forced_cases_nest(caller: Caller) -> None:
+    spec = tool("echo-deep")
+    value = [{"ok": {"tag": "flag", "val": False}}, {"ok": {"tag": "small", "val": 0}}, {"err": ""}]
+    assert echo(caller, spec, value) == value
+
+
+def test_without_the_hook_ambiguous_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(values, "FORCED_CASES_SUPPORTED", False)
+    with pytest.raises(UnsupportedValueError) as info:
+        args_from_json(tool("echo-mixed"), {"v": {"tag": "flag", "val": True}})
+    assert str(info.value).startswith("args.v: the variant case `flag` cannot be passed")
+    assert "would pass this one as case `small`" in str(info.value)
+    assert isinstance(info.value, ComponentError)
+    # Unambiguous values still go through as wasmtime-py's plain bare payloads.
+    assert args_from_json(tool("echo-mixed"), {"v": {"tag": "small", "val": 2}}) == [2]
 
 
 def test_tagged_and_bare_values_match_the_sdk() -> None:
@@ -358,13 +383,6 @@ ECHO_TOOLS = sorted(
 )
 
 
-def hazard(fn: str, v: Any) -> bool:
-    """The values wasmtime-py 50 cannot pass faithfully (see the two tests above)."""
-    return (fn == "echo-mixed" and v.get("tag") == "flag") or (
-        fn == "echo-result-option" and "err" in v
-    )
-
-
 @pytest.mark.parametrize("fn", ECHO_TOOLS)
 def test_schema_generated_values_round_trip(caller: Caller, fn: str) -> None:
     spec = tool(fn)
@@ -376,12 +394,7 @@ def test_schema_generated_values_round_trip(caller: Caller, fn: str) -> None:
     @given(from_schema(schema))
     def prop(v: Any) -> None:
         jsonschema.validate(v, schema)
-        try:
-            args = args_from_json(spec, {"v": v})
-        except UnsupportedValueError:
-            assert hazard(fn, v)
-            return
-        assert not hazard(fn, v)
+        args = args_from_json(spec, {"v": v})
         out = result_to_json(spec, caller.call(spec, args))
         assert out == {"result": v}
         jsonschema.validate(out, out_schema)
@@ -488,9 +501,6 @@ def test_adversarial_json_agrees_with_the_schema(caller: Caller, fn: str) -> Non
         except InvalidArgumentsError as err:
             assert not valid, f"schema accepts what the converter refuses: {err}"
             assert str(err).startswith("args.v")
-            return
-        except UnsupportedValueError:
-            assert valid and hazard(fn, v)
             return
         assert valid, "the converter accepts what the schema refuses"
         out = result_to_json(spec, caller.call(spec, args))

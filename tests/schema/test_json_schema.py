@@ -101,6 +101,22 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "echo-result-empty": {"oneOf": [obj(ok=NULL), obj(err=NULL)]},
     "echo-result-option": {"oneOf": [obj(ok={"anyOf": [NULL, int_(0, 4294967295)]}), obj(err=STR)]},
     "echo-list-option": {"type": "array", "items": {"anyOf": [NULL, int_(-128, 127)]}},
+    "echo-deep": {
+        "type": "array",
+        "items": {
+            "oneOf": [
+                obj(
+                    ok={
+                        "oneOf": [
+                            case("small", int_(0, 255)),
+                            case("flag", {"type": "boolean"}),
+                        ]
+                    }
+                ),
+                obj(err=STR),
+            ]
+        },
+    },
 }
 
 

@@ -53,6 +53,7 @@ ECHOES = [
     "echo-result-empty",
     "echo-result-option",
     "echo-list-option",
+    "echo-deep",
     "divide",
     "log-message",
     "no-params",

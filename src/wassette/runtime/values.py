@@ -12,9 +12,11 @@ the type tells which case a value is. This module therefore:
 - builds exactly the Python objects wasmtime-py 50 expects (``Record`` with kebab-case
   attributes, ``bytes`` for ``list<u8>``, ``set`` for flags, ``tuple`` for tuples,
   ``Variant(tag, payload)`` only when the SDK wants it, floats as ``float``);
-- refuses (:class:`~wassette.errors.UnsupportedValueError`) the few values wasmtime-py would
-  lower as a *different* case (a ``bool`` case after an integer case, a case after one whose
-  payload may be ``None``) instead of silently calling the component with another value;
+- passes the few values wasmtime-py would lower as a *different* case (a ``bool`` case after
+  an integer case, a case after one whose payload may be ``None``) as :class:`ForcedCase`,
+  which a small, additive hook on wasmtime-py's variant lowering honours by tag (see
+  :func:`_install_forced_case_hook`); without the hook such values are refused with
+  :class:`~wassette.errors.UnsupportedValueError` rather than silently changed;
 - reads results back into JSON using the type to recover the case of bare payloads.
 
 The JSON shapes are the ones of :mod:`wassette.schema.json_schema`.
@@ -22,11 +24,16 @@ The JSON shapes are the ones of :mod:`wassette.schema.json_schema`.
 
 from __future__ import annotations
 
+import ctypes
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
 
 import wasmtime.component as wc
+from wasmtime import _ffi as ffi
+from wasmtime._store import Storelike
+from wasmtime.component import _types as sdk_types
 
 from wassette.errors import ComponentError, InvalidArgumentsError, UnsupportedValueError
 from wassette.schema.json_schema import F32_MAX, F64_MAX, nullable
@@ -215,17 +222,19 @@ def _variant_like(t: WitType, v: Any, path: str) -> Any:
     if _sdk_tagged(t):
         return wc.Variant(tag, payload)
     chosen = _sdk_choice(t, payload)
-    if chosen != index:
-        raise UnsupportedValueError(
-            f"{path}: the {t.kind} case `{tag}` cannot be passed to the component",
-            why=(
-                f"wasmtime-py chooses the case of a {t} value from the Python class of its "
-                f"payload, and would pass this one as case "
-                f"`{t.cases[chosen][0] if chosen is not None else '?'}`"
-            ),
-            fix="use a different value, or change the WIT type so its cases differ in kind",
-        )
-    return payload
+    if chosen == index and not isinstance(payload, ForcedCase):
+        return payload  # wasmtime-py's own bare-payload form picks the right case
+    if FORCED_CASES_SUPPORTED:
+        return ForcedCase(tag, payload)
+    raise UnsupportedValueError(
+        f"{path}: the {t.kind} case `{tag}` cannot be passed to the component",
+        why=(
+            f"wasmtime-py chooses the case of a {t} value from the Python class of its "
+            f"payload, and would pass this one as case "
+            f"`{t.cases[chosen][0] if chosen is not None else '?'}`"
+        ),
+        fix="use a different value, or change the WIT type so its cases differ in kind",
+    )
 
 
 def _pick_case(t: WitType, v: Any, path: str) -> tuple[int, Any, str]:
@@ -403,6 +412,57 @@ def _sdk_choice(t: WitType, payload: Any) -> int | None:
         elif isinstance(payload, tuple(_classes(payload_t))):
             return i
     return None
+
+
+@dataclass(frozen=True)
+class ForcedCase:
+    """A variant/option/result value whose case is given by name, not by its payload's class.
+
+    Only produced for untagged types where wasmtime-py's class-based choice would pick another
+    case (``variant { small(u8), flag(bool) }`` with ``flag(true)``: ``True`` is an ``int``).
+    """
+
+    tag: str
+    payload: Any = None
+
+
+def _install_forced_case_hook() -> bool:
+    """Teach wasmtime-py's variant lowering to honour :class:`ForcedCase` values.
+
+    ``VariantLikeType._lower(store, val)`` returns ``(case name, lowered payload or None)``
+    for variants, options and results, nested anywhere. The hook handles ``ForcedCase``
+    exactly as the SDK handles the case it selected itself (same FFI calls, same ownership)
+    and leaves every other value to the original. It is additive and idempotent; if the SDK
+    does not look as expected (another version) nothing is patched and such values are
+    refused instead.
+    """
+    cls = getattr(sdk_types, "VariantLikeType", None)
+    original = getattr(cls, "_lower", None)
+    if cls is None or original is None or not hasattr(cls, "_cases"):
+        return False
+    if getattr(original, "_wassette_forced_case", False):
+        return True
+
+    def _lower(self: Any, store: Storelike, val: Any) -> Any:
+        if not isinstance(val, ForcedCase):
+            return original(self, store, val)
+        for name, ty in self._cases():
+            if name != val.tag:
+                continue
+            if ty is None:
+                return (name, None)
+            raw = ffi.wasmtime_component_val_t()
+            ty.convert_to_c(store, val.payload, ctypes.pointer(raw))
+            return (name, ffi.wasmtime_component_val_new(ctypes.byref(raw)))
+        raise ValueError(f"no case {val.tag!r} in this variant")
+
+    _lower._wassette_forced_case = True  # type: ignore[attr-defined]
+    cls._lower = _lower
+    return True
+
+
+#: Whether ForcedCase values can be passed (the hook is in place).
+FORCED_CASES_SUPPORTED: Final = _install_forced_case_hook()
 
 
 # ---------------------------------------------------------------------------------------------
