@@ -9,9 +9,16 @@ import wasmtime
 import wasmtime.component as wc
 
 from wassette.schema.docs import ComponentDocs, read_component_docs
-from wassette.schema.json_schema import JSONSchema, input_schema, output_schema
+from wassette.schema.json_schema import (
+    JSONSchema,
+    UnsupportedTypeError,
+    input_schema,
+    output_schema,
+)
 from wassette.schema.naming import tool_name
 from wassette.schema.wit import WitType, from_valtype
+from wassette.schema.wit import from_json as wit_from_json
+from wassette.schema.wit import to_json as wit_to_json
 
 #: componentize-py's internal export instance, which is not a tool (Wassette exposes it as
 #: ``exports_init``: a bug we do not copy).
@@ -45,6 +52,62 @@ class ToolSpec:
         if self.output_schema is not None:
             tool["outputSchema"] = self.output_schema
         return tool
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON form for metadata files (tools can be listed without compiling the wasm)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "export_path": list(self.export_path),
+            "params": [[n, wit_to_json(t)] for n, t in self.params],
+            "result": None if self.result is None else wit_to_json(self.result),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> ToolSpec:
+        """Rebuild a spec from :meth:`to_json` output (schemas are regenerated from the types).
+
+        Raises ``ValueError`` on anything malformed: the caller should then re-enumerate the
+        component instead of trusting the file.
+        """
+        if not isinstance(data, dict) or "result" not in data:
+            raise ValueError("not a tool spec")
+        path, params, description = (
+            data.get("export_path"),
+            data.get("params"),
+            data.get("description"),
+        )
+        if (
+            not isinstance(path, list)
+            or not 1 <= len(path) <= 2
+            or not all(isinstance(p, str) and p for p in path)
+            or not isinstance(params, list)
+            or not isinstance(description, str)
+        ):
+            raise ValueError("not a tool spec")
+        typed: list[tuple[str, WitType]] = []
+        for entry in params:
+            if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str)):
+                raise ValueError("not a tool spec")
+            typed.append((entry[0], wit_from_json(entry[1])))
+        raw_result = data.get("result")
+        result = None if raw_result is None else wit_from_json(raw_result)
+        export_path = tuple(path)
+        if data.get("name") != tool_name(export_path):
+            raise ValueError("tool name does not match its export path")
+        try:
+            schemas = (input_schema(tuple(typed)), output_schema(result))
+        except UnsupportedTypeError as err:
+            raise ValueError(str(err)) from None
+        return cls(
+            name=tool_name(export_path),
+            description=description,
+            input_schema=schemas[0],
+            output_schema=schemas[1],
+            export_path=export_path,
+            params=tuple(typed),
+            result=result,
+        )
 
 
 @dataclass(frozen=True)

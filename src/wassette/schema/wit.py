@@ -9,7 +9,7 @@ usable by the schema generator and the value converter without touching wasmtime
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import wasmtime.component as wc
 
@@ -157,6 +157,83 @@ def from_valtype(ty: wc.ValType) -> WitType:  # noqa: PLR0911, PLR0912
 
 def _maybe(ty: wc.ValType | None) -> WitType | None:
     return None if ty is None else from_valtype(ty)
+
+
+_KINDS: Final = frozenset(
+    {"bool", "char", "string", "list", "record", "tuple", "variant", "enum", "option"}
+    | {"result", "flags"}
+    | set(INT_RANGES)
+    | FLOAT_KINDS
+    | OPAQUE_KINDS
+)
+_MAX_DEPTH: Final = 200
+
+
+def to_json(t: WitType) -> dict[str, Any]:
+    """A JSON form of the type (for metadata files), read back by :func:`from_json`."""
+    out: dict[str, Any] = {"kind": t.kind}
+    if t.element is not None:
+        out["element"] = to_json(t.element)
+    if t.fields:
+        out["fields"] = [[n, to_json(ft)] for n, ft in t.fields]
+    if t.elements:
+        out["elements"] = [to_json(e) for e in t.elements]
+    if t.cases:
+        out["cases"] = [[n, None if p is None else to_json(p)] for n, p in t.cases]
+    if t.names:
+        out["names"] = list(t.names)
+    return out
+
+
+def from_json(data: Any, _depth: int = 0) -> WitType:
+    """Read :func:`to_json` output back, checking its shape; raises ``ValueError`` if bad."""
+    if _depth > _MAX_DEPTH or not isinstance(data, dict):
+        raise ValueError("not a WIT type")
+    kind = data.get("kind")
+    if (
+        not isinstance(kind, str)
+        or kind not in _KINDS
+        or set(data)
+        - {
+            "kind",
+            "element",
+            "fields",
+            "elements",
+            "cases",
+            "names",
+        }
+    ):
+        raise ValueError("not a WIT type")
+
+    def sub(x: Any) -> WitType:
+        return from_json(x, _depth + 1)
+
+    def pairs(x: Any) -> list[tuple[str, Any]]:
+        if not isinstance(x, list) or not all(
+            isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) for p in x
+        ):
+            raise ValueError("not a WIT type")
+        return [(p[0], p[1]) for p in x]
+
+    names = data.get("names", [])
+    elements = data.get("elements", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError("not a WIT type")
+    if not isinstance(elements, list):
+        raise ValueError("not a WIT type")
+    t = WitType(
+        kind,
+        element=sub(data["element"]) if "element" in data else None,
+        fields=tuple((n, sub(ft)) for n, ft in pairs(data.get("fields", []))),
+        elements=tuple(sub(e) for e in elements),
+        cases=tuple((n, None if p is None else sub(p)) for n, p in pairs(data.get("cases", []))),
+        names=tuple(names),
+    )
+    if kind == "list" and t.element is None:
+        raise ValueError("a list type needs an element type")
+    if kind in ("option", "result") and len(t.cases) != 2:
+        raise ValueError(f"an {kind} type has two cases")
+    return t
 
 
 # Shorthands, mostly for tests and hand-built signatures.
