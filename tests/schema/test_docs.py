@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import wasmtime
+import wasmtime.component as wc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -108,3 +110,22 @@ def test_reader_never_raises_on_garbage(tail: bytes, cut: int) -> None:
     read_component_docs(wasm)
     read_component_docs(wasm[: len(wasm) - cut])
     read_component_docs(b"\x00asm\x0d\x00\x01\x00" + good[:cut] + tail)
+
+
+def test_a_component_with_the_section_still_compiles_and_gets_its_docs() -> None:
+    from tests.schema.test_naming import NAMING_WAT
+
+    docs = {
+        "package": "ns:pkg",
+        "worlds": {"w": {"func_exports": {"answer": {"docs": "The answer."}}}},
+        "interfaces": {"api": {"funcs": {"f": {"docs": "F of api."}}}},
+    }
+    wasm = bytes(wasmtime.wat2wasm(NAMING_WAT))
+    wasm += custom_section("package-docs", b"\x01" + json.dumps(docs).encode())
+    engine = wasmtime.Engine()
+    component = wc.Component(engine, wasm)  # wasmtime accepts the appended custom section
+    described = {t.name: t.description for t in enumerate_tools(component, engine, wasm).tools}
+    assert described["answer"] == "The answer."
+    assert described["ns_pkg_api_f"] == "F of api."
+    # Same function name in another interface of the package: no borrowed docs.
+    assert described["ns_pkg_iface_1_2_3-rc_1_f"].startswith("Call the function `f`")
