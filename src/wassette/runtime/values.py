@@ -61,7 +61,7 @@ def args_from_json(spec: ToolSpec, arguments: Any) -> list[Any]:
     names = [name for name, _ in spec.params]
     extra = sorted(str(k) for k in arguments if k not in names)
     if extra:
-        expected = ", ".join(names) if names else "no arguments"
+        expected = _choices(names) if names else "no arguments"
         raise _bad("args", f"unexpected argument {_show(extra[0])} (expected: {expected})")
     values = []
     for name, t in spec.params:
@@ -116,6 +116,14 @@ def _to_value(t: WitType, v: Any, path: str) -> Any:  # noqa: PLR0911, PLR0912
         assert t.element is not None
         if type(v) is not list:
             raise _expected(path, "an array", v)
+        if t.element.kind in INT_RANGES:
+            # Fast path for byte buffers and integer arrays: one pass, no per-item paths.
+            # (set/map/min/max run in C; bools are excluded by the exact type check.)
+            lo, hi = INT_RANGES[t.element.kind]
+            if not v:
+                return b"" if t.is_bytes else []
+            if set(map(type, v)) == {int} and lo <= min(v) and max(v) <= hi:
+                return bytes(v) if t.is_bytes else list(v)
         items = [_to_value(t.element, e, f"{path}[{i}]") for i, e in enumerate(v)]
         return bytes(items) if t.is_bytes else items
     if k == "record":
@@ -134,7 +142,7 @@ def _to_value(t: WitType, v: Any, path: str) -> Any:  # noqa: PLR0911, PLR0912
         if type(v) is not str:
             raise _expected(path, "a string", v)
         if v not in t.names:
-            raise _bad(path, f"expected one of {', '.join(t.names)}")
+            raise _bad(path, f"expected one of {_choices(t.names)}")
         return v
     if k == "flags":
         return _flags(t, v, path)
@@ -190,7 +198,7 @@ def _record(t: WitType, v: Any, path: str) -> wc.Record:
     names = [n for n, _ in t.fields]
     extra = sorted(str(key) for key in v if key not in names)
     if extra:
-        raise _bad(path, f"unexpected field {_show(extra[0])} (fields: {', '.join(names)})")
+        raise _bad(path, f"unexpected field {_show(extra[0])} (fields: {_choices(names)})")
     record = wc.Record()
     for name, ft in t.fields:
         if name not in v:
@@ -207,7 +215,7 @@ def _flags(t: WitType, v: Any, path: str) -> set[str]:
         if type(name) is not str:
             raise _expected(f"{path}[{i}]", "a flag name", name)
         if name not in t.names:
-            raise _bad(f"{path}[{i}]", f"expected one of {', '.join(t.names)}")
+            raise _bad(f"{path}[{i}]", f"expected one of {_choices(t.names)}")
         if name in out:
             raise _bad(f"{path}[{i}]", "this flag is given twice")
         out.add(name)
@@ -263,7 +271,7 @@ def _pick_case(t: WitType, v: Any, path: str) -> tuple[int, Any, str]:
         raise _expected(path, 'an object {"tag": ..., "val": ...}', v)
     tag = v.get("tag")
     if type(tag) is not str or tag not in tags:
-        raise _bad(f"{path}.tag", f"expected one of {', '.join(tags)}")
+        raise _bad(f"{path}.tag", f"expected one of {_choices(tags)}")
     index = tags.index(tag)
     has_payload = t.cases[index][1] is not None
     allowed = {"tag", "val"} if has_payload else {"tag"}
@@ -492,6 +500,12 @@ def _json_kind(v: Any) -> str:  # noqa: PLR0911
     if type(v) is dict:
         return "an object"
     return f"a non-JSON value ({type(v).__name__})"
+
+
+def _choices(names: list[str] | tuple[str, ...], limit: int = 20) -> str:
+    """A bounded list of the valid names, for messages."""
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
 def _show(s: str) -> str:
