@@ -229,6 +229,8 @@ def error_of(name: str, args: Any) -> InvalidArgumentsError:
         ("echo-char", {"v": "\ud800"}, "args.v: contains a lone surrogate"),
         ("echo-string", {"v": "ok\udfff"}, "args.v: contains a lone surrogate"),
         ("echo-bytes", {"v": [1, 256]}, "args.v[1]: 256 is out of range for u8"),
+        ("echo-bytes", {"v": [1, True]}, "args.v[1]: expected an integer, got a boolean"),
+        ("echo-list", {"v": [0, -(2**31) - 1]}, "args.v[1]: -2147483649 is out of range for s32"),
         ("echo-bytes", {"v": "AAEC"}, "args.v: expected an array, got a string"),
         ("echo-tuple", {"v": [1, "x"]}, "args.v: expected an array of exactly 3 items, got 2"),
         ("echo-tuple", {"v": [1, "x", None]}, "args.v[2]: expected a boolean, got null"),
@@ -336,7 +338,8 @@ def test_tagged_and_bare_values_match_the_sdk() -> None:
     assert json_to_value(nested, None) == wc.Variant("none", None)
     perms = dict(tool("echo-perms").params)["v"]
     assert json_to_value(perms, ["write"]) == {"write"}
-    assert json_to_value(WitType("list", element=WitType("u8")), [1, 2]) == b"\x01\x02"
+    assert json_to_value(WitType("list", element=WitType("u8")), [1, 2.0]) == b"\x01\x02"
+    assert json_to_value(WitType("list", element=WitType("u8")), []) == b""
 
 
 # ---------------------------------------------------------------------------------------------
