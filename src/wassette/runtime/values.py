@@ -477,12 +477,15 @@ FORCED_CASES_SUPPORTED: Final = _install_forced_case_hook()
 # Messages
 
 
+_FIX: Final = "make the arguments match the tool's inputSchema"
+
+
 def _bad(path: str, problem: str) -> InvalidArgumentsError:
-    return InvalidArgumentsError(path, problem)
+    return InvalidArgumentsError(path, problem, fix=_FIX)
 
 
 def _expected(path: str, what: str, got: Any) -> InvalidArgumentsError:
-    return InvalidArgumentsError(path, f"expected {what}, got {_json_kind(got)}")
+    return InvalidArgumentsError(path, f"expected {what}, got {_json_kind(got)}", fix=_FIX)
 
 
 def _json_kind(v: Any) -> str:  # noqa: PLR0911
