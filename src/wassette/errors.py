@@ -13,7 +13,8 @@ positions only.
     WassetteError                      exit 1
     ├── UsageError                     exit 2   bad input on the command line or in a call
     │   ├── InvalidComponentIdError             id not matching the allowed pattern
-    │   └── InvalidSecretKeyError               key not a valid environment variable name
+    │   ├── InvalidSecretKeyError               key not a valid environment variable name
+    │   └── InvalidArgumentsError               tool arguments not matching the WIT signature
     ├── NotFoundError                  exit 3
     │   ├── ComponentNotFoundError              no <id>.wasm in the component dir
     │   └── SecretReferenceError                a vault:/env: reference is dangling or malformed
@@ -28,6 +29,7 @@ positions only.
     │       └── VaultConflictError              check-and-set kept losing to other writers
     ├── PolicyError                    exit 6   a policy file or a grant is invalid
     └── ComponentError                 exit 7   a component cannot be compiled, loaded or run
+        └── UnsupportedValueError               a value wasmtime-py cannot pass faithfully
 """
 
 from __future__ import annotations
@@ -71,6 +73,20 @@ class InvalidComponentIdError(UsageError):
 
 class InvalidSecretKeyError(UsageError):
     """A secret key is not a valid environment variable name."""
+
+
+class InvalidArgumentsError(UsageError):
+    """Tool arguments do not match the function's WIT signature.
+
+    ``path`` names the offending spot, e.g. ``args.config.retries``; the message starts with it.
+    """
+
+    def __init__(
+        self, path: str, problem: str, *, why: str | None = None, fix: str | None = None
+    ) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"{path}: {problem}", why=why, fix=fix)
 
 
 class NotFoundError(WassetteError):
@@ -142,3 +158,13 @@ class VaultPermissionError(VaultBackendError):
 
 class VaultConflictError(VaultBackendError):
     """A check-and-set write kept losing to concurrent writers and gave up (bounded retries)."""
+
+
+class UnsupportedValueError(ComponentError):
+    """A well-formed value that the wasmtime-py value mapping cannot pass without changing it.
+
+    wasmtime-py picks a variant case from the Python class of a bare payload; for some types
+    (an integer case before a bool case, a case whose payload may be ``None``) that choice is
+    wrong. ``runtime/values.py`` normally passes such values by case name; if its hook on
+    wasmtime-py cannot be installed, we refuse rather than call with a different value.
+    """
