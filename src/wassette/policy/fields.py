@@ -165,7 +165,7 @@ def _wildcard(host: str) -> str:
 
 def _plain_host(host: str) -> str:
     host = host.lower()
-    if host.endswith(".") and len(host) > 1:
+    if host.endswith("."):
         host = host[:-1]
     if not host:
         raise FieldError("has no host name", fix=_HOST_FIX)

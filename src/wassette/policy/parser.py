@@ -44,13 +44,15 @@ from __future__ import annotations
 import io
 import logging
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError, YAMLFutureWarning, YAMLWarning
 from ruamel.yaml.reader import ReaderError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
@@ -98,21 +100,28 @@ def _yaml() -> YAML:
     return y
 
 
-_QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+# A quoted part of ruamel's problem text: a Python repr (with backslash escapes) or a plain
+# '...' / "..." quote. Whatever is quoted may be file content.
+_QUOTED = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+# ruamel's warnings (a reused anchor, ...) print the offending source lines to stderr, and a
+# source line may hold a secret value. Nothing in them is actionable for a policy or secrets
+# file, so they are silenced for the whole process.
+warnings.filterwarnings("ignore", category=YAMLWarning)
+warnings.filterwarnings("ignore", category=YAMLFutureWarning)
 
 
-def _redact(problem: str) -> str:
+def _redact(exc: MarkedYAMLError) -> str:
     """ruamel's problem text with every quoted part (which may be file content) cut out."""
-    text = _QUOTED.sub("<...>", problem)
-    for quote in ("'", '"', "`"):
-        cut = text.find(quote)
-        if cut != -1:
-            text = text[:cut] + "<...>"
-    text = _CONTROL_OR_LONG.sub("", text)
-    return text.strip()[:160]
-
-
-_CONTROL_OR_LONG = re.compile(r"[\x00-\x1f\x7f]")
+    if isinstance(exc, DuplicateKeyError):
+        # Its text quotes both values unescaped, so no pattern could find their ends.
+        return "a key is repeated in the same mapping"
+    text = _QUOTED.sub("<...>", exc.problem or exc.context or "invalid YAML")
+    # Anything left after a stray quote could be content: drop it.
+    cut = min((i for i in (text.find(q) for q in "'\"`") if i != -1), default=len(text))
+    text = _CONTROL_CHARS.sub(" ", text[:cut])
+    return text.strip()[:160] or "invalid YAML"
 
 
 def _decode(data: str | bytes, source: str) -> str:
@@ -158,7 +167,7 @@ def load_document(data: str | bytes, *, source: str = "<policy>") -> Any:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        problem = _redact(exc.problem or exc.context or "invalid YAML")
+        problem = _redact(exc)
         raise PolicyError(
             f"policy {source} is not valid YAML", why=f"{problem}{where}", fix=fix
         ) from None
