@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import time
 import warnings
 
 import pytest
@@ -152,10 +153,23 @@ def test_mutated_policy_never_echoes_an_env_value(ops: list[tuple[str, int, int,
     assert not leaked, "an environment value appeared in an error, log line or warning"
 
 
-@pytest.mark.parametrize("depth", [50, 500, 5000])
-def test_deep_nesting(depth: int) -> None:
+@pytest.mark.parametrize("depth", [50, 500, 5000, 200_000])
+def test_deep_nesting_is_refused_quickly(depth: int) -> None:
+    # ruamel's scanner needed ~8 s for 2000 unclosed '['; the depth guard answers at once.
+    started = time.perf_counter()
     for text in ("[" * depth, "{a: " * depth, "- " * depth + "x", "a:\n" + " " * depth + "b: 1"):
         _parse(text)
+    assert time.perf_counter() - started < 3.0
+
+
+def test_flow_depth_guard_skips_quotes_and_comments() -> None:
+    assert parser._flow_depth("a: [1, [2, {b: 3}]]") == 3
+    assert parser._flow_depth("a: \"[[[[\"\nb: '[[['' [['\n# [[[[[\nc: x # [[\n") == 0
+    assert parser._flow_depth('a: "\\"[[["') == 0
+    deep_but_quoted = "permissions:\n  environment:\n    allow:\n" + "".join(
+        f'      - {{key: K{i}, value: "{"[" * 150}"}}\n' for i in range(3)
+    )
+    assert len(parser.parse_policy(deep_but_quoted).environment) == 3
 
 
 def test_alias_bomb_is_cheap() -> None:

@@ -149,6 +149,46 @@ def _too_large(source: str) -> NoReturn:
     )
 
 
+MAX_FLOW_DEPTH = 100
+"""Deeper ``[``/``{`` nesting is refused before parsing: ruamel's scanner takes seconds on a few
+thousand unclosed brackets, and a policy may come from a registry (an untrusted author)."""
+
+_TOKEN_START = frozenset(" \t\n:,[{-?")
+
+
+def _flow_depth(text: str) -> int:
+    """The deepest ``[``/``{`` nesting in ``text``, skipping quoted scalars and comments.
+
+    A rough lexer, only good enough for a denial-of-service guard: it errs towards counting a
+    bracket inside a plain scalar, which only matters at an absurd depth.
+    """
+    depth = deepest = 0
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        at_token_start = i == 0 or text[i - 1] in _TOKEN_START
+        if c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth = max(depth - 1, 0)
+        elif c == "#" and at_token_start:
+            end = text.find("\n", i)
+            i = n if end == -1 else end
+            continue
+        elif c == '"' and at_token_start:
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+        elif c == "'" and at_token_start:
+            end = text.find("'", i + 1)
+            while end != -1 and text[end + 1 : end + 2] == "'":
+                end = text.find("'", end + 2)
+            i = n if end == -1 else end
+        i += 1
+    return deepest
+
+
 def load_document(data: str | bytes, *, source: str = "<policy>") -> Any:
     """Parse YAML text into ruamel's round-trip document (comments kept). Not validated.
 
@@ -156,6 +196,12 @@ def load_document(data: str | bytes, *, source: str = "<policy>") -> Any:
     """
     text = _decode(data, source)
     fix = "fix the YAML syntax at that position (or `wassette permission reset` the component)"
+    if _flow_depth(text) > MAX_FLOW_DEPTH:
+        raise PolicyError(
+            f"policy {source} is not valid YAML",
+            why=f"brackets are nested more than {MAX_FLOW_DEPTH} levels deep",
+            fix="a policy needs a few levels at most; quote strings that contain brackets",
+        )
     try:
         return _yaml().load(text)
     except ReaderError as exc:
