@@ -7,7 +7,8 @@ import logging
 import textwrap
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from tests.policy.strategies import policies
 from wassette.errors import PolicyError
@@ -459,3 +460,21 @@ def test_policy_to_dict_hides_values_unless_asked() -> None:
     shown = parser.policy_to_dict(policy, show_values=True)
     assert shown["permissions"]["environment"]["allow"][1]["value"] == CANARY
     assert parser.policy_to_dict(Policy()) == {"version": "1.0", "permissions": {}}
+
+
+@settings(max_examples=100, deadline=None)
+@given(policies(), policies(), st.booleans())
+def test_sync_turns_any_document_into_any_policy(before: Policy, after: Policy, flow: bool) -> None:
+    """Editing a document in place (what grants do) yields exactly the target policy, whether
+    the document was written in block style or as one JSON/flow line."""
+    if flow:
+        view = parser.policy_to_dict(before, show_values=True)
+        # JSON escapes astral characters as surrogate pairs, which YAML readers do not join.
+        assume(all(ord(c) <= 0xFFFF for c in json.dumps(view, ensure_ascii=False)))
+        text = json.dumps(view)
+    else:
+        text = parser.dump_policy(before)
+    doc = parser.load_document(text)
+    assert parser.document_to_policy(doc) == before
+    edited = parser.dump_document(parser.sync_document(doc, after))
+    assert parser.parse_policy(edited) == after

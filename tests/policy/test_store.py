@@ -8,6 +8,7 @@ import os
 import re
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -289,6 +290,7 @@ def test_concurrent_grants_from_several_processes_all_land(store: PolicyStore) -
                 reader.load("shared")
             except Exception as exc:  # collected and reported below
                 errors.append(exc)
+            time.sleep(0.002)  # leave the CPU to the writers
 
     reader_thread = threading.Thread(target=read_while_writing)
     reader_thread.start()
@@ -323,3 +325,14 @@ def test_concurrent_grants_from_threads(store: PolicyStore) -> None:
         t.join()
     policy = store.load("t")
     assert policy is not None and len(policy.network) == 40
+
+
+def test_comments_of_an_empty_policy_survive_the_first_grant(store: PolicyStore) -> None:
+    path = store.path_for("c")
+    path.parent.mkdir(parents=True)
+    path.write_text("# Deliberately empty: this component needs nothing.\n\n# (ops)\n")
+    assert store.load("c") == Policy()
+    store.grant_network("c", "a.example.com")
+    text = path.read_text()
+    assert text.startswith("# Deliberately empty: this component needs nothing.\n# (ops)\n")
+    assert store.load("c") == Policy(network=(NetworkPermission("a.example.com"),))

@@ -214,6 +214,14 @@ class PolicyStore:
         if new == old:
             return new
         text = parser.dump_document(parser.sync_document(doc, new))
+        if doc is None and loaded is not None:
+            # A file of comments only parses to nothing; keep the person's comments on top.
+            kept = [
+                line
+                for line in loaded[0].decode("utf-8-sig").splitlines()
+                if line.lstrip().startswith("#")
+            ]
+            text = "".join(f"{line}\n" for line in kept) + text
         check = parser.parse_policy(text, source=source, warnings=False)
         if check != new:
             # A bug of ours, never the user's input: refuse to write a file that would grant
