@@ -260,9 +260,11 @@ def test_special_files_do_not_hang_or_crash(store: PolicyStore) -> None:
     os.mkfifo(store.path_for("fifo"))
     with pytest.raises(PolicyError, match="not a regular file"):
         store.load("fifo")
-    store.path_for("dir").mkdir()
-    with pytest.raises(PolicyError, match="directory"):
-        store.load("dir")
+    store.path_for("sub").mkdir()
+    with pytest.raises(PolicyError, match="is a directory"):
+        store.load("sub")
+    with pytest.raises(PolicyError, match="is a directory"):
+        store.grant_network("sub", "a.example.com")
 
 
 def _grant_many(component_dir: str, worker: int, count: int) -> None:

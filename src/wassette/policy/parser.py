@@ -313,7 +313,9 @@ class _Validator:
             self.fail(path, "must be a mapping", pos)
         unknown = [k for k in node if not isinstance(k, str) or k not in allowed]
         if unknown:
-            names = ", ".join(_field_name(k) for k in unknown)
+            names = ", ".join(_field_name(k) for k in unknown[:5])
+            if len(unknown) > 5:
+                names += f" and {len(unknown) - 5} more"
             plural = "s" if len(unknown) > 1 else ""
             self.fail(
                 path,
