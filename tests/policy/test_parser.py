@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import textwrap
+from pathlib import Path
 
 import pytest
 from hypothesis import assume, given, settings
@@ -478,3 +479,17 @@ def test_sync_turns_any_document_into_any_policy(before: Policy, after: Policy, 
     assert parser.document_to_policy(doc) == before
     edited = parser.dump_document(parser.sync_document(doc, after))
     assert parser.parse_policy(edited) == after
+
+
+def test_the_documented_example_is_valid() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "policy.md").read_text()
+    example = doc.split("```yaml\n", 1)[1].split("```", 1)[0]
+    policy = parser.parse_policy(example)
+    assert policy.environment[0] == EnvironmentPermission("API_KEY", required=True)
+    assert [n.entry for n in policy.network] == [
+        "api.example.com",
+        "*.cdn.example.com",
+        "https://api.other.com",
+        "127.0.0.1:8080",
+    ]
+    assert (policy.memory_limit_bytes, policy.timeout_seconds) == (512 << 20, 30.0)
