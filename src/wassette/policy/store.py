@@ -1,0 +1,342 @@
+"""Per-component policy files: ``<component dir>/<id>.policy.yaml``.
+
+* ``load(id)`` returns the :class:`Policy`, or ``None`` when there is no file, which means
+  *deny everything*. A cache validated by (device, inode, size, mtime, ctime) makes a repeated
+  load cost one ``stat``, while an edit (by us, another process or a person) is seen by the
+  next call.
+* Every change is a read-modify-write under a per-file lock (``.<id>.policy.yaml.lock`` beside
+  it), so concurrent grants from several processes all land. The change is applied to the
+  round-trip YAML document, so comments a person wrote survive, and the result is validated
+  (it must read back as exactly the intended policy) before it replaces the file.
+* Writes are atomic: a temp file created 0600 in the same directory, fsync, ``os.replace``,
+  fsync of the directory. A reader sees the old file or the new one, never half of one.
+* A change that changes nothing (a repeated grant, revoking what is not granted) writes
+  nothing; a revoke on a component without a policy file does not create one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from filelock import FileLock
+from filelock import Timeout as LockTimeout
+
+from wassette.errors import PolicyError, StorageError
+from wassette.ids import validate_component_id
+from wassette.policy import grants, parser
+from wassette.policy.model import Access, Policy
+from wassette.policy.view import policy_to_dict
+
+__all__ = ["POLICY_SUFFIX", "PolicyStore", "policy_to_dict", "write_atomic"]
+
+POLICY_SUFFIX = ".policy.yaml"
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+LOCK_TIMEOUT_SECONDS = 30.0
+
+_StatKey = tuple[int, int, int, int, int]
+
+
+def _stat_key(st: os.stat_result) -> _StatKey:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _storage_error(what: str, exc: OSError) -> StorageError:
+    return StorageError(
+        what,
+        why=exc.strerror or type(exc).__name__,
+        fix="check that the directory exists and that you own it and its files",
+    )
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the rename itself durable. Some platforms (Windows) cannot open a directory: the
+    # rename is then as durable as that platform makes it.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically (temp file 0600, fsync, rename, fsync dir)."""
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    _fsync_dir(path.parent)
+
+
+class PolicyStore:
+    """The policies of the components in one component directory.
+
+    Safe to share between threads; several processes may use the same directory at once.
+    Methods that change a policy return the policy as it now is.
+    """
+
+    def __init__(self, component_dir: Path) -> None:
+        self.component_dir = Path(component_dir)
+        self._cache: dict[str, tuple[_StatKey, Policy]] = {}
+        self._cache_lock = threading.Lock()
+
+    # --- paths ---------------------------------------------------------------------------
+
+    def path_for(self, component_id: str) -> Path:
+        """The policy file of ``component_id`` (validated, so it cannot leave the directory)."""
+        validate_component_id(component_id)
+        return self.component_dir / f"{component_id}{POLICY_SUFFIX}"
+
+    def _lock_for(self, component_id: str) -> FileLock:
+        lock_path = self.component_dir / f".{component_id}{POLICY_SUFFIX}.lock"
+        return FileLock(str(lock_path), timeout=LOCK_TIMEOUT_SECONDS, mode=0o600)
+
+    # --- reading -------------------------------------------------------------------------
+
+    def exists(self, component_id: str) -> bool:
+        """True if ``component_id`` has a policy file."""
+        return self.path_for(component_id).is_file()
+
+    def load(self, component_id: str) -> Policy | None:
+        """The component's policy, or ``None`` if it has no policy file (= deny everything).
+
+        Raises :class:`PolicyError` if the file is invalid, :class:`StorageError` if it
+        cannot be read.
+        """
+        path = self.path_for(component_id)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            self._forget(component_id)
+            return None
+        except OSError as exc:
+            raise _storage_error(f"cannot read policy {path}", exc) from None
+        with self._cache_lock:
+            hit = self._cache.get(component_id)
+        if hit is not None and hit[0] == _stat_key(st):
+            return hit[1]
+        loaded = self._read(path)
+        if loaded is None:
+            self._forget(component_id)
+            return None
+        text, key = loaded
+        policy = parser.parse_policy(text, source=str(path))
+        with self._cache_lock:
+            self._cache[component_id] = (key, policy)
+        return policy
+
+    def read_text(self, component_id: str) -> str | None:
+        """The policy file's text as written (comments included), or ``None`` if absent."""
+        loaded = self._read(self.path_for(component_id))
+        return None if loaded is None else loaded[0].decode("utf-8", errors="replace")
+
+    def _read(self, path: Path) -> tuple[bytes, _StatKey] | None:
+        try:
+            # O_NONBLOCK: a FIFO planted at the policy path must not hang the server.
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _O_CLOEXEC)
+            with os.fdopen(fd, "rb") as handle:
+                st = os.fstat(handle.fileno())
+                if not stat.S_ISREG(st.st_mode):
+                    raise PolicyError(
+                        f"policy {path} is not a regular file",
+                        fix="replace it with a policy file, or `wassette permission reset` it",
+                    )
+                # One byte over the limit is enough for the parser to refuse the file.
+                data = handle.read(parser.MAX_POLICY_BYTES + 1)
+        except FileNotFoundError:
+            return None
+        except IsADirectoryError:
+            raise PolicyError(
+                f"policy {path} is a directory", fix="remove it, then grant permissions again"
+            ) from None
+        except OSError as exc:
+            raise _storage_error(f"cannot read policy {path}", exc) from None
+        return data, _stat_key(st)
+
+    def _forget(self, component_id: str) -> None:
+        with self._cache_lock:
+            self._cache.pop(component_id, None)
+
+    # --- changing ------------------------------------------------------------------------
+
+    def update(self, component_id: str, change: Callable[[Policy], Policy]) -> Policy:
+        """Apply ``change`` to the component's policy under the file lock, and save it.
+
+        A component without a policy file starts from the empty policy. The document is
+        edited in place (comments survive), validated, then written atomically. If nothing
+        changed, nothing is written.
+        """
+        path = self.path_for(component_id)
+        try:
+            self.component_dir.mkdir(parents=True, exist_ok=True)
+            with self._lock_for(component_id):
+                return self._update_locked(component_id, path, change)
+        except LockTimeout:
+            raise StorageError(
+                f"cannot lock policy {path}",
+                why=f"another process held its lock for over {LOCK_TIMEOUT_SECONDS:.0f} s",
+                fix="retry; if it persists, look for a stuck wassette process",
+            ) from None
+        except OSError as exc:
+            raise _storage_error(f"cannot write policy {path}", exc) from None
+
+    def _update_locked(
+        self, component_id: str, path: Path, change: Callable[[Policy], Policy]
+    ) -> Policy:
+        source = str(path)
+        loaded = self._read(path)
+        if loaded is None:
+            doc = None
+            old = Policy()
+        else:
+            doc = parser.load_document(loaded[0], source=source)
+            old = parser.document_to_policy(doc, source=source, warnings=False)
+        new = change(old)
+        if new == old:
+            return new
+        text = parser.dump_document(parser.sync_document(doc, new))
+        if doc is None and loaded is not None:
+            # A file of comments only parses to nothing; keep the person's comments on top.
+            kept = [
+                line
+                for line in loaded[0].decode("utf-8-sig").splitlines()
+                if line.lstrip().startswith("#")
+            ]
+            text = "".join(f"{line}\n" for line in kept) + text
+        check = parser.parse_policy(text, source=source, warnings=False)
+        if check != new:
+            # A bug of ours, never the user's input: refuse to write a file that would grant
+            # something other than what was asked.
+            raise PolicyError(
+                f"refusing to save policy {path}",
+                why="the edited file does not read back as the intended policy",
+                fix="report this bug; the policy file was left unchanged",
+            )
+        write_atomic(path, text)
+        try:
+            key = _stat_key(os.stat(path))
+        except OSError:
+            self._forget(component_id)
+        else:
+            with self._cache_lock:
+                self._cache[component_id] = (key, new)
+        return new
+
+    def save(self, component_id: str, policy: Policy) -> Policy:
+        """Make the component's policy exactly ``policy`` (keeping comments where it can)."""
+        return self.update(component_id, lambda _old: policy)
+
+    def install_text(self, component_id: str, text: str | bytes) -> Policy:
+        """Validate policy YAML (e.g. shipped with a component) and save it verbatim."""
+        path = self.path_for(component_id)
+        policy = parser.parse_policy(text, source=str(path))
+        data = text if isinstance(text, str) else text.decode("utf-8-sig")
+        try:
+            self.component_dir.mkdir(parents=True, exist_ok=True)
+            with self._lock_for(component_id):
+                write_atomic(path, data)
+        except LockTimeout:
+            raise StorageError(
+                f"cannot lock policy {path}", fix="retry; look for a stuck wassette process"
+            ) from None
+        except OSError as exc:
+            raise _storage_error(f"cannot write policy {path}", exc) from None
+        self._forget(component_id)
+        return policy
+
+    def reset(self, component_id: str) -> None:
+        """Delete the component's policy file: it is denied everything again."""
+        path = self.path_for(component_id)
+        try:
+            if not self.component_dir.is_dir():
+                return
+            with self._lock_for(component_id):
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+                else:
+                    _fsync_dir(self.component_dir)
+        except LockTimeout:
+            raise StorageError(
+                f"cannot lock policy {path}", fix="retry; look for a stuck wassette process"
+            ) from None
+        except OSError as exc:
+            raise _storage_error(f"cannot delete policy {path}", exc) from None
+        finally:
+            self._forget(component_id)
+
+    # --- the grant/revoke verbs (CLI `permission ...`, MCP built-in tools) ---------------
+
+    def grant_storage(self, component_id: str, uri: str, access: Iterable[str | Access]) -> Policy:
+        """Allow directory ``uri`` (``fs:///abs/path``) with ``access`` (read and/or write)."""
+        modes = list(access)
+        return self.update(component_id, lambda p: grants.grant_storage(p, uri, modes))
+
+    def revoke_storage(
+        self, component_id: str, uri: str, access: Iterable[str | Access] | None = None
+    ) -> Policy:
+        """Remove every entry for directory ``uri`` (or only the given access modes)."""
+        modes = None if access is None else list(access)
+        return self.update(component_id, lambda p: grants.revoke_storage(p, uri, modes))
+
+    def grant_network(self, component_id: str, host: str) -> Policy:
+        """Allow outgoing HTTP to ``host``."""
+        return self.update(component_id, lambda p: grants.grant_network(p, host))
+
+    def revoke_network(self, component_id: str, host: str) -> Policy:
+        """Remove the network entry ``host``."""
+        return self.update(component_id, lambda p: grants.revoke_network(p, host))
+
+    def grant_environment_variable(
+        self,
+        component_id: str,
+        key: str,
+        value: str | None = None,
+        *,
+        required: bool | None = None,
+    ) -> Policy:
+        """Allow environment variable ``key`` (with a policy-defined ``value`` if given)."""
+        return self.update(
+            component_id,
+            lambda p: grants.grant_environment_variable(p, key, value, required=required),
+        )
+
+    def revoke_environment_variable(self, component_id: str, key: str) -> Policy:
+        """Remove environment variable ``key`` from the allow list."""
+        return self.update(component_id, lambda p: grants.revoke_environment_variable(p, key))
+
+    def grant_memory(self, component_id: str, limit: str | int) -> Policy:
+        """Set the memory limit (``512Mi``, ``1Gi``, bytes)."""
+        return self.update(component_id, lambda p: grants.grant_memory(p, limit))
+
+    def revoke_memory(self, component_id: str) -> Policy:
+        """Remove the memory limit."""
+        return self.update(component_id, grants.revoke_memory)
+
+    def grant_timeout(self, component_id: str, timeout: str | float) -> Policy:
+        """Set the per-call time limit (``30s``, ``500ms``, ``2m``)."""
+        return self.update(component_id, lambda p: grants.grant_timeout(p, timeout))
+
+    def revoke_timeout(self, component_id: str) -> Policy:
+        """Remove the per-call time limit."""
+        return self.update(component_id, grants.revoke_timeout)
