@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -187,7 +189,7 @@ def test_comments_order_and_quoting_survive_set_and_delete(tmp_path: Path) -> No
 
 
 CORRUPT = [
-    ("KEY: [unclosed\n", "line 2"),
+    ("KEY: [unclosed\n", "is a list at line 1"),
     (f'A: "{CANARY}\n', "line"),
     (f"A: x\n  B: {CANARY}\n", "line 2"),
     (f"- {CANARY}\n- b\n", "must be a mapping"),
@@ -197,7 +199,7 @@ CORRUPT = [
     (f"A: {CANARY}\nA: other-{CANARY}\n", "line 2"),
     (f"A: !!int 5\nB: {CANARY}\n", "not a string"),
     (f"A: !custom {CANARY}\n", "not a string"),
-    (f"? [a, {CANARY}]\n: v\n", "not a plain string"),
+    (f"? [a, {CANARY}]\n: v\n", "a key is a list"),
     (f"A: {CANARY}\n---\nB: x\n", "line"),
     (f"A: *{CANARY}\n", "line 1"),
     (f"A: {CANARY}\n\tB: x\n", "line"),
@@ -273,7 +275,7 @@ def test_failed_write_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.Mo
     def boom(*_args: object, **_kw: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(yamlfile.os, "replace", boom)
+    monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(Exception, match="No space left on device") as info:
         store.set_many("c", {"B": "2"})
     assert "previous file is unchanged" in str(info.value)
@@ -360,3 +362,35 @@ def test_delete_removes_only_that_entry_and_its_line(tmp_path: Path) -> None:
     path.write_text("# keep me\nA: 1  # about A\n# about B\nB: |\n  multi\n  line\nC: 3\n")
     SecretStore(tmp_path).delete_many("c", ["A", "B"])
     assert path.read_text() == "# keep me\n# about B\nC: 3\n"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "A: " + "[" * 1_000_000,  # composing this recursively crashes the process
+        "A: " + "{a: " * 300_000,
+        "[" * 1_000_000,
+        "A: x\nB: " + "[" * 1_000_000,
+    ],
+)
+def test_deeply_nested_input_fails_fast_without_crashing(tmp_path: Path, source: str) -> None:
+    # In a child process: a crash (e.g. a C stack overflow) must fail the test, not kill pytest.
+    path = tmp_path / "c.secrets.yaml"
+    path.write_text(source)
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from wassette.errors import SecretsFileError\n"
+        "from wassette.secretstore.store import SecretStore\n"
+        "t = time.perf_counter()\n"
+        "try:\n"
+        f"    SecretStore(Path({str(tmp_path)!r})).get_all('c')\n"
+        "except SecretsFileError as exc:\n"
+        "    print('REFUSED', round(time.perf_counter() - t, 3), str(exc).split(':')[1])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, f"child died with {proc.returncode}"
+    assert proc.stdout.startswith("REFUSED"), proc.stdout
+    assert float(proc.stdout.split()[1]) < 2.0

@@ -16,11 +16,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
 import stat
-import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -28,6 +25,7 @@ from pathlib import Path
 from filelock import FileLock
 from filelock import Timeout as LockTimeout
 
+from wassette import fsutil
 from wassette.errors import PolicyError, StorageError
 from wassette.ids import validate_component_id
 from wassette.policy import grants, parser
@@ -55,36 +53,9 @@ def _storage_error(what: str, exc: OSError) -> StorageError:
     )
 
 
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable. Some platforms (Windows) cannot open a directory: the
-    # rename is then as durable as that platform makes it.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
-            raise
-    finally:
-        os.close(fd)
-
-
 def write_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` atomically (temp file 0600, fsync, rename, fsync dir)."""
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    _fsync_dir(path.parent)
+    fsutil.write_atomic(path, text.encode("utf-8"))
 
 
 class PolicyStore:
@@ -275,7 +246,7 @@ class PolicyStore:
                 except FileNotFoundError:
                     pass
                 else:
-                    _fsync_dir(self.component_dir)
+                    fsutil.fsync_dir(self.component_dir)
         except LockTimeout:
             raise StorageError(
                 f"cannot lock policy {path}", fix="retry; look for a stuck wassette process"

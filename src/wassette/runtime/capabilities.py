@@ -58,7 +58,8 @@ class NetworkRule:
 class Capabilities:
     """Everything a guest is granted for one call. The default grants nothing."""
 
-    env: tuple[tuple[str, str], ...] = ()
+    # Values may be secrets: kept out of repr so a logged Capabilities never shows them.
+    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     # Parallel to `env`: which tier supplied each key (never the value), for audit and status.
     env_tiers: tuple[tuple[str, EnvTier], ...] = ()
     preopens: tuple[Preopen, ...] = ()

@@ -21,6 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from wassette.errors import StorageError, UsageError
+from wassette.fsutil import make_private_dirs
 from wassette.ids import validate_component_id, validate_secret_key
 from wassette.secretstore import yamlfile
 from wassette.secretstore.backend import SecretBackend
@@ -28,7 +29,7 @@ from wassette.secretstore.backend import SecretBackend
 log = logging.getLogger(__name__)
 
 SUFFIX = ".secrets.yaml"
-DIR_MODE = 0o700
+DIR_MODE = 0o700  # also fsutil.PRIVATE_DIR_MODE
 LOCK_TIMEOUT_SECONDS = 30.0
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
@@ -59,28 +60,6 @@ def validate_secret_value(key: str, value: str) -> str:
             fix="pass the value as UTF-8 text",
         ) from None
     return value
-
-
-def make_private_dirs(path: Path) -> None:
-    """Create ``path`` and any missing parents as 0700, whatever the umask.
-
-    ``os.makedirs(mode=...)`` applies the mode to the leaf only, and through the umask: with
-    umask 000 the parents would be world-writable, letting another user swap the secrets
-    directory out from under us. Each directory we create is chmod-ed explicitly.
-    """
-    missing: list[Path] = []
-    current = path
-    while not current.exists():
-        missing.append(current)
-        if current.parent == current:
-            break
-        current = current.parent
-    for directory in reversed(missing):
-        try:
-            directory.mkdir(mode=DIR_MODE)
-        except FileExistsError:
-            continue  # created concurrently by another process: fine
-        os.chmod(directory, DIR_MODE)
 
 
 class SecretStore(SecretBackend):

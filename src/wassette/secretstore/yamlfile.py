@@ -26,9 +26,7 @@ scalar a string, exactly our semantics); we validate the composed node tree ours
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +35,7 @@ from typing import Any
 
 import yaml
 
+from wassette import fsutil
 from wassette.errors import SecretsFileError
 
 #: Refuse to parse secrets files larger than this: a secrets file is a handful of keys, and an
@@ -102,17 +101,35 @@ def quote(value: str) -> str:
 
 
 @dataclass(frozen=True)
+class _Span:
+    """Where something sits in the text: character indexes and the starting column."""
+
+    start: int
+    end: int
+    column: int
+    flow_style: bool = False
+
+    @classmethod
+    def of(cls, start_event: Any, end_event: Any | None = None, flow: bool = False) -> _Span:
+        end = (end_event or start_event).end_mark
+        return cls(start_event.start_mark.index, end.index, start_event.start_mark.column, flow)
+
+
+@dataclass(frozen=True)
 class _Entry:
-    key: Any  # yaml.ScalarNode
-    value: Any  # yaml.ScalarNode
+    key: _Span
+    value: _Span
 
 
 @dataclass(frozen=True)
 class _Parsed:
     values: dict[str, str]
     entries: dict[str, _Entry]
-    mapping: Any  # yaml.MappingNode or None (empty document)
-    has_aliases: bool
+    mapping: _Span | None  # None: an empty document
+    has_aliases: bool  # anchors or aliases: text edits could change other keys
+
+
+_STRING_TAGS = (None, "!", _STR_TAG)
 
 
 def _decode(raw: bytes, path: Path) -> str:
@@ -130,9 +147,111 @@ def _decode(raw: bytes, path: Path) -> str:
         ) from None
 
 
-def _parse(text: str, path: Path) -> _Parsed:
+def _fail(path: Path, what: str, event: Any, why: str) -> SecretsFileError:
+    return SecretsFileError(
+        f"secrets file {path}: {what}{_at(event.start_mark)}", why=why, fix=_FIX
+    )
+
+
+def _parse(text: str, path: Path) -> _Parsed:  # noqa: PLR0912, PLR0915 - one branch per event
+    """Validate and read a secrets file from libyaml's event stream.
+
+    Events, not a composed tree: libyaml's parser is a state machine with its own stack, while
+    composing recurses once per nesting level (tens of thousands of ``[`` crash the process).
+    A secrets file is flat, so the first nested collection ends the parse with an error.
+    """
+    values: dict[str, str] = {}
+    entries: dict[str, _Entry] = {}
+    anchors: dict[str, str] = {}
+    has_aliases = False
+    mapping_start: Any = None
+    mapping: _Span | None = None
+    documents = 0
+    key_event: Any = None
+    not_str = 'secrets are flat KEY: "value" pairs and every value is a string'
     try:
-        root = yaml.compose(text, Loader=_Loader)
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    raise _fail(
+                        path,
+                        "a second YAML document",
+                        event,
+                        "a secrets file holds exactly one mapping",
+                    )
+            elif isinstance(event, yaml.MappingStartEvent):
+                if mapping_start is not None or mapping is not None:
+                    where = "a key" if key_event is None else f"the value of {key_event.value!r}"
+                    raise _fail(path, f"{where} is a nested mapping", event, not_str)
+                if event.tag not in (None, "tag:yaml.org,2002:map"):
+                    raise _fail(path, "the document has an explicit tag", event, not_str)
+                mapping_start = event
+            elif isinstance(event, yaml.SequenceStartEvent):
+                if mapping_start is None:
+                    raise SecretsFileError(
+                        f'secrets file {path} must be a mapping of KEY: "value" pairs',
+                        why="the document is a list",
+                        fix=_FIX,
+                    )
+                where = "a key" if key_event is None else f"the value of {key_event.value!r}"
+                raise _fail(path, f"{where} is a list", event, not_str)
+            elif isinstance(event, yaml.MappingEndEvent):
+                mapping = _Span.of(mapping_start, event, bool(mapping_start.flow_style))
+                mapping_start = None
+            elif isinstance(event, yaml.ScalarEvent | yaml.AliasEvent):
+                if mapping_start is None:
+                    if (
+                        isinstance(event, yaml.ScalarEvent)
+                        and event.value == ""
+                        and event.implicit[0]
+                        and mapping is None
+                    ):
+                        continue  # a bare `---`: an empty document
+                    raise SecretsFileError(
+                        f'secrets file {path} must be a mapping of KEY: "value" pairs',
+                        why="the document is a single value",
+                        fix=_FIX,
+                    )
+                if isinstance(event, yaml.AliasEvent):
+                    has_aliases = True
+                    if event.anchor not in anchors:
+                        raise _fail(
+                            path,
+                            "an alias refers to an unknown anchor",
+                            event,
+                            "define the anchor (&name) before its alias (*name)",
+                        )
+                    text_value = anchors[event.anchor]
+                else:
+                    if event.tag not in _STRING_TAGS:
+                        what = (
+                            "a key has an explicit tag"
+                            if key_event is None
+                            else f"the value of {key_event.value!r} is not a string "
+                            "(it has an explicit YAML tag)"
+                        )
+                        raise _fail(path, what, event, not_str)
+                    text_value = event.value
+                    if event.anchor is not None:
+                        has_aliases = True
+                        anchors[event.anchor] = text_value
+                if key_event is None:
+                    if text_value in values:
+                        raise _fail(
+                            path,
+                            f"duplicate key {text_value!r}",
+                            event,
+                            "each key may appear only once",
+                        )
+                    key_event = event
+                    key_text = text_value
+                else:
+                    values[key_text] = text_value
+                    entries[key_text] = _Entry(_Span.of(key_event), _Span.of(event))
+                    key_event = None
+    except SecretsFileError:
+        raise
     except yaml.MarkedYAMLError as exc:
         raise SecretsFileError(
             f"secrets file {path} is not valid YAML{_at(exc.problem_mark)}",
@@ -156,53 +275,7 @@ def _parse(text: str, path: Path) -> _Parsed:
             why=f"the YAML parser rejected its content ({type(exc).__name__})",
             fix=_FIX,
         ) from None
-
-    if root is None:  # empty, or comments only
-        return _Parsed({}, {}, None, False)
-    if not isinstance(root, yaml.MappingNode):
-        kind = "a list" if isinstance(root, yaml.SequenceNode) else "a single value"
-        raise SecretsFileError(
-            f'secrets file {path} must be a mapping of KEY: "value" pairs',
-            why=f"the document is {kind}",
-            fix=_FIX,
-        )
-    values: dict[str, str] = {}
-    entries: dict[str, _Entry] = {}
-    seen: set[int] = set()
-    has_aliases = False
-    for key_node, value_node in root.value:
-        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STR_TAG:
-            raise SecretsFileError(
-                f"secrets file {path}: a key{_at(key_node.start_mark)} is not a plain string",
-                why="complex or tagged keys are not allowed",
-                fix=_FIX,
-            )
-        key = key_node.value
-        if key in values:
-            raise SecretsFileError(
-                f"secrets file {path}: duplicate key {key!r}{_at(key_node.start_mark)}",
-                why="each key may appear only once",
-                fix=_FIX,
-            )
-        if not isinstance(value_node, yaml.ScalarNode) or value_node.tag != _STR_TAG:
-            kind = (
-                "a nested mapping"
-                if isinstance(value_node, yaml.MappingNode)
-                else "a list"
-                if isinstance(value_node, yaml.SequenceNode)
-                else "not a string (it has an explicit YAML tag)"
-            )
-            raise SecretsFileError(
-                f"secrets file {path}: the value of {key!r}{_at(value_node.start_mark)} is {kind}",
-                why='secrets are flat KEY: "value" pairs and every value is a string',
-                fix=_FIX,
-            )
-        # An alias yields the very node object of its anchor.
-        has_aliases = has_aliases or id(value_node) in seen or id(key_node) in seen
-        seen.update((id(value_node), id(key_node)))
-        values[key] = value_node.value
-        entries[key] = _Entry(key_node, value_node)
-    return _Parsed(values, entries, root, has_aliases)
+    return _Parsed(values, entries, mapping, has_aliases)
 
 
 # ------------------------------------------------------------------------------ editing
@@ -216,7 +289,7 @@ def _edit_set(text: str, parsed: _Parsed, key: str, value: str) -> str:
     entry = parsed.entries.get(key)
     if entry is None:
         return _append(text, parsed, key, value)
-    start, end = entry.value.start_mark.index, entry.value.end_mark.index
+    start, end = entry.value.start, entry.value.end
     replacement = quote(value)
     if text[start:end].endswith("\n"):  # a block scalar's span owns its final line break
         replacement += "\n"
@@ -234,9 +307,9 @@ def _tail_is_blank(text: str, start: int) -> bool:
 def _append(text: str, parsed: _Parsed, key: str, value: str) -> str:
     indent = 0
     if parsed.mapping is not None:
-        if parsed.mapping.flow_style or not _tail_is_blank(text, parsed.mapping.end_mark.index):
+        if parsed.mapping.flow_style or not _tail_is_blank(text, parsed.mapping.end):
             raise _Unsafe
-        indent = parsed.mapping.start_mark.column
+        indent = parsed.mapping.column
     elif not _tail_is_blank(text, 0):
         raise _Unsafe  # e.g. a document marker with no mapping
     if text and not text.endswith("\n"):
@@ -246,12 +319,12 @@ def _append(text: str, parsed: _Parsed, key: str, value: str) -> str:
 
 def _edit_delete(text: str, parsed: _Parsed, key: str) -> str:
     entry = parsed.entries[key]
-    key_start = entry.key.start_mark.index
+    key_start = entry.key.start
     line_start = text.rfind("\n", 0, key_start) + 1
     if text[line_start:key_start].strip():
         raise _Unsafe  # something else shares the line (`? `, `--- `, flow style)
-    end = entry.value.end_mark.index
-    if not text[entry.value.start_mark.index : end].endswith("\n"):
+    end = entry.value.end
+    if not text[entry.value.start : end].endswith("\n"):
         eol = text.find("\n", end)
         eol = len(text) if eol < 0 else eol + 1
         rest = text[end:eol].strip()
@@ -391,44 +464,6 @@ def read_document(path: Path) -> SecretsDocument | None:
 
 # ------------------------------------------------------------------------------ writing
 
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename in ``directory`` durable (no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes, mode: int = FILE_MODE) -> None:
-    """Replace ``path`` with ``data`` atomically and durably; the file gets ``mode``."""
-    import tempfile  # writers only: keeps read-only commands' start-up lean
-
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            # mkstemp creates 0600 already; set it explicitly so no umask can change it.
-            os.fchmod(fh.fileno(), mode)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    fsync_dir(path.parent)
-
-
-def remove_stale_temps(path: Path) -> None:
-    """Delete temp files left by writers that died mid-write (call while holding the lock)."""
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        with contextlib.suppress(OSError):
-            stale.unlink()
+# The crash-safe primitives live in one place; re-exported here for the store's convenience.
+write_atomic = fsutil.write_atomic
+remove_stale_temps = fsutil.remove_stale_temps

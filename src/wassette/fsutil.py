@@ -1,0 +1,94 @@
+"""Crash-safe file primitives shared by every store that owns files.
+
+One implementation of "replace a file atomically and durably" and "create private
+directories", so the secrets store, the policy store and the component artifact caches all
+get the same guarantees: a crash at any point leaves either the old file or the new one, never
+a torn one, and nothing we create is readable by other users whatever the umask.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from pathlib import Path
+
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable.
+
+    Some platforms (Windows) cannot open a directory; the rename is then as durable as that
+    platform makes it. A real I/O error is raised.
+    """
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes, mode: int = PRIVATE_FILE_MODE) -> None:
+    """Replace ``path`` with ``data``: temp file in the same dir, fsync, rename, fsync dir.
+
+    The file gets exactly ``mode`` (set with fchmod, so the umask cannot change it). On any
+    failure the temp file is removed and the previous ``path`` is untouched.
+    """
+    import tempfile  # writers only: keeps read-only commands' start-up lean
+
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), mode)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync_dir(path.parent)
+
+
+def remove_stale_temps(path: Path) -> None:
+    """Delete temp files that writers of ``path`` left when they died mid-write.
+
+    Call it only while holding the lock that serialises writers of ``path``: then no live
+    writer can own one of these files.
+    """
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
+
+
+def make_private_dirs(path: Path) -> None:
+    """Create ``path`` and any missing parents as 0700, whatever the umask.
+
+    ``os.makedirs(mode=...)`` applies the mode to the leaf only, and through the umask: with
+    umask 000 the parents would be world-writable, letting another user swap a directory out
+    from under us. Each directory we create is chmod-ed explicitly; existing ones are left
+    alone.
+    """
+    missing: list[Path] = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:
+            continue  # created concurrently by another process: fine
+        os.chmod(directory, PRIVATE_DIR_MODE)
