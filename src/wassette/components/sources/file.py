@@ -67,8 +67,9 @@ class FileSource(Source):
         try:
             size = path.stat().st_size
             if not path.is_file():
+                kind = "a directory" if path.is_dir() else "not a regular file"
                 raise ComponentSourceError(
-                    f"{path} is not a regular file",
+                    f"{path} is {kind}",
                     fix="give the path of a .wasm component file",
                 )
             if size > options.max_size:
