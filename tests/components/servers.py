@@ -103,6 +103,7 @@ class TokenFront:
         backend: str,
         users: dict[str, str] | None = None,
         realm: Callable[[int], str] | None = None,
+        blob_redirect: str | None = None,
     ) -> None:
         self.tokens: set[str] = set()
         self.scopes: list[str] = []
@@ -156,6 +157,10 @@ class TokenFront:
                     )
                     self._plain(401, {"WWW-Authenticate": challenge})
                     return
+                if blob_redirect and "/blobs/" in parts.path:
+                    # Like registries that hand blobs to a CDN on another origin.
+                    self._plain(307, {"Location": blob_redirect + self.path})
+                    return
                 accept = self.headers.get("Accept")
                 with httpx.Client(trust_env=False, timeout=30) as client:
                     resp = client.get(
@@ -172,6 +177,67 @@ class TokenFront:
         self.server = _Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.host = f"127.0.0.1:{self.port}"
+        self.thread = _serve(self.server)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class RecordingProxy:
+    """Plain http on 127.0.0.1 forwarding GETs to ``backend``; records each request's headers."""
+
+    def __init__(self, backend: str) -> None:
+        self.seen: list[dict[str, str]] = []
+        seen = self.seen
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                seen.append({k.lower(): v for k, v in self.headers.items()})
+                with httpx.Client(trust_env=False, timeout=30) as client:
+                    resp = client.get(backend + self.path)
+                self.send_response(resp.status_code)
+                self.send_header("Content-Length", str(len(resp.content)))
+                self.end_headers()
+                self.wfile.write(resp.content)
+
+        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = _serve(self.server)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FakeRegistry:
+    """Plain http on 127.0.0.1 answering GETs from ``routes`` {path: (status, headers, body)}.
+
+    For feeding the client hostile manifests and answers a real registry would not produce.
+    """
+
+    def __init__(self) -> None:
+        self.routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
+        routes = self.routes
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                status, headers, body = routes.get(urlsplit(self.path).path, (404, {}, b""))
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.server.server_address[1]}"
         self.thread = _serve(self.server)
 
     def close(self) -> None:

@@ -144,3 +144,27 @@ def test_any_uri_gives_a_valid_id_or_a_wassette_error(uri: str) -> None:
         return
     assert validate_component_id(cid) == cid
     assert "/" not in cid and cid != ".."
+
+
+def test_progress_printer() -> None:
+    import io
+
+    from wassette.components.sources.progress import stderr_progress
+
+    out = io.StringIO()
+    report = stderr_progress(out, "pulling x", threshold=1000)
+    for done in range(0, 10_001, 100):
+        report(done, 10_000)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("pulling x: 0%")
+    assert lines[-1].startswith("pulling x: 100%")
+    assert len(lines) == 11  # one per 10 %
+    quiet = io.StringIO()
+    small = stderr_progress(quiet, "x", threshold=1000)
+    small(500, 999)
+    assert quiet.getvalue() == ""
+    unknown = io.StringIO()
+    stream = stderr_progress(unknown, "y", threshold=10)
+    stream(5, None)
+    stream(20, None)
+    assert unknown.getvalue().startswith("y: 0.0 MiB")

@@ -37,7 +37,7 @@ def v2(hello_wasm: bytes) -> bytes:
 
 
 def _entries(path: Path) -> set[str]:
-    return {p.name for p in path.iterdir() if not p.name.endswith(".lock")}
+    return {p.name for p in path.iterdir() if p.name != ".locks"}
 
 
 def test_fresh_install(cdir: Path, v1: bytes) -> None:

@@ -86,9 +86,15 @@ def component_files(component_dir: Path, component_id: str) -> dict[str, Path]:
     return {suffix: component_dir / f"{cid}{suffix}" for suffix in COMPONENT_SUFFIXES}
 
 
+LOCK_DIR = ".locks"
+
+
 def _lock(component_dir: Path, component_id: str) -> FileLock:
-    # A hidden per-id lock file: never matches "<id>.wasm", so it is never listed.
-    return FileLock(str(component_dir / f".{component_id}.lock"))
+    # One lock per id, kept in a hidden subdirectory: lock files are never deleted (that would
+    # race with a waiter), so they stay out of the way of anyone listing the directory.
+    locks = component_dir / LOCK_DIR
+    locks.mkdir(mode=0o700, exist_ok=True)
+    return FileLock(str(locks / f"{component_id}.lock"))
 
 
 def _fsync_dir(path: Path) -> None:

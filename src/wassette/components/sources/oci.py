@@ -387,11 +387,10 @@ class _RegistryClient:
             if self.auth_header:
                 headers["Authorization"] = self.auth_header
             with self.session.open(url, headers=headers) as resp:
-                if resp.status_code == 401 and attempt == 0:
-                    challenge = resp.headers.get("WWW-Authenticate", "")
-                    had = self.auth_header is not None
-                    if not challenge or had:
-                        raise self._auth_failed(401, had_credentials=self.credentials() is not None)
+                challenge = resp.headers.get("WWW-Authenticate", "")
+                if resp.status_code == 401 and attempt == 0 and challenge:
+                    # First contact, or a token that no longer fits (expired, other scope):
+                    # answer the challenge once, then give up on a second 401.
                     self._authenticate(challenge)
                     continue
                 if resp.status_code in (401, 403):
@@ -462,12 +461,21 @@ class _RegistryClient:
         if not isinstance(raw, dict):
             raise ComponentSourceError(f"a {what} descriptor in the manifest is malformed")
         media, digest, size = raw.get("mediaType"), raw.get("digest"), raw.get("size")
-        if not isinstance(digest, str) or not isinstance(size, int) or size < 0:
+        valid_size = isinstance(size, int) and not isinstance(size, bool) and size >= 0
+        if not isinstance(digest, str) or not valid_size:
             raise ComponentSourceError(
                 f"a {what} descriptor in the manifest is malformed",
                 why="it needs a digest string and a non-negative size",
             )
-        algo, hexdigest = parse_digest(digest)
+        try:
+            algo, hexdigest = parse_digest(digest)
+        except UsageError:
+            raise ComponentSourceError(
+                f"a {what} descriptor in the manifest has an invalid digest",
+                why=f"{digest[:80]!a} is not sha256:<64 hex> or sha512:<128 hex>",
+                fix="the artifact was pushed incorrectly: re-push it",
+            ) from None
+        assert isinstance(size, int)
         return (media if isinstance(media, str) else ""), f"{algo}:{hexdigest}", size
 
     def _pick_from_index(self, index: dict[str, Any]) -> str:
@@ -531,6 +539,7 @@ class _RegistryClient:
         """The whole pull: manifest (via an index if need be), wasm layer, policy layer."""
         manifest, manifest_digest = self.get_manifest(self.ref.reference)
         media = manifest.get("mediaType")
+        media = media if isinstance(media, str) else None
         if media in _INDEX_TYPES or (media is None and "manifests" in manifest):
             manifest, manifest_digest = self.get_manifest(self._pick_from_index(manifest))
         layers = manifest.get("layers")
