@@ -168,3 +168,27 @@ def test_progress_printer() -> None:
     stream(5, None)
     stream(20, None)
     assert unknown.getvalue().startswith("y: 0.0 MiB")
+
+
+def test_options_from_environment(tmp_path: Path) -> None:
+    from wassette.components.sources.base import Credentials
+    from wassette.components.sources.environment import options_from_environment
+    from wassette.errors import ConfigError
+
+    env = {
+        "SSL_CERT_FILE": "/etc/ca.pem",
+        "WASSETTE_OCI_USERNAME": "u",
+        "WASSETTE_OCI_PASSWORD": "CANARY-env-pw",
+        "HTTPS_PROXY": "http://proxy.invalid:3128",
+    }
+    opts = options_from_environment(env, tmp_path, digest="sha256:" + "a" * 64)
+    assert opts.ca_file == Path("/etc/ca.pem")
+    assert opts.credentials == Credentials("u", "CANARY-env-pw")
+    assert opts.docker_config == tmp_path / ".docker" / "config.json"
+    assert opts.proxy is None
+    assert "CANARY-env-pw" not in repr(opts)
+    opts = options_from_environment({"DOCKER_CONFIG": "/d"}, tmp_path)
+    assert opts.docker_config == Path("/d/config.json")
+    assert opts.credentials is None and opts.ca_file is None
+    with pytest.raises(ConfigError, match="WASSETTE_OCI_PASSWORD"):
+        options_from_environment({"WASSETTE_OCI_USERNAME": "u"}, tmp_path)
