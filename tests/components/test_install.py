@@ -213,3 +213,24 @@ def test_install_where_a_file_blocks_the_dir(tmp_path: Path, v1: bytes) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(StorageError, match="cannot create the component directory"):
         install(blocker, "x", v1)
+
+
+def test_real_compile_as_validation_hook(cdir: Path, v1: bytes) -> None:
+    # The shape the lead wires: validate = compile with wasmtime. A broken component (here a
+    # truncated one that still has the wasm magic) must not replace a working one.
+    import wasmtime
+    from wasmtime.component import Component
+
+    engine = wasmtime.Engine()
+    install(cdir, "hello", v1)
+
+    def compile_it(path: Path) -> Component:
+        try:
+            return Component.from_file(engine, str(path))
+        except wasmtime.WasmtimeError as exc:
+            raise ComponentError("not a valid component", why=str(exc)[:200]) from None
+
+    with pytest.raises(ComponentError, match="not a valid component"):
+        install(cdir, "hello", v1[:4096], validate=compile_it)
+    assert (cdir / "hello.wasm").read_bytes() == v1
+    assert _entries(cdir) == {"hello.wasm"}

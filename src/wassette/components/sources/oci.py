@@ -27,10 +27,10 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -55,6 +55,8 @@ from wassette.errors import (
     SourceNotFoundError,
     UsageError,
 )
+
+_T = TypeVar("_T")
 
 WASM_LAYER_TYPES = frozenset({"application/vnd.wasm.content.layer.v1+wasm", "application/wasm"})
 POLICY_LAYER_TYPE = "application/vnd.wassette.policy+yaml"
@@ -324,18 +326,18 @@ class _RegistryClient:
             f"{self.ref.registry}",
         )
 
-    def _authenticate(self, challenge: str) -> bool:
-        """Answer a 401 challenge; True if a new Authorization header is worth a retry."""
+    def _authenticate(self, challenge: str) -> None:
+        """Answer a 401 challenge by setting the Authorization header for the retry."""
         scheme, params = parse_challenge(challenge)
         creds = self.credentials()
         if scheme == "basic":
             if creds is None:
                 raise self._auth_failed(401, had_credentials=False)
             self.auth_header = self._basic(creds)
-            return True
+            return
         if scheme == "bearer" and params.get("realm"):
             self.auth_header = f"Bearer {self._token(params, creds)}"
-            return True
+            return
         raise ComponentSourceError(
             f"{self.what} asks for an authentication scheme we do not speak",
             why=f"WWW-Authenticate: {scheme or '(empty)'}",
@@ -379,7 +381,9 @@ class _RegistryClient:
 
     # ---- requests -------------------------------------------------------------------------
 
-    def _get(self, path: str, accept: str | None, on_response: Any) -> Any:
+    def _get(
+        self, path: str, accept: str | None, on_response: Callable[[httpx.Response], _T]
+    ) -> _T:
         """GET ``base + path`` with auth (one challenge round), then ``on_response(resp)``."""
         url = f"{self.base}{path}"
         for attempt in range(2):
@@ -438,7 +442,14 @@ class _RegistryClient:
         # Verify against what we asked for (a digest reference), else what the registry claims.
         expected = reference if reference.startswith(("sha256:", "sha512:")) else header_digest
         if expected:
-            algo, hexdigest = parse_digest(expected)
+            try:
+                algo, hexdigest = parse_digest(expected)
+            except UsageError:
+                raise ComponentSourceError(
+                    f"{self.what} sent an invalid digest for the {label}",
+                    why=f"Docker-Content-Digest: {expected[:80]!a}",
+                    fix="check the registry",
+                ) from None
             actual = hashlib.new(algo, body).hexdigest()
             if actual != hexdigest:
                 raise SourceIntegrityError(
