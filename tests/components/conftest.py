@@ -31,12 +31,14 @@ def hello_wasm() -> bytes:
     return build_component("hello").read_bytes()
 
 
-def _start(users: dict[str, str] | None = None) -> RegistryServer:
+def _start(
+    users: dict[str, str] | None = None, tls: tuple[Path, Path, Path] | None = None
+) -> RegistryServer:
     try:
         registry_binary()
     except RuntimeError:
         pytest.fail(INSTALL_HINT, pytrace=False)
-    return RegistryServer(users).start()
+    return RegistryServer(users, tls).start()
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +57,32 @@ def auth_registry() -> Iterator[RegistryServer]:
     server = _start({OCI_USER: OCI_PASSWORD})
     try:
         yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def tls_registry(
+    tmp_path_factory: pytest.TempPathFactory, hello_wasm: bytes
+) -> Iterator[tuple[RegistryServer, Path]]:
+    """A docker-registry serving https on 127.0.0.1 with a trustme cert; (server, CA file)."""
+    import trustme
+
+    tmp = tmp_path_factory.mktemp("tls-registry")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    paths = (tmp / "cert.pem", tmp / "key.pem", tmp / "ca.pem")
+    cert.cert_chain_pems[0].write_to_path(str(paths[0]))
+    cert.private_key_pem.write_to_path(str(paths[1]))
+    ca.cert_pem.write_to_path(str(paths[2]))
+    server = _start(tls=paths)
+    try:
+        pusher = Pusher(server.url, ca_file=str(paths[2]))
+        try:
+            pusher.push_artifact("test/hello", "v1", [(WASM_LAYER, hello_wasm)])
+        finally:
+            pusher.close()
+        yield server, paths[2]
     finally:
         server.cleanup()
 

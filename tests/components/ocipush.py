@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import ssl
 from dataclasses import dataclass
 
 import httpx
@@ -35,9 +36,14 @@ class Pushed:
 class Pusher:
     """Pushes artifacts to one registry (optionally with Basic auth)."""
 
-    def __init__(self, base_url: str, auth: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self, base_url: str, auth: tuple[str, str] | None = None, ca_file: str | None = None
+    ) -> None:
         self.base = base_url.rstrip("/")
-        self.client = httpx.Client(trust_env=False, timeout=30, auth=auth)
+        verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=ca_file) if ca_file else True
+        )
+        self.client = httpx.Client(trust_env=False, timeout=30, auth=auth, verify=verify)
 
     def close(self) -> None:
         self.client.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -37,10 +38,14 @@ def registry_binary() -> str:
 class RegistryServer:
     """One docker-registry process; ``users`` turns on htpasswd auth."""
 
-    def __init__(self, users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, users: dict[str, str] | None = None, tls: tuple[Path, Path, Path] | None = None
+    ) -> None:
+        """``tls`` = (certificate chain, private key, CA file) serves https instead of http."""
         self.port = free_port()
         self.host = f"127.0.0.1:{self.port}"
-        self.url = f"http://{self.host}"
+        self.tls = tls
+        self.url = f"{'https' if tls else 'http'}://{self.host}"
         self.users = users or {}
         self.root = Path(tempfile.mkdtemp(prefix="wassette-registry-"))
         self.storage = self.root / "storage"
@@ -63,6 +68,9 @@ class RegistryServer:
             f"  addr: {self.host}",
             "  secret: wassette-test",
         ]
+        if self.tls:
+            cert, key, _ = self.tls
+            lines += ["  tls:", f"    certificate: {cert}", f"    key: {key}"]
         if self.users:
             import bcrypt
 
@@ -92,7 +100,10 @@ class RegistryServer:
         )
         log.close()
         deadline = time.monotonic() + timeout
-        with httpx.Client(trust_env=False, timeout=1) as client:
+        verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=str(self.tls[2])) if self.tls else True
+        )
+        with httpx.Client(trust_env=False, timeout=1, verify=verify) as client:
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"docker-registry exited: {self.log_tail()}")

@@ -345,16 +345,42 @@ def test_unreachable_registry_fails_fast(staging: Path) -> None:
     assert "cannot connect" in str(err.value)
 
 
-def test_non_loopback_registry_uses_https(staging: Path) -> None:
-    # 192.0.2.0/24 is TEST-NET: nothing answers; we only check the scheme chosen.
+def test_scheme_rules(oci_registry: RegistryServer, published: Published, staging: Path) -> None:
     from wassette.components.sources.oci import _RegistryClient
 
-    ref = OciReference.parse("oci://192.0.2.10:5000/x/y:1")
-    assert _RegistryClient(ref, FetchOptions()).base == "https://192.0.2.10:5000"
-    assert _RegistryClient(ref, FetchOptions(insecure=True)).base == "http://192.0.2.10:5000"
+    # A remote registry: https only, decided up front.
+    remote = _RegistryClient(OciReference.parse("oci://192.0.2.10:5000/x/y:1"), FetchOptions())
+    assert remote.base == "https://192.0.2.10:5000" and remote._scheme_known
+    # --insecure or loopback: https first, plain http only if the port does not speak TLS.
+    insecure = _RegistryClient(
+        OciReference.parse("oci://192.0.2.10:5000/x/y:1"), FetchOptions(insecure=True)
+    )
+    assert insecure.base.startswith("https://") and not insecure._scheme_known
     for host in ("127.0.0.1:5000", "127.8.9.10", "localhost:5000", "[::1]:5000"):
-        loop = OciReference.parse(f"oci://{host}/x/y:1")
-        assert _RegistryClient(loop, FetchOptions()).base.startswith("http://")
+        loop = _RegistryClient(OciReference.parse(f"oci://{host}/x/y:1"), FetchOptions())
+        assert loop.may_use_http
+    # Against the real plain-http registry the probe falls back to http.
+    client = _RegistryClient(
+        OciReference.parse(f"oci://{oci_registry.host}/test/hello:v1"),
+        FetchOptions(temp_dir=staging),
+    )
+    try:
+        client.get_manifest("v1")
+        assert client.base == oci_registry.url
+    finally:
+        client.close()
+
+
+def test_tls_registry_on_loopback(
+    tls_registry: tuple[RegistryServer, Path], hello_wasm: bytes, staging: Path
+) -> None:
+    server, ca_file = tls_registry
+    uri = f"oci://{server.host}/test/hello:v1"
+    with fetch(uri, _opts(staging, ca_file=ca_file)) as got:
+        assert got.read_wasm() == hello_wasm
+    # An untrusted certificate is an error, never a reason to fall back to plain http.
+    with pytest.raises(SourceUnreachableError, match="not trusted"):
+        fetch(uri, _opts(staging))
 
 
 # ---- references --------------------------------------------------------------------------

@@ -192,6 +192,29 @@ class HttpSession:
             if response is not None:
                 response.close()
 
+    def speaks_tls(self, url: str) -> bool:
+        """Whether ``url`` (an https URL) completes a TLS handshake and answers HTTP.
+
+        False only when the server answers the handshake with something that is not TLS
+        (a plain-http server on that port). A certificate that fails verification, a refused
+        connection or a timeout raise as usual: never a reason to fall back to plain http.
+        """
+        try:
+            response = self.client.send(self.client.build_request("GET", url), stream=True)
+        except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError) as exc:
+            cause: BaseException | None = exc
+            while cause is not None:
+                if isinstance(cause, ssl.SSLCertVerificationError):
+                    break
+                if isinstance(cause, ssl.SSLError):
+                    return False
+                cause = cause.__cause__ or cause.__context__
+            raise _describe_transport_error(exc, self.what) from None
+        except httpx.TransportError as exc:
+            raise _describe_transport_error(exc, self.what) from None
+        response.close()
+        return True
+
     def read_body(self, response: httpx.Response, limit: int) -> bytes:
         """Read a whole (small) response body, refusing more than ``limit`` bytes."""
         chunks: list[bytes] = []

@@ -12,8 +12,10 @@ A small client for the OCI distribution API (``/v2/<repo>/manifests|blobs``) on 
   anything that does not match is refused (:class:`~wassette.errors.SourceIntegrityError`).
 - layers: exactly one wasm layer (``application/vnd.wasm.content.layer.v1+wasm`` or
   ``application/wasm``) and at most one policy layer (``application/vnd.wassette.policy+yaml``).
-- transport: https, or plain http only to a loopback registry (127.0.0.0/8, ::1, localhost) or
-  with ``FetchOptions.insecure``; connect/read timeouts, an overall deadline and a size limit.
+- transport: https first; plain http only to a loopback registry (127.0.0.0/8, ::1, localhost)
+  or with ``FetchOptions.insecure``, and then only when its port does not speak TLS at all (a
+  certificate that fails verification is an error, never a reason to downgrade);
+  connect/read timeouts, an overall deadline and a size limit.
 
 The component id is the repository path with ``/`` -> ``_``, registry and tag dropped
 (``oci://ghcr.io/microsoft/time-server-js:1.0`` -> ``microsoft_time-server-js``).
@@ -274,8 +276,11 @@ class _RegistryClient:
         self.ref = ref
         self.options = options
         self.deadline = time.monotonic() + options.total_timeout
-        self.plain_http = is_loopback_host(ref.host) or options.insecure
-        self.base = f"{'http' if self.plain_http else 'https'}://{ref.api_registry}"
+        # https always comes first; a loopback (or explicitly insecure) registry whose port
+        # does not speak TLS at all is then used over plain http, as Docker does.
+        self.may_use_http = is_loopback_host(ref.host) or options.insecure
+        self.base = f"https://{ref.api_registry}"
+        self._scheme_known = not self.may_use_http
         self.what = f"registry {ref.registry}"
         self.session = HttpSession(options, allow_plain_http=self._http_allowed, what=self.what)
         self.auth_header: str | None = None
@@ -385,6 +390,10 @@ class _RegistryClient:
         self, path: str, accept: str | None, on_response: Callable[[httpx.Response], _T]
     ) -> _T:
         """GET ``base + path`` with auth (one challenge round), then ``on_response(resp)``."""
+        if not self._scheme_known:
+            if not self.session.speaks_tls(f"{self.base}/v2/"):
+                self.base = f"http://{self.ref.api_registry}"
+            self._scheme_known = True
         url = f"{self.base}{path}"
         for attempt in range(2):
             headers = {"Accept": accept} if accept else {}
