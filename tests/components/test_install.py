@@ -14,6 +14,7 @@ from wassette.errors import (
     ComponentError,
     ComponentNotFoundError,
     InvalidComponentIdError,
+    SourceIntegrityError,
     StorageError,
 )
 
@@ -234,3 +235,19 @@ def test_real_compile_as_validation_hook(cdir: Path, v1: bytes) -> None:
         install(cdir, "hello", v1[:4096], validate=compile_it)
     assert (cdir / "hello.wasm").read_bytes() == v1
     assert _entries(cdir) == {"hello.wasm"}
+
+
+def test_expected_digest_guards_fetch_to_install(
+    cdir: Path, tmp_path: Path, v1: bytes, v2: bytes
+) -> None:
+    src = tmp_path / "hello.wasm"
+    src.write_bytes(v1)
+    with fetch(str(src)) as got:
+        src.write_bytes(v2)  # changed after it was fetched (and maybe pinned)
+        with pytest.raises(SourceIntegrityError, match="changed between"):
+            install(cdir, got.component_id, got.wasm_path, expected_digest=got.digest)
+    assert not (cdir / "hello.wasm").exists()
+    assert _entries(cdir) == set()
+    with fetch(str(src)) as got:
+        result = install(cdir, got.component_id, got.wasm_path, expected_digest=got.digest)
+    assert result.wasm_path.read_bytes() == v2

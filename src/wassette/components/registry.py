@@ -19,8 +19,8 @@ shares a component directory can widen modes deliberately.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
-import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +28,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from wassette.errors import ComponentNotFoundError, StorageError
+from wassette.errors import ComponentNotFoundError, SourceIntegrityError, StorageError
 from wassette.ids import validate_component_id
 
 WASM_SUFFIX = ".wasm"
@@ -106,23 +106,30 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def _stage(component_dir: Path, name: str, content: bytes | Path) -> Path:
-    """Write ``content`` to a new 0600 temp file in ``component_dir``; return its path."""
+def _stage(component_dir: Path, name: str, content: bytes | Path) -> tuple[Path, str]:
+    """Write ``content`` to a new 0600 temp file in ``component_dir``.
+
+    Returns the path and the ``sha256:<hex>`` of exactly the bytes written.
+    """
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=component_dir)
     path = Path(tmp)
+    digest = hashlib.sha256()
     try:
         with os.fdopen(fd, "wb") as out:
             if isinstance(content, bytes):
                 out.write(content)
+                digest.update(content)
             else:
                 with content.open("rb") as src:
-                    shutil.copyfileobj(src, out, 1 << 20)
+                    for block in iter(lambda: src.read(1 << 20), b""):
+                        out.write(block)
+                        digest.update(block)
             out.flush()
             os.fsync(out.fileno())
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return path
+    return path, f"sha256:{digest.hexdigest()}"
 
 
 def install(
@@ -133,6 +140,7 @@ def install(
     validate: Callable[[Path], object] | None = None,
     *,
     validate_policy: Callable[[bytes], object] | None = None,
+    expected_digest: str | None = None,
 ) -> InstallResult:
     """Install (or replace) component ``component_id`` from wasm bytes or a file.
 
@@ -140,7 +148,9 @@ def install(
     (and policy) in temp files in ``component_dir``; call ``validate_policy(policy_bytes)`` and
     ``validate(staged_wasm_path)`` (any exception aborts the install, is re-raised unchanged,
     and the temp files are removed); delete the old version's stale ``.cwasm`` and
-    ``.metadata.json``; rename the wasm, then the policy, into place. ``validate`` must not
+    ``.metadata.json``; rename the wasm, then the policy, into place. ``expected_digest``
+    (``sha256:<hex>``, e.g. ``Fetched.digest``) is checked against the bytes actually copied,
+    so a file changed between fetch and install is refused. ``validate`` must not
     keep the staged path (it is renamed right after) nor write into ``component_dir``: write
     derived artifacts after this returns, from :attr:`InstallResult.validation`.
     """
@@ -158,11 +168,11 @@ def install(
         staged: list[Path] = []
         try:
             try:
-                wasm_tmp = _stage(component_dir, f"{cid}{WASM_SUFFIX}", wasm)
+                wasm_tmp, staged_digest = _stage(component_dir, f"{cid}{WASM_SUFFIX}", wasm)
                 staged.append(wasm_tmp)
                 policy_tmp = None
                 if policy_bytes is not None:
-                    policy_tmp = _stage(component_dir, f"{cid}{POLICY_SUFFIX}", policy_bytes)
+                    policy_tmp, _ = _stage(component_dir, f"{cid}{POLICY_SUFFIX}", policy_bytes)
                     staged.append(policy_tmp)
             except OSError as exc:
                 raise StorageError(
@@ -170,6 +180,12 @@ def install(
                     why=exc.strerror or type(exc).__name__,
                     fix="check free space and the directory's permissions",
                 ) from None
+            if expected_digest is not None and staged_digest != expected_digest.lower():
+                raise SourceIntegrityError(
+                    f"component {cid} changed between fetching and installing",
+                    why=f"expected {expected_digest}, copied {staged_digest}",
+                    fix="load it again; if the file keeps changing, find out what writes it",
+                )
             if policy_bytes is not None and validate_policy is not None:
                 validate_policy(policy_bytes)
             validation = validate(wasm_tmp) if validate is not None else None
