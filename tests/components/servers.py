@@ -219,7 +219,7 @@ class FakeRegistry:
     For feeding the client hostile manifests and answers a real registry would not produce.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, bind: str = "127.0.0.1") -> None:
         self.routes: dict[str, tuple[int, dict[str, str], bytes]] = {}
         routes = self.routes
 
@@ -236,8 +236,8 @@ class FakeRegistry:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
-        self.host = f"127.0.0.1:{self.server.server_address[1]}"
+        self.server = _Server((bind, 0), Handler)
+        self.host = f"{bind}:{self.server.server_address[1]}"
         self.thread = _serve(self.server)
 
     def close(self) -> None:

@@ -25,7 +25,7 @@ from wassette.components.sources.oci import (
     credentials_from_docker_config,
     parse_challenge,
 )
-from wassette.errors import ComponentSourceError, WassetteError
+from wassette.errors import ComponentSourceError, SourceUnreachableError, WassetteError
 
 
 def test_blob_redirect_to_another_origin_drops_credentials(
@@ -194,3 +194,38 @@ def test_docker_config_fuzz(tmp_path: Path, data: Any) -> None:
         assert "malformed" in str(exc) or "cannot read" in str(exc)
         return
     assert creds is None or isinstance(creds, Credentials)
+
+
+def _non_loopback_ipv4() -> str | None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.connect(("192.0.2.254", 9))  # UDP: picks a source address, sends nothing
+        except OSError:
+            return None
+        addr = str(sock.getsockname()[0])
+    return None if addr.startswith("127.") or addr == "0.0.0.0" else addr  # noqa: S104
+
+
+def test_plain_http_to_a_remote_registry_needs_insecure(hello_wasm: bytes, tmp_path: Path) -> None:
+    addr = _non_loopback_ipv4()
+    if addr is None:
+        pytest.skip("this machine has no non-loopback IPv4 address to serve from")
+    server = FakeRegistry(bind=addr)
+    try:
+        layer = {
+            "mediaType": "application/wasm",
+            "digest": "sha256:" + hashlib.sha256(hello_wasm).hexdigest(),
+            "size": len(hello_wasm),
+        }
+        body = json.dumps({"schemaVersion": 2, "layers": [layer]}).encode()
+        server.routes["/v2/remote/app/manifests/v1"] = (200, {}, body)
+        server.routes[f"/v2/remote/app/blobs/{layer['digest']}"] = (200, {}, hello_wasm)
+        uri = f"oci://{server.host}/remote/app:v1"
+        with pytest.raises(SourceUnreachableError, match="TLS"):
+            fetch(uri, FetchOptions(temp_dir=tmp_path))
+        with fetch(uri, FetchOptions(temp_dir=tmp_path, insecure=True)) as got:
+            assert got.read_wasm() == hello_wasm
+    finally:
+        server.close()
