@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean fmt
+.PHONY: run test lint typecheck unit bench clean fmt system-deps
 
 # Re-install only when the dependency list changes.
 $(STAMP): pyproject.toml
@@ -24,7 +24,22 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# System packages the tests need: docker-registry (a real OCI registry, started by the tests on
+# 127.0.0.1). Idempotent: does nothing when the binary is there; else installs it with apt
+# (root, or sudo). We only need the binary, so the system service the package enables (all
+# interfaces, port 5000) is switched off again where systemd runs.
+system-deps:
+	@if ! command -v docker-registry >/dev/null 2>&1 && [ ! -x /usr/bin/docker-registry ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; \
+	  elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
+	  else echo "docker-registry missing: run as root: apt-get install -y docker-registry" >&2; exit 1; fi; \
+	  echo "installing docker-registry (apt) for the OCI registry tests"; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq docker-registry >/dev/null && \
+	  if [ -d /run/systemd/system ]; then $$SUDO systemctl disable --now docker-registry || true; fi; \
+	fi
+
+unit: $(STAMP) system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit

@@ -17,7 +17,8 @@ positions only.
     │   └── InvalidArgumentsError               tool arguments not matching the WIT signature
     ├── NotFoundError                  exit 3
     │   ├── ComponentNotFoundError              no <id>.wasm in the component dir
-    │   └── SecretReferenceError                a vault:/env: reference is dangling or malformed
+    │   ├── SecretReferenceError                a vault:/env: reference is dangling or malformed
+    │   └── SourceNotFoundError                 a component URI names nothing (file, 404, tag)
     ├── AbortedError                   exit 1   the user declined a confirmation
     ├── ConfigError                    exit 4   config.toml or WASSETTE_* unusable
     ├── StorageError                   exit 5   a file we own cannot be read or written
@@ -29,7 +30,11 @@ positions only.
     │       └── VaultConflictError              check-and-set kept losing to other writers
     ├── PolicyError                    exit 6   a policy file or a grant is invalid
     └── ComponentError                 exit 7   a component cannot be compiled, loaded or run
-        └── UnsupportedValueError               a value wasmtime-py cannot pass faithfully
+        ├── UnsupportedValueError               a value wasmtime-py cannot pass faithfully
+        └── ComponentSourceError                a component cannot be fetched (file/https/oci)
+            ├── SourceUnreachableError          no answer: refused, DNS, TLS, timeout
+            ├── SourceAuthError                 the registry refused our credentials
+            └── SourceIntegrityError            a digest or size does not match (tampering)
 """
 
 from __future__ import annotations
@@ -168,3 +173,23 @@ class UnsupportedValueError(ComponentError):
     wrong. ``runtime/values.py`` normally passes such values by case name; if its hook on
     wasmtime-py cannot be installed, we refuse rather than call with a different value.
     """
+
+
+class SourceNotFoundError(NotFoundError):
+    """A component URI names nothing: a missing file, an HTTP 404, an unknown tag or digest."""
+
+
+class ComponentSourceError(ComponentError):
+    """A component cannot be fetched from its source (file, https or OCI registry)."""
+
+
+class SourceUnreachableError(ComponentSourceError):
+    """The server did not answer: connection refused, DNS failure, TLS failure or timeout."""
+
+
+class SourceAuthError(ComponentSourceError):
+    """The registry or server refused the request for want of (valid) credentials."""
+
+
+class SourceIntegrityError(ComponentSourceError):
+    """Fetched content does not match its digest or declared size: never install it."""

@@ -1,16 +1,44 @@
-"""Which components are installed in a component directory.
+"""Which components are installed in a component directory, and installing/removing them.
 
-A component ``<id>`` is installed when ``<component dir>/<id>.wasm`` exists. This module only
-looks at names; loading, compiling and metadata live elsewhere.
+A component ``<id>`` is installed when ``<component dir>/<id>.wasm`` exists. Beside it live
+``<id>.policy.yaml`` (its policy), ``<id>.metadata.json`` (tool schemas and a validation stamp)
+and ``<id>.cwasm`` (the precompiled artifact); secrets live in another directory and are never
+touched here.
+
+:func:`install` is the only writer of ``<id>.wasm``: it stages the new bytes in a temp file in
+the same directory, lets a caller-supplied ``validate`` hook (the runtime compiles the
+component) inspect that file *before anything is replaced*, and only then renames it into
+place. A failed validation leaves the previous version exactly as it was and no temp file.
+
+Permissions: every file written here is created 0600, and a directory we create is 0700. A
+component list, its policies (host paths, hosts, env keys) and its compiled code describe what
+one user runs and may reach, so nothing here needs to be readable by others; an operator who
+shares a component directory can widen modes deliberately.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from filelock import FileLock
+
+from wassette.errors import ComponentNotFoundError, SourceIntegrityError, StorageError
 from wassette.ids import validate_component_id
 
 WASM_SUFFIX = ".wasm"
+POLICY_SUFFIX = ".policy.yaml"
+METADATA_SUFFIX = ".metadata.json"
+COMPILED_SUFFIX = ".cwasm"
+#: Derived artifacts of one wasm: stale as soon as the wasm changes.
+DERIVED_SUFFIXES = (COMPILED_SUFFIX, METADATA_SUFFIX)
+#: Everything ``uninstall`` removes. Secrets are deliberately absent.
+COMPONENT_SUFFIXES = (WASM_SUFFIX, COMPILED_SUFFIX, METADATA_SUFFIX, POLICY_SUFFIX)
 
 
 def installed_ids(component_dir: Path) -> list[str]:
@@ -30,3 +58,205 @@ def installed_ids(component_dir: Path) -> list[str]:
 def is_installed(component_dir: Path, component_id: str) -> bool:
     """Whether ``<component_dir>/<component_id>.wasm`` exists."""
     return (component_dir / f"{validate_component_id(component_id)}{WASM_SUFFIX}").is_file()
+
+
+@dataclass(frozen=True)
+class InstallResult:
+    """What :func:`install` did.
+
+    ``reloaded`` is true when a previous ``<id>.wasm`` was replaced. ``policy_path`` is the
+    component's policy file if one exists after the install (a policy that came with the
+    component replaces the old one; without one, an existing policy is kept). ``removed``
+    lists the stale derived artifacts deleted. ``validation`` is whatever ``validate``
+    returned (e.g. the compiled component), for the caller to write ``.cwasm``/metadata from.
+    """
+
+    component_id: str
+    wasm_path: Path
+    reloaded: bool
+    policy_path: Path | None = None
+    policy_replaced: bool = False
+    removed: tuple[Path, ...] = ()
+    validation: object = field(default=None, repr=False)
+
+
+def component_files(component_dir: Path, component_id: str) -> dict[str, Path]:
+    """The paths of one component's files, by suffix (whether or not they exist)."""
+    cid = validate_component_id(component_id)
+    return {suffix: component_dir / f"{cid}{suffix}" for suffix in COMPONENT_SUFFIXES}
+
+
+LOCK_DIR = ".locks"
+
+
+def _lock(component_dir: Path, component_id: str) -> FileLock:
+    # One lock per id, kept in a hidden subdirectory: lock files are never deleted (that would
+    # race with a waiter), so they stay out of the way of anyone listing the directory.
+    locks = component_dir / LOCK_DIR
+    locks.mkdir(mode=0o700, exist_ok=True)
+    return FileLock(str(locks / f"{component_id}.lock"))
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not every platform can open a directory
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _stage(component_dir: Path, name: str, content: bytes | Path) -> tuple[Path, str]:
+    """Write ``content`` to a new 0600 temp file in ``component_dir``.
+
+    Returns the path and the ``sha256:<hex>`` of exactly the bytes written.
+    """
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=component_dir)
+    path = Path(tmp)
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if isinstance(content, bytes):
+                out.write(content)
+                digest.update(content)
+            else:
+                with content.open("rb") as src:
+                    for block in iter(lambda: src.read(1 << 20), b""):
+                        out.write(block)
+                        digest.update(block)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path, f"sha256:{digest.hexdigest()}"
+
+
+def install(
+    component_dir: Path,
+    component_id: str,
+    wasm: bytes | Path,
+    policy_bytes: bytes | None = None,
+    validate: Callable[[Path], object] | None = None,
+    *,
+    validate_policy: Callable[[bytes], object] | None = None,
+    expected_digest: str | None = None,
+) -> InstallResult:
+    """Install (or replace) component ``component_id`` from wasm bytes or a file.
+
+    Order, so that a failure at any step leaves the previous version in place: stage the wasm
+    (and policy) in temp files in ``component_dir``; call ``validate_policy(policy_bytes)`` and
+    ``validate(staged_wasm_path)`` (any exception aborts the install, is re-raised unchanged,
+    and the temp files are removed); delete the old version's stale ``.cwasm`` and
+    ``.metadata.json``; rename the wasm, then the policy, into place. ``expected_digest``
+    (``sha256:<hex>``, e.g. ``Fetched.digest``) is checked against the bytes actually copied,
+    so a file changed between fetch and install is refused. ``validate`` must not
+    keep the staged path (it is renamed right after) nor write into ``component_dir``: write
+    derived artifacts after this returns, from :attr:`InstallResult.validation`.
+    """
+    cid = validate_component_id(component_id)
+    try:
+        component_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create the component directory {component_dir}",
+            why=exc.strerror or type(exc).__name__,
+            fix="check the permissions of its parent, or choose another --plugin-dir",
+        ) from None
+    files = component_files(component_dir, cid)
+    with _lock(component_dir, cid):
+        staged: list[Path] = []
+        try:
+            try:
+                wasm_tmp, staged_digest = _stage(component_dir, f"{cid}{WASM_SUFFIX}", wasm)
+                staged.append(wasm_tmp)
+                policy_tmp = None
+                if policy_bytes is not None:
+                    policy_tmp, _ = _stage(component_dir, f"{cid}{POLICY_SUFFIX}", policy_bytes)
+                    staged.append(policy_tmp)
+            except OSError as exc:
+                raise StorageError(
+                    f"cannot write component {cid} into {component_dir}",
+                    why=exc.strerror or type(exc).__name__,
+                    fix="check free space and the directory's permissions",
+                ) from None
+            if expected_digest is not None and staged_digest != expected_digest.lower():
+                raise SourceIntegrityError(
+                    f"component {cid} changed between fetching and installing",
+                    why=f"expected {expected_digest}, copied {staged_digest}",
+                    fix="load it again; if the file keeps changing, find out what writes it",
+                )
+            if policy_bytes is not None and validate_policy is not None:
+                validate_policy(policy_bytes)
+            validation = validate(wasm_tmp) if validate is not None else None
+
+            reloaded = files[WASM_SUFFIX].exists()
+            removed = []
+            for suffix in DERIVED_SUFFIXES:
+                stale = files[suffix]
+                try:
+                    stale.unlink()
+                    removed.append(stale)
+                except FileNotFoundError:
+                    pass
+            os.replace(wasm_tmp, files[WASM_SUFFIX])
+            staged.remove(wasm_tmp)
+            if policy_tmp is not None:
+                os.replace(policy_tmp, files[POLICY_SUFFIX])
+                staged.remove(policy_tmp)
+            _fsync_dir(component_dir)
+        finally:
+            for leftover in staged:
+                leftover.unlink(missing_ok=True)
+    policy_path = files[POLICY_SUFFIX]
+    return InstallResult(
+        component_id=cid,
+        wasm_path=files[WASM_SUFFIX],
+        reloaded=reloaded,
+        policy_path=policy_path if policy_path.exists() else None,
+        policy_replaced=policy_bytes is not None,
+        removed=tuple(removed),
+        validation=validation,
+    )
+
+
+def uninstall(component_dir: Path, component_id: str) -> list[Path]:
+    """Remove a component's wasm, compiled artifact, metadata and policy; return what went.
+
+    Secrets are never touched (they live elsewhere, and the spec deletes them separately). An
+    id with none of those files is a :class:`~wassette.errors.ComponentNotFoundError` that
+    lists the installed ids.
+    """
+    cid = validate_component_id(component_id)
+    files = component_files(component_dir, cid)
+    removed: list[Path] = []
+    if not component_dir.is_dir():
+        raise _not_found(component_dir, cid)
+    with _lock(component_dir, cid):
+        for suffix in COMPONENT_SUFFIXES:
+            try:
+                files[suffix].unlink()
+                removed.append(files[suffix])
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise StorageError(
+                    f"cannot remove {files[suffix]}",
+                    why=exc.strerror or type(exc).__name__,
+                    fix="check the component directory's permissions",
+                ) from None
+        if removed:
+            _fsync_dir(component_dir)
+    if not removed:
+        raise _not_found(component_dir, cid)
+    return removed
+
+
+def _not_found(component_dir: Path, component_id: str) -> ComponentNotFoundError:
+    ids = installed_ids(component_dir)
+    shown = ", ".join(ids[:20]) + (f" (and {len(ids) - 20} more)" if len(ids) > 20 else "")
+    return ComponentNotFoundError(
+        f"component {component_id!r} is not installed",
+        why=f"installed: {shown}" if ids else f"no components are installed in {component_dir}",
+        fix="check the id with `wassette component list`",
+    )
