@@ -23,6 +23,8 @@ from wassette.errors import WassetteError
 # command name -> "module:attribute" of its click command or group, imported on first use.
 SUBCOMMANDS: dict[str, str] = {
     "secret": "wassette.cli.secret:secret",
+    "policy": "wassette.cli.policy:policy",
+    "permission": "wassette.cli.permission:permission",
 }
 
 

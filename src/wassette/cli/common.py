@@ -28,3 +28,20 @@ def plugin_dir_option(func: F) -> F:
 def settings_for(plugin_dir: Path | None) -> Settings:
     """Settings with the command-line flags applied on top of env and config."""
     return load_settings(plugin_dir=plugin_dir)
+
+
+def require_component(component_dir: Path, component_id: str) -> None:
+    """Raise ComponentNotFoundError (listing what is loaded) unless ``component_id`` is."""
+    from wassette.components.registry import installed_ids, is_installed
+    from wassette.errors import ComponentNotFoundError
+
+    if is_installed(component_dir, component_id):
+        return
+    loaded = installed_ids(component_dir)
+    raise ComponentNotFoundError(
+        f"component '{component_id}' is not loaded",
+        why=f"there is no {component_id}.wasm in {component_dir} "
+        f"(loaded: {', '.join(loaded) if loaded else 'none'})",
+        fix="check the id with `wassette component list`, or load it with "
+        "`wassette component load <uri>`",
+    )

@@ -97,3 +97,44 @@ def to_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 def emit(text: str) -> None:
     """Write a result to stdout, newline-terminated."""
     click.echo(text if text.endswith("\n") else text + "\n", nl=False)
+
+
+def render(data: Any, fmt: str) -> str:
+    """``data`` as JSON or YAML; ``table`` shows a mapping's scalar fields as KEY/VALUE rows
+    and lists of mappings as a table of their fields."""
+    fmt = fmt.lower()
+    if fmt == "yaml":
+        return to_yaml(data)
+    if fmt == "table":
+        return _auto_table(data)
+    return to_json(data)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _auto_table(data: Any) -> str:
+    if isinstance(data, dict):
+        lists = [
+            (k, v)
+            for k, v in data.items()
+            if isinstance(v, list) and v and all(isinstance(i, dict) for i in v)
+        ]
+        if len(lists) == 1:
+            rows = lists[0][1]
+            headers = list(dict.fromkeys(k for row in rows for k in row))
+            return to_table(
+                [h.upper() for h in headers],
+                [[_scalar(row.get(h, "")) for h in headers] for row in rows],
+            )
+        return to_table(["KEY", "VALUE"], [[k, _scalar(v)] for k, v in data.items()])
+    if isinstance(data, list) and all(isinstance(i, dict) for i in data):
+        headers = list(dict.fromkeys(k for row in data for k in row))
+        return to_table(
+            [h.upper() for h in headers],
+            [[_scalar(row.get(h, "")) for h in headers] for row in data],
+        )
+    return _scalar(data)

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import click
 
-from wassette.cli.common import plugin_dir_option, settings_for
+from wassette.cli.common import plugin_dir_option, require_component, settings_for
 from wassette.cli.output import emit, output_option, to_json, to_table, to_yaml
-from wassette.components.registry import installed_ids, is_installed
 from wassette.errors import (
     AbortedError,
     ComponentNotFoundError,
@@ -129,16 +128,16 @@ def set_cmd(
     validate_component_id(component_id)
     items = _parse_assignments(assignments)
     store, component_dir = _store(plugin_dir)
-    if not force and not is_installed(component_dir, component_id):
-        loaded = installed_ids(component_dir)
-        listing = ", ".join(loaded) if loaded else "none"
-        raise ComponentNotFoundError(
-            f"component '{component_id}' is not loaded",
-            why=f"there is no {component_id}.wasm in {component_dir} (loaded: {listing})",
-            fix="check the id with `wassette component list`, load it with "
-            "`wassette component load <uri>`, or pass --force to store secrets for a "
-            "component you will load later",
-        )
+    if not force:
+        try:
+            require_component(component_dir, component_id)
+        except ComponentNotFoundError as exc:
+            raise ComponentNotFoundError(
+                exc.what,
+                why=exc.why,
+                fix=f"{exc.fix}, or pass --force to store secrets for a component you will "
+                "load later",
+            ) from None
     store.set_many(component_id, items)
     emit(
         to_json(

@@ -1,0 +1,166 @@
+"""``wassette permission grant|revoke|reset``: edit a component's policy.
+
+Edits go through :class:`~wassette.policy.store.PolicyStore`: validated before saving, atomic,
+comments a person wrote kept, and seen by a running server on its next call.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from wassette.cli.common import plugin_dir_option
+from wassette.cli.output import emit, render
+from wassette.cli.policy import policy_store as _store
+from wassette.errors import UsageError
+from wassette.policy.model import Policy
+from wassette.policy.view import policy_to_dict
+
+
+@click.group("permission")
+def permission() -> None:
+    """Grant, revoke or reset a component's permissions."""
+
+
+@permission.group("grant")
+def grant() -> None:
+    """Grant a permission (storage, network, environment-variable, memory)."""
+
+
+@permission.group("revoke")
+def revoke() -> None:
+    """Revoke a permission (storage, network, environment-variable, memory)."""
+
+
+def _done(
+    verb: str,
+    component_id: str,
+    kind: str,
+    details: dict[str, Any],
+    new: Policy | None,
+) -> None:
+    emit(
+        render(
+            {
+                "status": f"permission {verb} successfully",
+                "component_id": component_id,
+                "permission_type": kind,
+                "details": details,
+                "policy": policy_to_dict(new) if new is not None else None,
+            },
+            "json",
+        )
+    )
+
+
+def _access(value: str) -> list[str]:
+    modes = [m.strip() for m in value.split(",") if m.strip()]
+    bad = [m for m in modes if m not in ("read", "write")]
+    if not modes or bad:
+        raise UsageError(
+            f"invalid --access {value!r}",
+            why="access is a comma-separated list of read and write",
+            fix="use --access read, --access write or --access read,write",
+        )
+    return modes
+
+
+@grant.command("storage")
+@click.argument("component_id")
+@click.argument("uri")
+@click.option("--access", required=True, help="read, write or read,write")
+@plugin_dir_option
+def grant_storage(component_id: str, uri: str, access: str, plugin_dir: Path | None) -> None:
+    """Allow a host directory (fs:///absolute/path)."""
+    modes = _access(access)
+    new = _store(plugin_dir, component_id).grant_storage(component_id, uri, modes)
+    _done("granted", component_id, "storage", {"uri": uri, "access": modes}, new)
+
+
+@grant.command("network")
+@click.argument("component_id")
+@click.argument("host")
+@plugin_dir_option
+def grant_network(component_id: str, host: str, plugin_dir: Path | None) -> None:
+    """Allow outgoing HTTP to a host (exact, *.domain, optional scheme and :port)."""
+    new = _store(plugin_dir, component_id).grant_network(component_id, host)
+    _done("granted", component_id, "network", {"host": host}, new)
+
+
+@grant.command("environment-variable")
+@click.argument("component_id")
+@click.argument("key")
+@plugin_dir_option
+def grant_env(component_id: str, key: str, plugin_dir: Path | None) -> None:
+    """Allow an environment variable (its value comes from a secret or the server)."""
+    new = _store(plugin_dir, component_id).grant_environment_variable(component_id, key)
+    _done("granted", component_id, "environment", {"key": key}, new)
+
+
+@grant.command("memory")
+@click.argument("component_id")
+@click.argument("limit")
+@plugin_dir_option
+def grant_memory(component_id: str, limit: str, plugin_dir: Path | None) -> None:
+    """Set the memory limit (512Mi, 1Gi, or bytes)."""
+    new = _store(plugin_dir, component_id).grant_memory(component_id, limit)
+    _done("granted", component_id, "memory", {"limit": limit}, new)
+
+
+@revoke.command("storage")
+@click.argument("component_id")
+@click.argument("uri")
+@plugin_dir_option
+def revoke_storage(component_id: str, uri: str, plugin_dir: Path | None) -> None:
+    """Remove every storage entry for a URI."""
+    new = _store(plugin_dir, component_id).revoke_storage(component_id, uri)
+    _done("revoked", component_id, "storage", {"uri": uri}, new)
+
+
+@revoke.command("network")
+@click.argument("component_id")
+@click.argument("host")
+@plugin_dir_option
+def revoke_network(component_id: str, host: str, plugin_dir: Path | None) -> None:
+    """Remove a network entry."""
+    new = _store(plugin_dir, component_id).revoke_network(component_id, host)
+    _done("revoked", component_id, "network", {"host": host}, new)
+
+
+@revoke.command("environment-variable")
+@click.argument("component_id")
+@click.argument("key")
+@plugin_dir_option
+def revoke_env(component_id: str, key: str, plugin_dir: Path | None) -> None:
+    """Remove an environment variable from the allow list."""
+    new = _store(plugin_dir, component_id).revoke_environment_variable(component_id, key)
+    _done("revoked", component_id, "environment", {"key": key}, new)
+
+
+@revoke.command("memory")
+@click.argument("component_id")
+@plugin_dir_option
+def revoke_memory(component_id: str, plugin_dir: Path | None) -> None:
+    """Remove the memory limit."""
+    new = _store(plugin_dir, component_id).revoke_memory(component_id)
+    _done("revoked", component_id, "memory", {}, new)
+
+
+@permission.command("reset")
+@click.argument("component_id")
+@plugin_dir_option
+def reset(component_id: str, plugin_dir: Path | None) -> None:
+    """Delete the component's policy file: it is denied everything again."""
+    _store(plugin_dir, component_id).reset(component_id)
+    emit(
+        render(
+            {
+                "status": "permissions reset successfully",
+                "component_id": component_id,
+                "message": "policy removed; the component is denied everything",
+            },
+            "json",
+        )
+    )
