@@ -305,15 +305,22 @@ def _stderr_excerpt(call: _Call, redact: _Redact) -> str:
 
 
 def _trap_reason(error: BaseException) -> str:
-    """The one useful line of a wasmtime error: its root cause, not the backtrace."""
+    """The useful part of a wasmtime error: its root cause, not the wasm backtrace.
+
+    A trap reads "error while executing at wasm backtrace: ... Caused by: wasm trap: X": we keep
+    X. Other errors (e.g. a missing import) keep their headline plus the deepest cause.
+    """
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     if not lines:
         return type(error).__name__
-    if "Caused by:" in lines:
-        after = lines[lines.index("Caused by:") + 1 :]
-        if after:
-            return after[-1]
-    return lines[0] if len(lines) == 1 else lines[-1]
+    if "Caused by:" not in lines:
+        return lines[0] if len(lines) == 1 else f"{lines[0]} ({lines[-1]})"
+    causes = [re.sub(r"^\d+:\s*", "", c) for c in lines[lines.index("Caused by:") + 1 :]]
+    if not causes:
+        return lines[0]
+    if lines[0].startswith("error while executing"):
+        return causes[-1]
+    return f"{lines[0]} ({causes[-1]})"
 
 
 def _fmt_bytes(n: int) -> str:
