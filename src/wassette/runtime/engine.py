@@ -15,6 +15,7 @@ The engine has epoch interruption on; a daemon thread bumps the epoch every
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -46,11 +47,13 @@ _engine: wasmtime.Engine | None = None
 _engine_lock = threading.Lock()
 
 
+@functools.cache
 def wasmtime_version() -> str:
     """The installed wasmtime-py version (part of the artifact cache key)."""
     return metadata.version("wasmtime")
 
 
+@functools.cache
 def engine_fingerprint() -> str:
     """A string naming everything that must match for a cached artifact to be reusable."""
     settings = ",".join(f"{k}={v}" for k, v in sorted(_ENGINE_SETTINGS.items()))
