@@ -139,3 +139,42 @@ def test_parse_authority_round_trips_host_and_port(host: str, port: int) -> None
     for variant in (f"{host}.evil.test", f"evil-{host}", f"{host}@evil.test"):
         parsed = parse_authority("http", f"{variant}:{port}")
         assert parsed is None or not rule.matches("http", *parsed)
+
+
+def test_raw_sockets_stay_denied_whatever_the_network_grant(component: Get) -> None:
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(0.5)
+        port = listener.getsockname()[1]
+        caps = Capabilities(network=(NetworkRule("127.0.0.1", port=port),))
+        said = invoke(component("misbehaver"), ("dial",), ["127.0.0.1", port], caps).value
+        assert isinstance(said, str) and said.startswith("PermissionError")
+        with pytest.raises(TimeoutError):
+            listener.accept()  # nothing ever arrived
+
+
+def test_concurrent_calls_are_judged_by_their_own_capabilities(
+    component: Get, http_server: LocalServer
+) -> None:
+    import threading
+
+    fetcher = component("http-fetcher")
+    url = f"http://127.0.0.1:{http_server.port}/"
+    allow = Capabilities(network=(NetworkRule("127.0.0.1", port=http_server.port),))
+    outcomes: dict[int, str] = {}
+
+    def worker(i: int) -> None:
+        caps = allow if i % 2 == 0 else DENY_ALL
+        tags = {_fetch(fetcher, url + str(i), caps)[0] for _ in range(3)}
+        outcomes[i] = ",".join(sorted(tags))
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert outcomes == {0: "ok", 1: "err", 2: "ok", 3: "err"}
+    assert sorted(http_server.paths) == ["/0"] * 3 + ["/2"] * 3
