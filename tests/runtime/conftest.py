@@ -1,7 +1,7 @@
 """Shared fixtures for the runtime tests: real components, compiled once per session.
 
-Compiled artifacts are kept in ``<repo>/.cache/test-cwasm`` (through our own artifact cache),
-so a re-run skips the seconds-long compile of each 18 MB componentize-py component.
+Compiled artifacts are kept in ``<test cache>/cwasm`` (through our own artifact cache), so a
+re-run skips the seconds-long compile of each 18 MB componentize-py component.
 """
 
 from __future__ import annotations
@@ -14,10 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.componentbuild import REPO, build_component
+from tests.componentbuild import build_component, cache_dir
 from wassette.runtime.engine import LoadedComponent, load_component
-
-CWASM_CACHE = REPO / ".cache" / "test-cwasm"
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +26,9 @@ def component() -> Callable[[str], LoadedComponent]:
     def get(name: str) -> LoadedComponent:
         if name not in loaded:
             wasm = build_component(name)
-            loaded[name] = load_component(wasm, CWASM_CACHE / f"{name}.cwasm", component_id=name)
+            loaded[name] = load_component(
+                wasm, cache_dir() / "cwasm" / f"{name}.cwasm", component_id=name
+            )
         return loaded[name]
 
     return get
