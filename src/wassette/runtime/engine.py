@@ -94,34 +94,33 @@ class LoadedComponent:
     """A compiled component, ready to be instantiated any number of times.
 
     ``component`` is the wasmtime ``Component`` (its ``.type`` drives the schema/value layers).
-    ``cache_hit`` says whether it came from the ``.cwasm`` cache. Export indices and the linker
-    are computed lazily and kept here; all of this is safe to share between threads.
+    ``cache_hit`` says whether it came from the ``.cwasm`` cache. ``import_names`` lists what
+    it imports; ``http_handler_imports`` the exact ``wasi:http/outgoing-handler@X`` names the
+    allow-list must shadow. The linker and export indices are computed lazily and kept here;
+    all of it is safe to share between threads.
     """
 
     component_id: str
     component: wc.Component
     wasm_sha256: str
     cache_hit: bool
-    http_handler_imports: tuple[str, ...] = ()
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-    _cache: dict[object, object] = field(default_factory=dict, repr=False, compare=False)
+    import_names: tuple[str, ...] = ()
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _cache: dict[object, object] = field(default_factory=dict, init=False, repr=False)
+
+    @property
+    def http_handler_imports(self) -> tuple[str, ...]:
+        """The exact ``wasi:http/outgoing-handler@X`` names the component imports."""
+        return tuple(n for n in self.import_names if n.startswith("wasi:http/outgoing-handler@"))
 
     @property
     def imports_http(self) -> bool:
         """True if the component imports any ``wasi:http`` interface."""
-        return bool(self.http_handler_imports) or any(
-            name.startswith("wasi:http/") for name in self.import_names
-        )
-
-    @property
-    def import_names(self) -> tuple[str, ...]:
-        """Names of everything the component imports."""
-        return tuple(self.component.type.imports(get_engine()))
+        return any(name.startswith("wasi:http/") for name in self.import_names)
 
 
-def _http_handler_imports(component: wc.Component) -> tuple[str, ...]:
-    names = component.type.imports(get_engine())
-    return tuple(sorted(n for n in names if n.startswith("wasi:http/outgoing-handler@")))
+def _import_names(component: wc.Component) -> tuple[str, ...]:
+    return tuple(sorted(component.type.imports(get_engine())))
 
 
 def wrap_component(
@@ -133,7 +132,7 @@ def wrap_component(
         component=component,
         wasm_sha256=wasm_sha256,
         cache_hit=False,
-        http_handler_imports=_http_handler_imports(component),
+        import_names=_import_names(component),
     )
 
 
@@ -313,7 +312,7 @@ def load_component(
         component=component,
         wasm_sha256=digest,
         cache_hit=cache_hit,
-        http_handler_imports=_http_handler_imports(component),
+        import_names=_import_names(component),
     )
 
 
