@@ -294,3 +294,25 @@ def test_unsatisfiable_import_is_explained() -> None:
     assert "cannot be instantiated" in str(info.value)
     assert "acme:secret/backdoor" in str(info.value)
     assert isinstance(info.value.__cause__, wasmtime.WasmtimeError)
+
+
+def test_too_many_blocked_calls_refuse_new_ones_until_they_finish(
+    component: Get, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from wassette.errors import ComponentRunError
+    from wassette.runtime import invoke as invoke_module
+
+    monkeypatch.setattr(invoke_module, "MAX_ABANDONED_PER_COMPONENT", 1)
+    mis = dataclasses.replace(component("misbehaver"), component_id="misbehaver-bounded")
+    with pytest.raises(ComponentTimeoutError):
+        invoke(mis, ("nap",), [1.5], Capabilities(timeout_seconds=0.2))
+    assert abandoned_calls("misbehaver-bounded") == 1
+    with pytest.raises(ComponentRunError, match="still blocked"):
+        invoke(mis, ("ok",), [], DENY_ALL)
+    deadline = time.monotonic() + 10
+    while abandoned_calls("misbehaver-bounded") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert abandoned_calls("misbehaver-bounded") == 0  # the host call returned; thread gone
+    assert invoke(mis, ("ok",), [], DENY_ALL).value == "ok"

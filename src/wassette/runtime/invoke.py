@@ -56,6 +56,13 @@ DEFAULT_OUTPUT_LIMIT = 16 * 1024
 TIMEOUT_GRACE_SECONDS = 0.25
 """How long past the deadline we wait for the epoch interrupt before abandoning the thread."""
 
+MAX_ABANDONED_PER_COMPONENT = 16
+"""Timed-out calls of one component still blocked in host calls before we refuse new ones.
+
+A blocked host call cannot be cancelled from wasmtime-py; each one holds a thread until the
+host call returns. This bound stops a component (or a client hammering it) from exhausting
+the process's threads."""
+
 _REDACT_MIN_LEN = 4  # shorter values would shred ordinary text and reveal little
 _REDACTED = "[REDACTED]"
 _STDERR_IN_MESSAGE = 800  # characters of stderr tail quoted in an error message
@@ -116,16 +123,19 @@ class _Call:
         self.done = threading.Event()
 
 
-_abandoned: set[threading.Thread] = set()
+_abandoned: dict[threading.Thread, str] = {}
 _abandoned_lock = threading.Lock()
 
 
-def abandoned_calls() -> int:
-    """How many timed-out calls are still running in the background (blocked in a host call)."""
+def abandoned_calls(component_id: str | None = None) -> int:
+    """How many timed-out calls (of ``component_id``, or of all components) are still running
+    in the background, blocked in a host call."""
     with _abandoned_lock:
         for thread in [t for t in _abandoned if not t.is_alive()]:
-            _abandoned.discard(thread)
-        return len(_abandoned)
+            del _abandoned[thread]
+        if component_id is None:
+            return len(_abandoned)
+        return sum(1 for cid in _abandoned.values() if cid == component_id)
 
 
 def _linker(loaded: LoadedComponent) -> wc.Linker:
@@ -239,6 +249,14 @@ def invoke(
     whatever happened to this one.
     """
     index = _export_index(loaded, tuple(export_path))
+    stuck = abandoned_calls(loaded.component_id)
+    if stuck >= MAX_ABANDONED_PER_COMPONENT:
+        raise ComponentRunError(
+            f"component {loaded.component_id!r} has {stuck} timed-out calls still blocked",
+            why="earlier calls are stuck in host calls (sleeping or waiting on the network) "
+            "that cannot be cancelled, and each holds a thread",
+            fix="wait for them to finish, or restart the server; check why the component blocks",
+        )
     call = _Call(caps, output_limit)
     started = time.monotonic()
     worker = threading.Thread(
@@ -254,7 +272,7 @@ def invoke(
     denied = tuple(call.http.denied)
     if not finished:
         with _abandoned_lock:
-            _abandoned.add(worker)
+            _abandoned[worker] = loaded.component_id
         raise _timeout_error(loaded, export_path, caps, call, redact, blocked=True)
     if call.ok:
         return InvokeResult(
