@@ -80,6 +80,8 @@ def main() -> None:
             "wasmtime": wasmtime_version(),
             "machine": platform.machine(),
             "cpus": os.cpu_count(),
+            # The machine is shared: a high load average means noisy tails.
+            "load_average_1m_at_start": round(os.getloadavg()[0], 2),
         },
     }
 
