@@ -178,3 +178,14 @@ def test_concurrent_calls_are_judged_by_their_own_capabilities(
         t.join(60)
     assert outcomes == {0: "ok", 1: "err", 2: "ok", 3: "err"}
     assert sorted(http_server.paths) == ["/0"] * 3 + ["/2"] * 3
+
+
+def test_userinfo_in_a_denied_authority_is_not_recorded(
+    component: Get, http_server: LocalServer
+) -> None:
+    url = f"http://bob:CANARY-userinfo@127.0.0.1:{http_server.port}/"
+    allow = Capabilities(network=(NetworkRule("127.0.0.1", port=http_server.port),))
+    tag, payload, result = _fetch(component("http-fetcher"), url, allow)
+    assert tag == "err" and "CANARY" not in str(payload)
+    assert http_server.paths == []
+    assert "CANARY" not in repr(result.denied_requests)

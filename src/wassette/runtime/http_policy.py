@@ -137,9 +137,9 @@ def _handle(store: Any, req: Any, opts: Any) -> Any:
     method = _method_name(f["method"](store, req))
     target = parse_authority(scheme, authority) if scheme and isinstance(authority, str) else None
     if scheme is None or target is None:
-        ctx.denied.append(
-            DeniedRequest(scheme or "other", str(authority or "")[:255], None, method)
-        )
+        # Keep no userinfo ("user:token@host"): it may be a credential.
+        shown = str(authority or "").rpartition("@")[2][:255]
+        ctx.denied.append(DeniedRequest(scheme or "other", shown, None, method))
         return _deny(store, req, opts)
     host, port = target
     if not ctx.caps.allows_request(scheme, host, port):

@@ -356,8 +356,12 @@ def _suggest_memory(need: int) -> str:
 
 
 def network_fix_hint(component_id: str, denied: Sequence[DeniedRequest]) -> str:
-    """How to allow the destinations in ``denied`` (empty if none)."""
-    hosts = sorted({d.host for d in denied if d.host})
+    """How to allow the destinations in ``denied`` (empty if none can be allowed).
+
+    Requests denied for their form (userinfo, an unknown scheme: ``port`` is None) are left
+    out: no grant makes those pass.
+    """
+    hosts = sorted({d.host for d in denied if d.host and d.port is not None})
     if not hosts:
         return ""
     grants = "; ".join(f"`wassette permission grant network {component_id} {h}`" for h in hosts)
