@@ -373,9 +373,10 @@ def _with_denials(loaded: LoadedComponent, call: _Call, why: str, fix: str) -> t
     if not denied:
         return why, fix
     places = ", ".join(sorted({d.destination for d in denied}))
+    hint = network_fix_hint(loaded.component_id, denied)
     return (
         f"{why}; the policy denied outgoing HTTP to {places}",
-        f"{network_fix_hint(loaded.component_id, denied)}; otherwise: {fix}",
+        f"{hint}; otherwise: {fix}" if hint else fix,
     )
 
 
