@@ -14,8 +14,10 @@ The engine has epoch interruption on; a daemon thread bumps the epoch every
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
+import gc
 import hashlib
 import json
 import os
@@ -85,6 +87,10 @@ def get_engine() -> wasmtime.Engine:
                 target=_tick, args=(engine,), name="wassette-epoch-ticker", daemon=True
             )
             ticker.start()
+            # Free wasmtime objects stuck in reference cycles while Python is fully alive:
+            # freed during interpreter shutdown instead, wasmtime's runtime threads may call
+            # back into a finalizing interpreter and panic (noise on stderr at exit).
+            atexit.register(gc.collect)
             _engine = engine
         return _engine
 

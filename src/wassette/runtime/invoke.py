@@ -198,6 +198,7 @@ def _run(
 ) -> None:
     """The worker: build the sandbox, instantiate, call. Never raises; fills ``call``."""
     engine = get_engine()
+    store: wasmtime.Store | None = None
     try:
         store = wasmtime.Store(engine)
         caps = call.caps
@@ -224,9 +225,16 @@ def _run(
         call.value = func(store, *args)
         call.ok = True
     except (wasmtime.WasmtimeError, PolicyError, NotFoundError, *_LOWERING_ERRORS) as exc:
-        call.error = exc
+        # Without its traceback: that would hold this frame, hence `call`, hence the error
+        # itself (a cycle only the GC frees, maybe not before interpreter shutdown).
+        call.error = exc.with_traceback(None)
     finally:
         http_policy.activate(None)
+        call.http.helper = {}
+        # Free the Store here, on this thread, now: a traceback kept in `call.error` would
+        # otherwise hold this frame (and the Store) alive until some later GC, possibly at
+        # interpreter shutdown, when wasmtime's threads can no longer call back into Python.
+        store = None
         call.done.set()
 
 
