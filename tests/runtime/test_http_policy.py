@@ -189,3 +189,40 @@ def test_userinfo_in_a_denied_authority_is_not_recorded(
     assert tag == "err" and "CANARY" not in str(payload)
     assert http_server.paths == []
     assert "CANARY" not in repr(result.denied_requests)
+
+
+def test_a_guest_waiting_on_a_silent_server_times_out_on_time(component: Get) -> None:
+    import socket
+    import threading
+    import time
+
+    from wassette.errors import ComponentTimeoutError
+
+    held: list[socket.socket] = []
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    port = listener.getsockname()[1]
+
+    def accept_and_say_nothing() -> None:
+        try:
+            while True:
+                conn, _ = listener.accept()
+                held.append(conn)
+        except OSError:
+            return
+
+    threading.Thread(target=accept_and_say_nothing, daemon=True).start()
+    caps = Capabilities(network=(NetworkRule("127.0.0.1", port=port),), timeout_seconds=1.0)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ComponentTimeoutError, match="blocked in a host call"):
+            invoke(component("http-fetcher"), ("fetch",), [f"http://127.0.0.1:{port}/"], caps)
+        assert time.monotonic() - started < 2.0
+        assert held  # the allowed request really was sent, and then left hanging
+    finally:
+        for conn in held:
+            conn.close()  # lets the abandoned host call fail and its thread end
+        listener.close()
+    fetcher = component("http-fetcher")
+    assert _fetch(fetcher, f"http://localhost:{port}/", DENY_ALL)[0] == "err"
