@@ -251,15 +251,22 @@ def _try_cached(
         return None
 
 
-def _compile(engine: wasmtime.Engine, wasm_path: Path, component_id: str) -> wc.Component:
+def _read_wasm(wasm_path: Path) -> tuple[os.stat_result, bytes]:
+    """The wasm's stat (taken first, so a later change makes the stamp stale) and bytes."""
     try:
-        data = wasm_path.read_bytes()
+        st = wasm_path.stat()
+        return st, wasm_path.read_bytes()
     except OSError as exc:
         raise ComponentError(
             f"cannot read component file {wasm_path}",
             why=exc.strerror or str(exc),
             fix="check that the file exists and is readable",
         ) from exc
+
+
+def _compile(
+    engine: wasmtime.Engine, data: bytes, wasm_path: Path, component_id: str
+) -> wc.Component:
     try:
         return wc.Component(engine, data)
     except wasmtime.WasmtimeError as exc:
@@ -307,8 +314,11 @@ def load_component(
         component = _try_cached(engine, cache_path, key, digest)
         cache_hit = component is not None
         if component is None:
-            component = _compile(engine, wasm_path, cid)
-            _write_cache(component, wasm_path, cache_path, digest)
+            # Hash exactly the bytes we compile, so the key can never describe another file.
+            wasm_st, data = _read_wasm(wasm_path)
+            digest = wasm_sha256.lower() if wasm_sha256 else hashlib.sha256(data).hexdigest()
+            component = _compile(engine, data, wasm_path, cid)
+            _write_cache(component, wasm_st, cache_path, digest)
         elif key is not None and wasm_sha256 is None:
             _refresh_stamp(wasm_path, cache_path, key)
     finally:
@@ -322,12 +332,13 @@ def load_component(
     )
 
 
-def _write_cache(component: wc.Component, wasm_path: Path, cache_path: Path, digest: str) -> None:
+def _write_cache(
+    component: wc.Component, wasm_st: os.stat_result, cache_path: Path, digest: str
+) -> None:
     """Serialize ``component`` to ``cache_path`` and write its key. Failures are not fatal."""
     try:
-        wasm_st = wasm_path.stat()
-        # The key goes first so a crash between the two writes leaves a key that does not
-        # match the (old or missing) artifact's stamp: the next load recompiles.
+        # The old key goes first, so a crash between the writes leaves an artifact without a
+        # key (never a key vouching for the wrong artifact): the next load recompiles.
         with contextlib.suppress(FileNotFoundError):
             _key_path(cache_path).unlink()
         cwasm_st = _atomic_write(cache_path, component.serialize())
