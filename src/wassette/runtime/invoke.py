@@ -18,10 +18,11 @@ Values in and out are plain wasmtime-py values; JSON conversion lives in ``value
 from __future__ import annotations
 
 import math
+import queue
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import wasmtime
@@ -123,7 +124,7 @@ class _Call:
         self.done = threading.Event()
 
 
-_abandoned: dict[threading.Thread, str] = {}
+_abandoned: dict[_Call, str] = {}
 _abandoned_lock = threading.Lock()
 
 
@@ -131,11 +132,46 @@ def abandoned_calls(component_id: str | None = None) -> int:
     """How many timed-out calls (of ``component_id``, or of all components) are still running
     in the background, blocked in a host call."""
     with _abandoned_lock:
-        for thread in [t for t in _abandoned if not t.is_alive()]:
-            del _abandoned[thread]
+        for finished in [c for c in _abandoned if c.done.is_set()]:
+            del _abandoned[finished]
         if component_id is None:
             return len(_abandoned)
         return sum(1 for cid in _abandoned.values() if cid == component_id)
+
+
+class _WorkerPool:
+    """Reusable daemon threads for calls (starting a thread per call costs ~0.5 ms).
+
+    A worker runs one job at a time and goes back to the idle list when it is done, even if
+    its caller gave up waiting (a blocked host call returns eventually, and the worker is
+    fine afterwards). At most ``max_idle`` idle workers are kept; extra ones exit.
+    """
+
+    def __init__(self, max_idle: int = 8) -> None:
+        self.max_idle = max_idle
+        self._idle: list[queue.SimpleQueue[Callable[[], None]]] = []
+        self._lock = threading.Lock()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            inbox = self._idle.pop() if self._idle else None
+        if inbox is None:
+            inbox = queue.SimpleQueue()
+            threading.Thread(
+                target=self._work, args=(inbox,), name="wassette-call", daemon=True
+            ).start()
+        inbox.put(job)
+
+    def _work(self, inbox: queue.SimpleQueue[Callable[[], None]]) -> None:
+        while True:
+            inbox.get()()
+            with self._lock:
+                if len(self._idle) >= self.max_idle:
+                    return
+                self._idle.append(inbox)
+
+
+_pool = _WorkerPool()
 
 
 def _linker(loaded: LoadedComponent) -> wc.Linker:
@@ -267,20 +303,15 @@ def invoke(
         )
     call = _Call(caps, output_limit)
     started = time.monotonic()
-    worker = threading.Thread(
-        target=_run,
-        args=(loaded, index, list(args), call),
-        name=f"wassette-call-{loaded.component_id}",
-        daemon=True,
-    )
-    worker.start()
+    call_args = list(args)
+    _pool.submit(lambda: _run(loaded, index, call_args, call))
     finished = call.done.wait(max(caps.timeout_seconds, 0.0) + TIMEOUT_GRACE_SECONDS)
     elapsed = time.monotonic() - started
     redact = _redactor(caps)
     denied = tuple(call.http.denied)
     if not finished:
         with _abandoned_lock:
-            _abandoned[worker] = loaded.component_id
+            _abandoned[call] = loaded.component_id
         raise _timeout_error(loaded, export_path, caps, call, redact, blocked=True)
     if call.ok:
         return InvokeResult(
@@ -290,7 +321,12 @@ def invoke(
             denied_requests=denied,
             elapsed_seconds=elapsed,
         )
-    assert call.error is not None  # the worker sets one of ok / error before `done`
+    if call.error is None:  # the worker died of an exception we did not expect
+        raise ComponentRunError(
+            f"call to {_name(loaded, export_path)} failed unexpectedly",
+            why="the runtime hit an internal error (its traceback went to stderr)",
+            fix="retry; if it persists, report it with the server's stderr",
+        )
     raise _classify(loaded, export_path, caps, call, redact) from call.error
 
 
