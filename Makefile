@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean fmt system-deps
+.PHONY: run test lint typecheck unit bench clean fmt system-deps js-toolchain
 
 # Re-install only when the dependency list changes.
 $(STAMP): pyproject.toml
@@ -13,6 +13,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
+
+# Guest toolchain for JavaScript test components (componentize-js), pinned by the lock file and
+# installed into the repo (tests/toolchain/node_modules), never globally.
+JS_TOOLCHAIN := tests/toolchain
+JS_STAMP := $(JS_TOOLCHAIN)/node_modules/.installed
+
+$(JS_STAMP): $(JS_TOOLCHAIN)/package.json $(JS_TOOLCHAIN)/package-lock.json
+	cd $(JS_TOOLCHAIN) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(JS_STAMP)
+
+js-toolchain: $(JS_STAMP)
 
 run: $(STAMP)
 	$(BIN)/wassette --help
@@ -39,13 +50,14 @@ system-deps:
 	  if [ -d /run/systemd/system ]; then $$SUDO systemctl disable --now docker-registry || true; fi; \
 	fi
 
-unit: $(STAMP) system-deps
+unit: $(STAMP) $(JS_STAMP) system-deps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/secrets.py
+	$(BIN)/python bench/runtime.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -3,8 +3,10 @@
 Real components, built with the real guest toolchains, cached by a hash of their sources (and
 the toolchain version) so a rebuild happens only when a source changes. Layout of a fixture:
 
-    tests/fixtures/components/<name>/wit/*.wit   exactly one `world`
-    tests/fixtures/components/<name>/app.py      componentize-py guest
+    tests/fixtures/components/<name>/wit/*.wit   exactly one `world` (deps in wit/deps/)
+    tests/fixtures/components/<name>/app.py      componentize-py guest, or
+    tests/fixtures/components/<name>/app.js      componentize-js guest (npm toolchain installed
+                                                 by `make js-toolchain` into tests/toolchain/)
 
 The cache lives in ``$WASSETTE_TEST_CACHE`` or ``<repo>/.cache/test-components`` and is safe
 to share between parallel test processes (a lock per artifact, atomic rename).
@@ -24,6 +26,7 @@ from filelock import FileLock
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "components"
+JS_TOOLCHAIN = REPO / "tests" / "toolchain"
 _WORLD = re.compile(r"^\s*world\s+([A-Za-z0-9-]+)\s*\{", re.MULTILINE)
 
 
@@ -51,33 +54,56 @@ def _digest(src: Path, toolchain: str) -> str:
 
 
 def world_of(src: Path) -> str:
+    # Only the fixture's own WIT files: vendored packages in wit/deps/ define worlds of their own.
     worlds = {
-        m.group(1) for wit in (src / "wit").rglob("*.wit") for m in _WORLD.finditer(wit.read_text())
+        m.group(1) for wit in (src / "wit").glob("*.wit") for m in _WORLD.finditer(wit.read_text())
     }
     if len(worlds) != 1:
         raise RuntimeError(f"fixture {src} must define exactly one world, found {sorted(worlds)}")
     return worlds.pop()
 
 
+def _componentize_js() -> Path:
+    tool = JS_TOOLCHAIN / "node_modules" / ".bin" / "componentize-js"
+    if not tool.exists():
+        raise FileNotFoundError(
+            f"{tool} is missing: run `make js-toolchain` (make test does it) to install it"
+        )
+    return tool
+
+
+def _build_command(src: Path) -> tuple[list[str], str]:
+    """The build command for fixture ``src`` (writing ``OUT``) and a toolchain fingerprint."""
+    if (src / "app.py").exists():
+        tool = _tool("componentize-py")
+        version = subprocess.run(
+            [tool, "--version"], capture_output=True, text=True, check=True
+        ).stdout
+        return [tool, "-d", "wit", "-w", world_of(src), "componentize", "app", "-o", "OUT"], version
+    if (src / "app.js").exists():
+        tool = _componentize_js()
+        lock = JS_TOOLCHAIN / "package-lock.json"
+        version = "componentize-js " + hashlib.sha256(lock.read_bytes()).hexdigest()
+        return [str(tool), "--wit", "wit", "-n", world_of(src), "-o", "OUT", "app.js"], version
+    raise FileNotFoundError(f"no fixture sources (app.py or app.js) at {src}")
+
+
 def build_component(name: str) -> Path:
     """Return the path of the built ``<name>`` component, building it if its sources changed."""
     src = FIXTURES / name
-    if not (src / "app.py").exists():
-        raise FileNotFoundError(f"no fixture sources at {src}")
-    tool = _tool("componentize-py")
-    version = subprocess.run([tool, "--version"], capture_output=True, text=True, check=True).stdout
+    cmd, version = _build_command(src)
     out = cache_dir() / f"{name}-{_digest(src, version)}.wasm"
     with FileLock(str(out) + ".lock"):
         if out.exists():
             return out
         tmp = out.with_suffix(".tmp.wasm")
+        cmd = [str(tmp) if part == "OUT" else part for part in cmd]
         print(f"building test component {name} ...", file=sys.stderr)
-        subprocess.run(
-            [tool, "-d", "wit", "-w", world_of(src), "componentize", "app", "-o", str(tmp)],
-            cwd=src,
-            check=True,
-            capture_output=True,
-        )
+        done = subprocess.run(cmd, cwd=src, check=False, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"building {name} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+            )
         os.replace(tmp, out)
     return out
 

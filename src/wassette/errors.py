@@ -31,10 +31,16 @@ positions only.
     ├── PolicyError                    exit 6   a policy file or a grant is invalid
     └── ComponentError                 exit 7   a component cannot be compiled, loaded or run
         ├── UnsupportedValueError               a value wasmtime-py cannot pass faithfully
-        └── ComponentSourceError                a component cannot be fetched (file/https/oci)
-            ├── SourceUnreachableError          no answer: refused, DNS, TLS, timeout
-            ├── SourceAuthError                 the registry refused our credentials
-            └── SourceIntegrityError            a digest or size does not match (tampering)
+        ├── ComponentSourceError                a component cannot be fetched (file/https/oci)
+        │   ├── SourceUnreachableError          no answer: refused, DNS, TLS, timeout
+        │   ├── SourceAuthError                 the registry refused our credentials
+        │   └── SourceIntegrityError            a digest or size does not match (tampering)
+        └── ComponentRunError                   a call failed while running (carries the
+            │                                   guest's redacted stderr tail)
+            ├── ComponentTimeoutError           the call ran past its time limit
+            ├── ComponentTrapError              the guest crashed (trapped)
+            │   └── ComponentMemoryError        ... because it ran out of memory
+            └── ComponentArgumentError          the arguments do not fit the export's types
 """
 
 from __future__ import annotations
@@ -193,3 +199,40 @@ class SourceAuthError(ComponentSourceError):
 
 class SourceIntegrityError(ComponentSourceError):
     """Fetched content does not match its digest or declared size: never install it."""
+
+
+class ComponentRunError(ComponentError):
+    """A call into a component failed while it was being instantiated or run.
+
+    ``stderr_tail`` is the end of what the guest wrote to stderr (secret values redacted);
+    ``denied_destinations`` lists outgoing HTTP destinations the policy refused during the call.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        why: str | None = None,
+        fix: str | None = None,
+        stderr_tail: str = "",
+        denied_destinations: tuple[str, ...] = (),
+    ) -> None:
+        self.stderr_tail = stderr_tail
+        self.denied_destinations = denied_destinations
+        super().__init__(what, why=why, fix=fix)
+
+
+class ComponentTimeoutError(ComponentRunError):
+    """The call ran past its time limit and was stopped (or abandoned, if blocked in the host)."""
+
+
+class ComponentTrapError(ComponentRunError):
+    """The guest trapped: an uncaught exception, a panic, ``unreachable``, a bad memory access."""
+
+
+class ComponentMemoryError(ComponentTrapError):
+    """The guest ran out of linear memory (usually: it hit the policy's memory limit)."""
+
+
+class ComponentArgumentError(ComponentRunError):
+    """The arguments could not be passed to the export: they do not match its WIT types."""
