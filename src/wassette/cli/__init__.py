@@ -25,6 +25,9 @@ SUBCOMMANDS: dict[str, str] = {
     "secret": "wassette.cli.secret:secret",
     "policy": "wassette.cli.policy:policy",
     "permission": "wassette.cli.permission:permission",
+    "component": "wassette.cli.component:component",
+    "tool": "wassette.cli.tool:tool",
+    "inspect": "wassette.cli.inspect_cmd:inspect",
 }
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from wassette.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from wassette.manager import ComponentManager
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,4 +47,22 @@ def require_component(component_dir: Path, component_id: str) -> None:
         f"(loaded: {', '.join(loaded) if loaded else 'none'})",
         fix="check the id with `wassette component list`, or load it with "
         "`wassette component load <uri>`",
+    )
+
+
+def manager_for(plugin_dir: Path | None) -> ComponentManager:
+    """The component manager for the selected component dir, with this process's
+    environment as the inherited tier and the config's ``[environment_vars]`` as the
+    operator tier."""
+    import os
+
+    from wassette.manager import ComponentManager
+    from wassette.secretstore.factory import open_backend
+
+    settings = settings_for(plugin_dir)
+    return ComponentManager(
+        settings.plugin_dir,
+        open_backend(settings, os.environ),
+        explicit_env=settings.environment_vars,
+        inherited_env=dict(os.environ),
     )

@@ -26,12 +26,12 @@ def permission() -> None:
 
 @permission.group("grant")
 def grant() -> None:
-    """Grant a permission (storage, network, environment-variable, memory)."""
+    """Grant a permission (storage, network, environment-variable, memory, timeout)."""
 
 
 @permission.group("revoke")
 def revoke() -> None:
-    """Revoke a permission (storage, network, environment-variable, memory)."""
+    """Revoke a permission (storage, network, environment-variable, memory, timeout)."""
 
 
 def _done(
@@ -109,6 +109,16 @@ def grant_memory(component_id: str, limit: str, plugin_dir: Path | None) -> None
     _done("granted", component_id, "memory", {"limit": limit}, new)
 
 
+@grant.command("timeout")
+@click.argument("component_id")
+@click.argument("duration")
+@plugin_dir_option
+def grant_timeout(component_id: str, duration: str, plugin_dir: Path | None) -> None:
+    """Set the per-call time limit (30s, 500ms, 2m); the server default is 60s."""
+    new = _store(plugin_dir, component_id).grant_timeout(component_id, duration)
+    _done("granted", component_id, "timeout", {"timeout": duration}, new)
+
+
 @revoke.command("storage")
 @click.argument("component_id")
 @click.argument("uri")
@@ -146,6 +156,15 @@ def revoke_memory(component_id: str, plugin_dir: Path | None) -> None:
     """Remove the memory limit."""
     new = _store(plugin_dir, component_id).revoke_memory(component_id)
     _done("revoked", component_id, "memory", {}, new)
+
+
+@revoke.command("timeout")
+@click.argument("component_id")
+@plugin_dir_option
+def revoke_timeout(component_id: str, plugin_dir: Path | None) -> None:
+    """Remove the per-call time limit (back to the server default)."""
+    new = _store(plugin_dir, component_id).revoke_timeout(component_id)
+    _done("revoked", component_id, "timeout", {}, new)
 
 
 @permission.command("reset")

@@ -38,7 +38,15 @@ COMPILED_SUFFIX = ".cwasm"
 #: Derived artifacts of one wasm: stale as soon as the wasm changes.
 DERIVED_SUFFIXES = (COMPILED_SUFFIX, METADATA_SUFFIX)
 #: Everything ``uninstall`` removes. Secrets are deliberately absent.
-COMPONENT_SUFFIXES = (WASM_SUFFIX, COMPILED_SUFFIX, METADATA_SUFFIX, POLICY_SUFFIX)
+# The runtime keeps its artifact-cache key and lock beside the .cwasm: they go with it.
+COMPONENT_SUFFIXES = (
+    WASM_SUFFIX,
+    COMPILED_SUFFIX,
+    COMPILED_SUFFIX + ".key",
+    COMPILED_SUFFIX + ".lock",
+    METADATA_SUFFIX,
+    POLICY_SUFFIX,
+)
 
 
 def installed_ids(component_dir: Path) -> list[str]:

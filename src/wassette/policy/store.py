@@ -97,7 +97,7 @@ class PolicyStore:
         try:
             st = os.stat(path)
         except FileNotFoundError:
-            self._forget(component_id)
+            self.forget(component_id)
             return None
         except OSError as exc:
             raise _storage_error(f"cannot read policy {path}", exc) from None
@@ -107,7 +107,7 @@ class PolicyStore:
             return hit[1]
         loaded = self._read(path)
         if loaded is None:
-            self._forget(component_id)
+            self.forget(component_id)
             return None
         text, key = loaded
         policy = parser.parse_policy(text, source=str(path))
@@ -143,7 +143,8 @@ class PolicyStore:
             raise _storage_error(f"cannot read policy {path}", exc) from None
         return data, _stat_key(st)
 
-    def _forget(self, component_id: str) -> None:
+    def forget(self, component_id: str) -> None:
+        """Drop the cached policy of ``component_id`` (the next load reads the file)."""
         with self._cache_lock:
             self._cache.pop(component_id, None)
 
@@ -206,7 +207,7 @@ class PolicyStore:
         try:
             key = _stat_key(os.stat(path))
         except OSError:
-            self._forget(component_id)
+            self.forget(component_id)
         else:
             with self._cache_lock:
                 self._cache[component_id] = (key, new)
@@ -231,7 +232,7 @@ class PolicyStore:
             ) from None
         except OSError as exc:
             raise _storage_error(f"cannot write policy {path}", exc) from None
-        self._forget(component_id)
+        self.forget(component_id)
         return policy
 
     def reset(self, component_id: str) -> None:
@@ -254,7 +255,7 @@ class PolicyStore:
         except OSError as exc:
             raise _storage_error(f"cannot delete policy {path}", exc) from None
         finally:
-            self._forget(component_id)
+            self.forget(component_id)
 
     # --- the grant/revoke verbs (CLI `permission ...`, MCP built-in tools) ---------------
 

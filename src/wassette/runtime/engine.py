@@ -368,3 +368,33 @@ def _refresh_stamp(wasm_path: Path, cache_path: Path, key: dict[str, object]) ->
     updated = dict(key, wasm_size=st.st_size, wasm_mtime_ns=st.st_mtime_ns)
     with contextlib.suppress(OSError):
         _atomic_write(_key_path(cache_path), json.dumps(updated, indent=2).encode())
+
+
+def compile_wasm(wasm_path: Path, component_id: str) -> wc.Component:
+    """Compile ``wasm_path`` without touching any cache: proves it is a valid component.
+
+    Used to validate a download *before* it replaces an installed version; hand the result
+    to :func:`adopt_compiled` once it is installed, so it is not compiled twice.
+    """
+    wasm_path = Path(wasm_path)
+    _, data = _read_wasm(wasm_path)
+    return _compile(get_engine(), data, wasm_path, component_id)
+
+
+def adopt_compiled(
+    component: wc.Component, wasm_path: Path, cache_path: Path, *, component_id: str
+) -> LoadedComponent:
+    """Record an already compiled ``component`` as the artifact of the installed ``wasm_path``."""
+    wasm_path, cache_path = Path(wasm_path), Path(cache_path)
+    wasm_st, data = _read_wasm(wasm_path)
+    digest = hashlib.sha256(data).hexdigest()
+    lock = FileLock(str(_lock_path(cache_path)))
+    with lock:
+        _write_cache(component, wasm_st, cache_path, digest)
+    return LoadedComponent(
+        component_id=component_id,
+        component=component,
+        wasm_sha256=digest,
+        cache_hit=False,
+        import_names=_import_names(component),
+    )

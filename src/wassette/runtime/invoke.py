@@ -441,8 +441,9 @@ def _timeout_error(
     stage = "instantiation" if call.phase == "instantiate" else "the call"
     why = f"{stage} did not finish within {caps.timeout_seconds:g} s: {where}"
     fix = (
-        f"if the work legitimately takes longer, raise the call time limit for "
-        f"{loaded.component_id!r} (currently {caps.timeout_seconds:g} s); otherwise check the "
+        f"if the work legitimately takes longer, raise the time limit (currently "
+        f"{caps.timeout_seconds:g} s): `wassette permission grant timeout "
+        f"{loaded.component_id} {max(2 * caps.timeout_seconds, 1):g}s`; otherwise check the "
         f"arguments for input that makes the tool loop or wait forever"
     )
     why, fix = _with_denials(loaded, call, why, fix)

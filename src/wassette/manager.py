@@ -1,0 +1,404 @@
+"""The component manager: the one place where components, policies, secrets and the runtime meet.
+
+Both front ends use it: the ``tool``/``inspect`` commands and the MCP server. For a tool call it
+finds the tool, validates the JSON arguments against the WIT signature, builds the call's
+capabilities from the component's *current* policy and secrets (so a ``secret set`` or a grant
+from another process is seen by the very next call), runs the call in a fresh sandbox and turns
+the result back into JSON.
+
+Tool listings come from ``<id>.metadata.json`` when it matches the wasm (size and mtime), so a
+server can answer ``tools/list`` without compiling anything; otherwise the component is compiled
+(through the ``.cwasm`` cache) and the metadata rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wassette import fsutil
+from wassette.components.registry import installed_ids, is_installed
+from wassette.errors import (
+    ComponentNotFoundError,
+    NotFoundError,
+    PolicyError,
+    WassetteError,
+)
+from wassette.ids import validate_component_id
+from wassette.policy.model import Policy
+from wassette.policy.store import PolicyStore
+from wassette.runtime.capabilities import Capabilities
+from wassette.runtime.environment import build_capabilities, missing_required_keys
+from wassette.schema.tools import ToolSpec
+from wassette.secretstore.backend import SecretBackend
+
+log = logging.getLogger(__name__)
+
+METADATA_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A tool offered by an installed component."""
+
+    component_id: str
+    spec: ToolSpec
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """The JSON outcome of a successful tool call."""
+
+    tool: str
+    component_id: str
+    structured: dict[str, Any] | None  # {"result": ...} or None for a function without result
+    stdout: str
+    stderr: str
+    elapsed_seconds: float
+
+    @property
+    def text(self) -> str:
+        """The result as compact JSON text (what MCP puts in the text content)."""
+        if self.structured is None:
+            return "null"
+        return json.dumps(self.structured["result"], ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class _Stamp:
+    size: int
+    mtime_ns: int
+
+
+def _stamp(path: Path) -> _Stamp:
+    st = path.stat()
+    return _Stamp(st.st_size, st.st_mtime_ns)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class ComponentManager:
+    """Installed components in one directory, runnable as tools under their policies."""
+
+    def __init__(
+        self,
+        component_dir: Path,
+        secrets: SecretBackend,
+        *,
+        explicit_env: Mapping[str, str] | None = None,
+        inherited_env: Mapping[str, str] | None = None,
+        default_timeout: float = 60.0,
+        policies: PolicyStore | None = None,
+    ) -> None:
+        self.component_dir = Path(component_dir)
+        self.secrets = secrets
+        self.policies = policies or PolicyStore(self.component_dir)
+        self.explicit_env = dict(explicit_env or {})
+        self.inherited_env = dict(inherited_env or {})
+        self.default_timeout = default_timeout
+        self._lock = threading.RLock()
+        self._loaded: dict[str, tuple[_Stamp, Any]] = {}
+        self._tools: dict[str, tuple[_Stamp, tuple[ToolSpec, ...]]] = {}
+
+    # --------------------------------------------------------------------------- paths
+
+    def wasm_path(self, component_id: str) -> Path:
+        return self.component_dir / f"{validate_component_id(component_id)}.wasm"
+
+    def cache_path(self, component_id: str) -> Path:
+        return self.component_dir / f"{validate_component_id(component_id)}.cwasm"
+
+    def metadata_path(self, component_id: str) -> Path:
+        return self.component_dir / f"{validate_component_id(component_id)}.metadata.json"
+
+    def component_ids(self) -> list[str]:
+        return installed_ids(self.component_dir)
+
+    def require(self, component_id: str) -> Path:
+        """The wasm path of an installed component, or a ComponentNotFoundError that lists
+        what is installed."""
+        if not is_installed(self.component_dir, component_id):
+            ids = self.component_ids()
+            raise ComponentNotFoundError(
+                f"component '{component_id}' is not loaded",
+                why=f"there is no {component_id}.wasm in {self.component_dir} "
+                f"(loaded: {', '.join(ids) if ids else 'none'})",
+                fix="check the id with `wassette component list`, or load it with "
+                "`wassette component load <uri>`",
+            )
+        return self.wasm_path(component_id)
+
+    # ------------------------------------------------------------------------- compiling
+
+    def loaded(self, component_id: str) -> Any:
+        """The compiled component (memory cache -> .cwasm cache -> compile)."""
+        from wassette.runtime.engine import load_component
+
+        wasm = self.require(component_id)
+        stamp = _stamp(wasm)
+        with self._lock:
+            hit = self._loaded.get(component_id)
+            if hit is not None and hit[0] == stamp:
+                return hit[1]
+        loaded = load_component(wasm, self.cache_path(component_id), component_id=component_id)
+        with self._lock:
+            self._loaded[component_id] = (stamp, loaded)
+        return loaded
+
+    def forget(self, component_id: str) -> None:
+        """Drop in-memory state of a component (after unload or reload)."""
+        with self._lock:
+            self._loaded.pop(component_id, None)
+            self._tools.pop(component_id, None)
+
+    # ------------------------------------------------------------------------- lifecycle
+
+    def load(self, uri: str, options: Any = None) -> tuple[Any, tuple[ToolSpec, ...]]:
+        """Fetch ``uri``, validate it (compile; parse a shipped policy), install it, and
+        return ``(LoadOutcome, tools)``. A failure leaves any previous version in place."""
+        from wassette.components.load import load_component as fetch_and_install
+        from wassette.policy.parser import parse_policy
+        from wassette.runtime.engine import adopt_compiled, compile_wasm
+
+        def validate(path: Path) -> object:
+            return compile_wasm(path, path.stem)
+
+        def validate_policy(data: bytes) -> object:
+            return parse_policy(data, source="the policy layer of " + uri)
+
+        outcome = fetch_and_install(
+            uri, self.component_dir, options, validate=validate, validate_policy=validate_policy
+        )
+        cid = outcome.component_id
+        self.forget(cid)
+        self.policies.forget(cid)
+        # What `validate` returned: the compiled Component (typed loosely by the registry).
+        compiled: Any = outcome.installed.validation
+        loaded = adopt_compiled(
+            compiled,
+            self.wasm_path(cid),
+            self.cache_path(cid),
+            component_id=cid,
+        )
+        with self._lock:
+            self._loaded[cid] = (_stamp(self.wasm_path(cid)), loaded)
+        return outcome, self.tools_of(cid)
+
+    def unload(self, component_id: str) -> list[Path]:
+        """Remove a component's wasm, artifacts, metadata and policy (never its secrets)."""
+        from wassette.components.registry import uninstall
+
+        removed = uninstall(self.component_dir, component_id)
+        self.forget(component_id)
+        self.policies.forget(component_id)
+        return removed
+
+    # ----------------------------------------------------------------------------- tools
+
+    def _read_metadata(self, component_id: str, stamp: _Stamp) -> tuple[ToolSpec, ...] | None:
+        try:
+            data = json.loads(self.metadata_path(component_id).read_text("utf-8"))
+            wasm = data["wasm"]
+            if data.get("format") != METADATA_FORMAT or (wasm["size"], wasm["mtime_ns"]) != (
+                stamp.size,
+                stamp.mtime_ns,
+            ):
+                return None
+            return tuple(ToolSpec.from_json(t) for t in data["tools"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None  # missing, stale or damaged: rebuild it from the wasm
+
+    def _write_metadata(
+        self, component_id: str, stamp: _Stamp, specs: tuple[ToolSpec, ...], sha256: str
+    ) -> None:
+        data = {
+            "format": METADATA_FORMAT,
+            "component_id": component_id,
+            "wasm": {"size": stamp.size, "mtime_ns": stamp.mtime_ns, "sha256": sha256},
+            "tools": [s.to_json() for s in specs],
+        }
+        try:
+            fsutil.write_atomic(
+                self.metadata_path(component_id),
+                json.dumps(data, indent=2).encode("utf-8"),
+                mode=0o644,
+            )
+        except OSError as exc:  # a cache: failing to write it must not fail the call
+            log.warning("cannot write %s: %s", self.metadata_path(component_id), exc.strerror)
+
+    def tools_of(self, component_id: str) -> tuple[ToolSpec, ...]:
+        """The tools of one component (from metadata when fresh; compiles otherwise)."""
+        wasm = self.require(component_id)
+        stamp = _stamp(wasm)
+        with self._lock:
+            hit = self._tools.get(component_id)
+            if hit is not None and hit[0] == stamp:
+                return hit[1]
+        specs = self._read_metadata(component_id, stamp)
+        if specs is None:
+            specs = self.discover(component_id)
+        with self._lock:
+            self._tools[component_id] = (stamp, specs)
+        return specs
+
+    def discover(self, component_id: str) -> tuple[ToolSpec, ...]:
+        """Compile and enumerate a component's tools, and refresh its metadata file."""
+        from wassette.runtime.engine import get_engine
+        from wassette.schema.tools import enumerate_tools
+
+        wasm = self.require(component_id)
+        stamp = _stamp(wasm)
+        loaded = self.loaded(component_id)
+        discovery = enumerate_tools(loaded.component, get_engine(), wasm.read_bytes())
+        for skipped in discovery.skipped:
+            log.debug(
+                "%s: %s is not a tool: %s",
+                component_id,
+                "#".join(skipped.export_path),
+                skipped.reason,
+            )
+        self._write_metadata(component_id, stamp, discovery.tools, loaded.wasm_sha256)
+        return discovery.tools
+
+    def all_tools(self) -> list[Tool]:
+        """Every tool of every installed component, sorted by name; first component wins a
+        name clash (and the clash is logged)."""
+        seen: dict[str, Tool] = {}
+        for component_id in self.component_ids():
+            try:
+                specs = self.tools_of(component_id)
+            except WassetteError as exc:
+                log.warning("component %s offers no tools: %s", component_id, exc.message)
+                continue
+            for spec in specs:
+                if spec.name in seen:
+                    log.warning(
+                        "tool %s of component %s is hidden by component %s's tool of that name",
+                        spec.name,
+                        component_id,
+                        seen[spec.name].component_id,
+                    )
+                    continue
+                seen[spec.name] = Tool(component_id, spec)
+        return sorted(seen.values(), key=lambda t: t.name)
+
+    def find_tool(self, name: str) -> Tool:
+        """The tool called ``name``, or a NotFoundError listing what exists."""
+        tools = self.all_tools()
+        for tool in tools:
+            if tool.name == name:
+                return tool
+        names = [t.name for t in tools]
+        raise NotFoundError(
+            f"no tool named {name!r}",
+            why=f"the loaded components offer: {', '.join(names) if names else 'no tools'}",
+            fix="list tools with `wassette tool list`; load the component that provides it "
+            "with `wassette component load <uri>`",
+        )
+
+    # ------------------------------------------------------------------------ capabilities
+
+    def policy(self, component_id: str) -> Policy | None:
+        """The component's current policy (None: no policy file, deny everything)."""
+        return self.policies.load(component_id)
+
+    def capabilities(self, component_id: str) -> Capabilities:
+        """What a call of ``component_id`` may touch right now (current policy and secrets)."""
+        from wassette.secretstore.references import resolve_references
+
+        policy = self.policy(component_id)
+        secrets: Mapping[str, str] = {}
+        if policy is not None:
+            allowed = {entry.key for entry in policy.environment}
+            own = self.secrets.get_all(component_id)
+            # Only keys the policy allows are ever injected, so only those are resolved:
+            # a reference under a key that is not allowed never touches Vault.
+            wanted = {k: v for k, v in own.items() if k in allowed}
+            vault = None
+            if self.secrets.name == "vault":
+                from wassette.secretstore.backends.vault import VaultBackend
+
+                assert isinstance(self.secrets, VaultBackend)
+                vault = self.secrets
+            secrets = resolve_references(
+                wanted, vault=vault, environ=self.inherited_env, component_id=component_id
+            )
+        caps = build_capabilities(
+            policy,
+            secrets=secrets,
+            explicit_env=self.explicit_env,
+            inherited_env=self.inherited_env,
+            default_timeout=self.default_timeout,
+        )
+        missing = missing_required_keys(policy, caps)
+        if missing:
+            keys = ", ".join(missing)
+            raise PolicyError(
+                f"component '{component_id}' is missing required environment variable(s): {keys}",
+                why="the policy marks them required and no tier (policy value, server --env, "
+                "secret, inherited environment) provides them",
+                fix=f"set them with `wassette secret set {component_id} "
+                + " ".join(f"{k}=<value>" for k in missing)
+                + "`",
+            )
+        return caps
+
+    # ----------------------------------------------------------------------------- calls
+
+    def call_tool(self, name: str, arguments: Any) -> CallResult:
+        """Validate ``arguments``, run the tool in a fresh sandbox, and return its JSON result."""
+        from wassette.runtime.invoke import invoke, network_fix_hint
+        from wassette.runtime.values import args_from_json, result_to_json
+
+        tool = self.find_tool(name)
+        args = args_from_json(tool.spec, arguments if arguments is not None else {})
+        caps = self.capabilities(tool.component_id)
+        loaded = self.loaded(tool.component_id)
+        result = invoke(loaded, tool.spec.export_path, args, caps)
+        structured = result_to_json(tool.spec, result.value)
+        if result.denied_requests:
+            log.info(
+                "%s: %s", tool.name, network_fix_hint(tool.component_id, result.denied_requests)
+            )
+        return CallResult(
+            tool=tool.name,
+            component_id=tool.component_id,
+            structured=structured,
+            stdout=result.stdout,
+            stderr=result.stderr,
+            elapsed_seconds=result.elapsed_seconds,
+        )
+
+    def inspect(self, component_id: str) -> dict[str, Any]:
+        """A description of an installed component: files, tools with schemas, policy."""
+        from wassette.policy.view import policy_to_dict
+
+        wasm = self.require(component_id)
+        specs = self.tools_of(component_id)
+        policy = self.policy(component_id)
+        return {
+            "component_id": component_id,
+            "wasm": {"path": str(wasm), "size": wasm.stat().st_size, "sha256": _sha256(wasm)},
+            "policy": None if policy is None else policy_to_dict(policy),
+            "policy_file": str(self.policies.path_for(component_id))
+            if self.policies.exists(component_id)
+            else None,
+            "secret_keys": self.secrets.list_keys(component_id),
+            "tools": [s.as_mcp_tool() for s in specs],
+        }
