@@ -101,7 +101,7 @@ def list_cmd(fmt: str, plugin_dir: Path | None) -> None:
                 ["ID", "TOOLS", "POLICY"],
                 [
                     [
-                        r["id"],
+                        str(r["id"]),
                         "?" if r["tools"] is None else str(r["tools"]),
                         "yes" if r["policy"] else "no",
                     ]
