@@ -329,7 +329,13 @@ class SecretStore(SecretBackend):
             if replace:
                 for key in current:
                     wanted.setdefault(key, None)
-            seal_new = encrypted or self.encrypt_new
+            # A value that is itself a complete token forces encryption of the whole write, so
+            # that no plaintext value in the file can be mistaken for (or as) ciphertext.
+            seal_new = (
+                encrypted
+                or self.encrypt_new
+                or any(v is not None and _is_token(v) for v in wanted.values())
+            )
             keyset = None
             changed: list[str] = []
             for key, value in wanted.items():
@@ -339,7 +345,7 @@ class SecretStore(SecretBackend):
                     continue
                 if value != current.get(key):
                     changed.append(key)
-                if seal_new or _is_token(value):
+                if seal_new:
                     # A plaintext value that merely looks like a token is encrypted too, so it
                     # can never be mistaken for one when read back.
                     from wassette.secretstore import crypto
@@ -534,6 +540,8 @@ class SecretStore(SecretBackend):
                 if is_enc
                 else stored
             )
+            if mode == "decrypt" and plain.startswith(_ENC_PREFIX):
+                return stored  # plaintext that looks like a token must stay sealed
             count += 1
             if mode == "decrypt":
                 return plain
