@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import stat
@@ -30,7 +31,7 @@ def test_appends_are_chained_private_and_verify(tmp_path: Path) -> None:
     assert stat.S_IMODE(log.path.parent.stat().st_mode) == 0o700
     recs = [json.loads(line) for line in lines(log)]
     assert [r["seq"] for r in recs] == list(range(1, 8))
-    assert all(b["prev"] == a["hash"] for a, b in zip(recs, recs[1:]))
+    assert all(b["prev"] == a["hash"] for a, b in itertools.pairwise(recs))
     assert recs[-1]["event"] == "inject"
     assert recs[-1]["keys"] == {"API_KEY": "secret", "HOME": "inherited"}
     assert recs[0]["actor"] == "tester@host"

@@ -603,7 +603,8 @@ def import_cmd(  # noqa: PLR0917 - click passes options positionally by name
     if not dry_run and (added or updated or removed):
         if isinstance(backend, SecretStore):
             backend.ensure_dir()
-            changes: dict[str, str | None] = {k: items[k] for k in added + updated}
+            # Unchanged keys are passed too: with --replace, apply() deletes what is not here.
+            changes: dict[str, str | None] = dict(items)
             backend.apply(component_id, changes, op="import", replace=replace)
         else:
             if added or updated:

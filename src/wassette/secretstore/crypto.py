@@ -95,7 +95,10 @@ def decrypt_with(keys: Sequence[bytes], component_id: str, name: str, token: str
         raise TokenError("malformed") from None
     # Canonical base64 only: otherwise a changed character in the unused low bits of the last
     # group would decode to the same bytes, and an edit to the file would go unnoticed.
-    if any(base64.b64encode(b).decode() != g for b, g in zip((data, nonce, tag), match.groups())):
+    if any(
+        base64.b64encode(b).decode() != g
+        for b, g in zip((data, nonce, tag), match.groups(), strict=True)
+    ):
         raise TokenError("malformed")
     if len(nonce) != NONCE_BYTES or len(tag) != TAG_BYTES:
         raise TokenError("malformed")
