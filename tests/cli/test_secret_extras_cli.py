@@ -187,11 +187,30 @@ def test_history_and_rollback_never_print_values(home: Home) -> None:
     assert proc.returncode == 3 and "versions kept: 1, 2, 3, 4" in proc.stderr
 
 
-def test_history_on_vault_says_not_supported(home: Home, bao_server: BaoServer) -> None:
+def test_vault_history_and_rollback_use_kv2_versions(home: Home, bao_server: BaoServer) -> None:
     from tests.cli.test_secret_cli_backends import configure_vault
 
     configure_vault(home, bao_server)
-    for args in (["history", "c"], ["rollback", "c", "K"], ["encrypt", "c"], ["key", "status"]):
+    ok_json(run_cli(home, "secret", "set", "c", f"K={CANARY}-a", "OTHER=1", "--force"))
+    ok_json(run_cli(home, "secret", "set", "c", "OTHER=2", "--force"))  # K unchanged
+    ok_json(run_cli(home, "secret", "set", "c", f"K={CANARY}-b", "--force"))
+    ok_json(run_cli(home, "secret", "delete", "c", "K"))
+    proc = run_cli(home, "secret", "history", "c", "K")
+    assert CANARY not in proc.stdout + proc.stderr
+    rows = ok_json(proc)["history"]["K"]  # type: ignore[index]
+    assert [(r["version"], r["operation"]) for r in rows] == [
+        (1, "write"),
+        (3, "write"),
+        (4, "delete"),
+    ]
+    assert rows[-1]["current"] and rows[0]["fingerprint"] != rows[1]["fingerprint"]
+    proc = run_cli(home, "secret", "rollback", "c", "K")
+    assert ok_json(proc)["restored_version"] == 3 and CANARY not in proc.stdout  # type: ignore[index]
+    assert show(home, "c") == {"K": f"{CANARY}-b", "OTHER": "2"}
+    ok_json(run_cli(home, "secret", "rollback", "c", "K", "--to", "1"))
+    assert show(home, "c")["K"] == f"{CANARY}-a"
+    # Encryption at rest and key rotation are the file store's: Vault encrypts its storage.
+    for args in (["encrypt", "c"], ["decrypt", "--all"], ["key", "status"], ["key", "rotate"]):
         proc = run_cli(home, "secret", *args)
         assert proc.returncode == 2, proc.stderr
         assert "not supported on this backend (vault)" in proc.stderr

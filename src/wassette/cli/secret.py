@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -405,6 +407,27 @@ def key_rotate_cmd(plugin_dir: Path | None) -> None:
 # ------------------------------------------------------------------------- history
 
 
+def _vault(backend: SecretBackend, what: str) -> Any:
+    """The Vault backend (KV v2 versions give history and rollback), or a clear refusal."""
+    from wassette.secretstore.backends.vault import VaultBackend
+
+    if isinstance(backend, VaultBackend):
+        return backend
+    return _file_store(backend, what)  # raises "not supported on this backend"
+
+
+def _fingerprinter(settings: Settings, component_id: str) -> Callable[[str, str], str]:
+    """Keyed fingerprints for a backend without its own custody (Vault): our key custody."""
+    from wassette.secretstore import crypto
+    from wassette.secretstore.keys import KeyCustody
+
+    custody = KeyCustody(
+        environ=os.environ, config_dir=settings.config_dir, secrets_dir=settings.secrets_dir
+    )
+    fp_key = custody.keys(create=True).fingerprint_key
+    return lambda name, value: crypto.fingerprint(fp_key, component_id, name, value)
+
+
 @secret.command("history")
 @click.argument("component_id")
 @click.argument("key", required=False)
@@ -419,9 +442,13 @@ def history_cmd(component_id: str, key: str | None, fmt: str, plugin_dir: Path |
     validate_component_id(component_id)
     if key is not None:
         validate_secret_key(key)
-    backend, _settings = _open(plugin_dir)
-    store = _file_store(backend, "secret history")
-    versions = store.history(component_id, key)
+    backend, settings = _open(plugin_dir)
+    if isinstance(backend, SecretStore):
+        versions = backend.history(component_id, key)
+    else:
+        versions = _vault(backend, "secret history").key_history(
+            component_id, _fingerprinter(settings, component_id), key
+        )
     history = {
         name: [
             {
@@ -474,8 +501,10 @@ def rollback_cmd(component_id: str, key: str, version: int | None, plugin_dir: P
     validate_component_id(component_id)
     validate_secret_key(key)
     backend, settings = _open(plugin_dir)
-    store = _file_store(backend, "secret rollback")
-    restored = store.rollback(component_id, key, version)
+    if isinstance(backend, SecretStore):
+        restored = backend.rollback(component_id, key, version)
+    else:
+        restored = _vault(backend, "secret rollback").rollback_key(component_id, key, version)
     _audit(settings).record("rollback", component_id, [key], to=restored)
     emit(
         to_json(
