@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import CANARY, Home
 from wassette.errors import SecretsDecryptError, SecretsKeyError
@@ -210,3 +212,26 @@ def test_plaintext_list_does_not_import_cryptography(home: Home) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY=\n" in proc.stdout
+
+
+_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=60
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    values=st.dictionaries(
+        st.from_regex(r"[A-Z_][A-Z0-9_]{0,10}", fullmatch=True), _text, max_size=4
+    )
+)
+def test_any_text_round_trips_encrypted(
+    tmp_path_factory: pytest.TempPathFactory, values: dict[str, str]
+) -> None:
+    directory = tmp_path_factory.mktemp("enc")
+    s = store(directory, encrypt_new=True)
+    s.set_many("c", values)
+    fresh = SecretStore(directory / "secrets", custody=custody(directory))
+    assert dict(fresh.get_all("c")) == values
+    assert fresh.decrypt("c") >= 0
+    assert dict(SecretStore(directory / "secrets").get_all("c")) == values

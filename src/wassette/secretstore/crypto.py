@@ -20,8 +20,8 @@ import base64
 import binascii
 import hashlib
 import hmac
+import os
 import re
-import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,7 +62,7 @@ def aad(component_id: str, name: str) -> bytes:
 
 def encrypt(key: bytes, component_id: str, name: str, plaintext: str) -> str:
     """Encrypt one value for ``component_id``/``name`` into an ``ENC[...]`` token."""
-    nonce = secrets.token_bytes(NONCE_BYTES)
+    nonce = os.urandom(NONCE_BYTES)
     sealed = _cipher_class()(key).encrypt(nonce, plaintext.encode("utf-8"), aad(component_id, name))
     data, tag = sealed[:-TAG_BYTES], sealed[-TAG_BYTES:]
     b64 = base64.b64encode
@@ -86,29 +86,36 @@ def decrypt_with(keys: Sequence[bytes], component_id: str, name: str, token: str
     Raises :class:`TokenError` (``malformed`` or ``auth``); never includes the token or any
     plaintext in what it raises.
     """
+    cipher_class = _cipher_class()
+    return _open([cipher_class(k) for k in keys], component_id, name, token)
+
+
+def _open(ciphers: Sequence[Any], component_id: str, name: str, token: str) -> str:
     match = _TOKEN.fullmatch(token)
     if match is None:
         raise TokenError("malformed")
+    groups = match.groups()
     try:
-        data, nonce, tag = (base64.b64decode(g, validate=True) for g in match.groups())
+        data, nonce, tag = (binascii.a2b_base64(g, strict_mode=True) for g in groups)
     except (binascii.Error, ValueError):
         raise TokenError("malformed") from None
     # Canonical base64 only: otherwise a changed character in the unused low bits of the last
     # group would decode to the same bytes, and an edit to the file would go unnoticed.
-    if any(
-        base64.b64encode(b).decode() != g
-        for b, g in zip((data, nonce, tag), match.groups(), strict=True)
+    b2a = binascii.b2a_base64
+    if (
+        b2a(data, newline=False).decode() != groups[0]
+        or b2a(nonce, newline=False).decode() != groups[1]
+        or b2a(tag, newline=False).decode() != groups[2]
     ):
         raise TokenError("malformed")
     if len(nonce) != NONCE_BYTES or len(tag) != TAG_BYTES:
         raise TokenError("malformed")
     from cryptography.exceptions import InvalidTag
 
-    cipher_class = _cipher_class()
     associated = aad(component_id, name)
-    for key in keys:
+    for cipher in ciphers:
         try:
-            raw = cipher_class(key).decrypt(nonce, data + tag, associated)
+            raw = cipher.decrypt(nonce, data + tag, associated)
         except InvalidTag:
             continue
         try:
@@ -133,13 +140,15 @@ def decrypt_values(
     # In a file that holds real tokens, a value that starts like one but is not well formed is
     # a damaged token (fail closed); in a plaintext file it is just a value that looks odd.
     file_is_encrypted = any(is_token(v) for v in values.values())
+    cipher_class = _cipher_class()
+    ciphers = [cipher_class(k) for k in keys]  # one cipher object per key, not per value
     for name, value in values.items():
         if not value.startswith(PREFIX) or not (file_is_encrypted or is_token(value)):
             out[name] = value
             continue
         encrypted += 1
         try:
-            out[name] = decrypt_with(keys, component_id, name, value)
+            out[name] = _open(ciphers, component_id, name, value)
         except TokenError as exc:
             (malformed if exc.kind == "malformed" else failed).append(name)
     if malformed:
@@ -191,4 +200,4 @@ def fingerprint(fp_key: bytes, component_id: str, name: str, value: str) -> str:
 
 def new_key() -> bytes:
     """A fresh random 256-bit key."""
-    return secrets.token_bytes(KEY_BYTES)
+    return os.urandom(KEY_BYTES)
