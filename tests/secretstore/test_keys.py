@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import stat
 import time
 from pathlib import Path
@@ -14,7 +15,6 @@ from keyring.backend import KeyringBackend
 
 from tests.conftest import CANARY
 from wassette.errors import SecretsKeyError
-from wassette.secretstore import keys as keys_mod
 from wassette.secretstore.keys import KeyCustody
 from wassette.secretstore.store import SecretStore
 
@@ -69,10 +69,8 @@ def test_passphrase_is_derived_once_per_process_with_a_stored_salt(
     salt = tmp_path / "data" / "secrets" / ".key-salt"
     assert len(salt.read_bytes()) == 16 and stat.S_IMODE(salt.stat().st_mode) == 0o600
     calls = []
-    real = keys_mod.hashlib.scrypt
-    monkeypatch.setattr(
-        keys_mod.hashlib, "scrypt", lambda *a, **k: calls.append(1) or real(*a, **k)
-    )
+    real = hashlib.scrypt
+    monkeypatch.setattr(hashlib, "scrypt", lambda *a, **k: calls.append(1) or real(*a, **k))
     assert make(tmp_path, env).keys().encrypt_key == key  # same process: not derived again
     assert calls == []
     assert first > 0.01  # scrypt really ran the first time

@@ -36,6 +36,19 @@ FORMAT = 1
 DEFAULT_LIMIT = 10
 
 
+@dataclass(frozen=True)
+class VersionInfo:
+    """One version of a key, for display: never the value, only its keyed fingerprint."""
+
+    version: int
+    time: str
+    actor: str
+    operation: str
+    fingerprint: str | None  # None: the key was absent (deleted) in this version
+    current: bool
+    restored_version: int | None = None
+
+
 def history_path(secrets_dir: Path, component_id: str) -> Path:
     """Where a component's history lives (the id is validated by the caller)."""
     return secrets_dir / DIR_NAME / f"{component_id}{SUFFIX}"

@@ -27,17 +27,14 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import hashlib
 import logging
 import os
 import stat
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from wassette.errors import SecretsKeyError
-from wassette.secretstore import crypto
 
 log = logging.getLogger(__name__)
 
@@ -50,21 +47,29 @@ KEYRING_USER = "secrets-key"
 KEYRING_PENDING = "secrets-key-next"
 
 # scrypt cost: ~64 MiB and ~0.1 s, paid once per process.
+KEY_BYTES = 32  # crypto.KEY_BYTES (crypto is imported only when a key is used)
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**16, 8, 1
 _derived: dict[tuple[bytes, bytes], bytes] = {}
 
 
-@dataclass(frozen=True)
 class KeySet:
     """The keys in force: ``encrypt_key`` for new ciphertexts, ``decrypt_keys`` to try."""
 
-    encrypt_key: bytes
-    decrypt_keys: tuple[bytes, ...]
-    custody: str
+    __slots__ = ("custody", "decrypt_keys", "encrypt_key")
+
+    def __init__(self, encrypt_key: bytes, decrypt_keys: tuple[bytes, ...], custody: str) -> None:
+        self.encrypt_key = encrypt_key
+        self.decrypt_keys = decrypt_keys
+        self.custody = custody
+
+    def __repr__(self) -> str:  # never the key bytes
+        return f"KeySet(custody={self.custody!r}, keys={len(self.decrypt_keys)})"
 
     @property
     def fingerprint_key(self) -> bytes:
         """The HMAC key of value fingerprints (derived from the active key)."""
+        from wassette.secretstore import crypto
+
         return crypto.derive_subkey(self.decrypt_keys[0], "fingerprint")
 
 
@@ -75,9 +80,9 @@ def _decode_key(text: str, source: str) -> bytes:
         raise SecretsKeyError(
             f"{source} is not valid base64", fix="generate a key with: openssl rand -base64 32"
         ) from None
-    if len(key) != crypto.KEY_BYTES:
+    if len(key) != KEY_BYTES:
         raise SecretsKeyError(
-            f"{source} decodes to {len(key)} bytes, not {crypto.KEY_BYTES}",
+            f"{source} decodes to {len(key)} bytes, not {KEY_BYTES}",
             fix="generate a key with: openssl rand -base64 32",
         )
     return key
@@ -243,6 +248,8 @@ class KeyCustody:
                 f"passphrase salt {salt_path} is damaged",
                 fix="restore it from a backup; without it the passphrase cannot derive the key",
             )
+        import hashlib
+
         cache_key = (hashlib.sha256(passphrase.encode()).digest(), salt)
         key = _derived.get(cache_key)
         if key is None:
@@ -253,7 +260,7 @@ class KeyCustody:
                 r=SCRYPT_R,
                 p=SCRYPT_P,
                 maxmem=2**27,
-                dklen=crypto.KEY_BYTES,
+                dklen=KEY_BYTES,
             )
             _derived[cache_key] = key
         return key
@@ -274,7 +281,7 @@ class KeyCustody:
             if text is None:
                 if not create:
                     raise self._no_key()
-                self._keyring_set(KEYRING_USER, _encode_key(crypto.new_key()))
+                self._keyring_set(KEYRING_USER, _encode_key(os.urandom(KEY_BYTES)))
                 text = self._keyring_get(KEYRING_USER)
                 assert text is not None
             return _decode_key(text, f"the keyring entry {KEYRING_SERVICE}/{KEYRING_USER}")
@@ -322,7 +329,7 @@ class KeyCustody:
         make_private_dirs(self.config_dir)
         # O_EXCL: two processes creating the key at once must not end up with two keys.
         tmp = self.config_dir / f".{KEY_FILE_NAME}.{os.getpid()}.new"
-        yamlfile.write_atomic(tmp, (_encode_key(crypto.new_key()) + "\n").encode())
+        yamlfile.write_atomic(tmp, (_encode_key(os.urandom(KEY_BYTES)) + "\n").encode())
         try:
             os.link(tmp, self.key_file)
         except FileExistsError:
@@ -392,7 +399,7 @@ class KeyCustody:
         pending = self._pending()
         if pending is not None:
             return pending
-        key = crypto.new_key()
+        key = os.urandom(KEY_BYTES)
         if self.kind() == "keyring":
             self._keyring_set(KEYRING_PENDING, _encode_key(key))
         else:

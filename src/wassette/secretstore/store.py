@@ -24,7 +24,6 @@ import os
 import stat
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -33,10 +32,9 @@ from wassette.errors import SecretsDecryptError, SecretsKeyError, StorageError, 
 from wassette.ids import validate_component_id, validate_secret_key
 from wassette.secretstore import yamlfile
 from wassette.secretstore.backend import SecretBackend
-from wassette.secretstore.crypto import PREFIX as _ENC_PREFIX
 
 if TYPE_CHECKING:
-    from wassette.secretstore.history import History
+    from wassette.secretstore.history import History, VersionInfo
     from wassette.secretstore.keys import KeyCustody, KeySet
 
 log = logging.getLogger(__name__)
@@ -46,6 +44,9 @@ DIR_MODE = 0o700
 LOCK_TIMEOUT_SECONDS = 30.0
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+
+# crypto.PREFIX, repeated here so that reading a plaintext file never imports the crypto module.
+_ENC_PREFIX = "ENC[AES256_GCM,"
 
 # (mtime_ns, ctime_ns, size, inode, device): a writer's atomic rename always yields a new inode,
 # and an in-place edit changes mtime/ctime, so an unchanged stamp means unchanged content.
@@ -114,19 +115,6 @@ def _now() -> str:
     import datetime
 
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    """One version of a key, for display: never the value, only its keyed fingerprint."""
-
-    version: int
-    time: str
-    actor: str
-    operation: str
-    fingerprint: str | None  # None: the key was absent (deleted) in this version
-    current: bool
-    restored_version: int | None = None
 
 
 class SecretStore(SecretBackend):
@@ -442,6 +430,7 @@ class SecretStore(SecretBackend):
     def history(self, component_id: str, key: str | None = None) -> dict[str, list[VersionInfo]]:
         """Versions per key (oldest first) with keyed fingerprints, never values."""
         from wassette.secretstore import crypto
+        from wassette.secretstore.history import VersionInfo
 
         hist = self._load_history(component_id)
         current = self.get_all(component_id)

@@ -183,9 +183,14 @@ def parse_json(text: str, source: str) -> dict[str, str]:
 
 def parse_yaml(raw: bytes, source: str) -> dict[str, str]:
     """The secrets-file format; errors come from its parser, which never quotes content."""
+    from wassette.errors import SecretsFileError
     from wassette.secretstore import yamlfile
 
-    items = yamlfile.parse_bytes(raw, Path(source)).as_dict()
+    try:
+        items = yamlfile.parse_bytes(raw, Path(source)).as_dict()
+    except SecretsFileError as exc:
+        # Same wording (line, column, what is wrong; never content), as a usage error.
+        raise UsageError(f"cannot import {exc.what}", why=exc.why, fix=_FIX) from None
     _check(items, source)
     return items
 

@@ -60,6 +60,15 @@ def _redact(problem: str | None) -> str:
     return text.splitlines()[0] if text else "invalid YAML"
 
 
+_VALID_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def _key_label(key: str) -> str:
+    """A key for a message: shown only if it is a valid key name. Anything else in key position
+    may be a value typed in the wrong place, so it is not echoed."""
+    return repr(key) if _VALID_KEY.fullmatch(key) else "a key (not shown: not a valid key name)"
+
+
 def _at(mark: Any) -> str:
     line, col = getattr(mark, "line", None), getattr(mark, "column", None)
     if not isinstance(line, int) or not isinstance(col, int):
@@ -180,7 +189,7 @@ def _parse(text: str, path: Path) -> _Parsed:
         key = key_node.value
         if key in values:
             raise SecretsFileError(
-                f"secrets file {path}: duplicate key {key!r}{_at(key_node.start_mark)}",
+                f"secrets file {path}: duplicate key {_key_label(key)}{_at(key_node.start_mark)}",
                 why="each key may appear only once",
                 fix=_FIX,
             )
@@ -193,7 +202,8 @@ def _parse(text: str, path: Path) -> _Parsed:
                 else "not a string (it has an explicit YAML tag)"
             )
             raise SecretsFileError(
-                f"secrets file {path}: the value of {key!r}{_at(value_node.start_mark)} is {kind}",
+                f"secrets file {path}: the value of {_key_label(key)}{_at(value_node.start_mark)} "
+                f"is {kind}",
                 why='secrets are flat KEY: "value" pairs and every value is a string',
                 fix=_FIX,
             )

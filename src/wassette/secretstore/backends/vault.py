@@ -62,7 +62,7 @@ from wassette.ids import validate_component_id, validate_secret_key
 from wassette.secretstore.backend import SecretBackend
 
 if TYPE_CHECKING:
-    from wassette.secretstore.store import VersionInfo
+    from wassette.secretstore.history import VersionInfo
 
 log = logging.getLogger("wassette.secretstore.vault")
 
@@ -596,7 +596,7 @@ class VaultBackend(SecretBackend):
         ``fingerprint(key, value)`` is the keyed fingerprint to show instead of the value.
         Vault records no actor per version (its audit device does), so ``actor`` is empty.
         """
-        from wassette.secretstore.store import VersionInfo
+        from wassette.secretstore.history import VersionInfo
 
         out: dict[str, list[VersionInfo]] = {}
         last: dict[str, str | None] = {}
