@@ -377,3 +377,12 @@ def test_set_without_value_and_empty_pipe_or_two_bare_keys_is_refused(home: Home
     proc = run_cli(home, "secret", "set", "c", "A", "B", "--force", input="x\n")
     assert proc.returncode == 2 and "only one value" in proc.stderr
     assert not home.secrets_dir.exists()
+
+
+def test_decrypt_and_rotate_on_a_plaintext_store_need_no_key(home: Home) -> None:
+    ok_json(run_cli(home, "secret", "set", "c", "A=1", "--force"))
+    out = ok_json(run_cli(home, "secret", "decrypt", "--all"))
+    assert out["components"] == {"c": 0}  # type: ignore[index]
+    assert not (home.root / "config").exists()  # no key was created for nothing
+    proc = run_cli(home, "secret", "encrypt", "c", "--all")
+    assert proc.returncode == 2 and "either a component id or --all" in proc.stderr

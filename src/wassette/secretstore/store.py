@@ -512,8 +512,15 @@ class SecretStore(SecretBackend):
         hist_path = self.history_path(component_id)
         if not path.exists() and not hist_path.exists():
             return 0
-        keyset = self._keys(create=mode == "encrypt", refresh=True)
+        loaded: list[KeySet] = []
         count = 0
+
+        def keys() -> KeySet:
+            # Fetched lazily, under the component's lock: plaintext needs no key to stay
+            # plaintext, and a rotation that started meanwhile is seen (its pending key is used).
+            if not loaded:
+                loaded.append(self._keys(create=mode == "encrypt", refresh=True))
+            return loaded[0]
 
         def transform(name: str, stored: str, where: str) -> str:
             nonlocal count
@@ -523,7 +530,7 @@ class SecretStore(SecretBackend):
             if mode != "encrypt" and not is_enc:
                 return stored
             plain = (
-                crypto.decrypt_values(keyset.decrypt_keys, component_id, {name: stored}, where)[
+                crypto.decrypt_values(keys().decrypt_keys, component_id, {name: stored}, where)[
                     name
                 ]
                 if is_enc
@@ -534,7 +541,7 @@ class SecretStore(SecretBackend):
             count += 1
             if mode == "decrypt":
                 return plain
-            return crypto.encrypt(keyset.encrypt_key, component_id, name, plain)
+            return crypto.encrypt(keys().encrypt_key, component_id, name, plain)
 
         with self._acquire(path):
             doc = yamlfile.read_document(path)
