@@ -31,6 +31,8 @@ KNOWN_KEYS = frozenset(
         "environment_vars",
         "secrets_backend",
         "vault",
+        "encrypt_new",
+        "history_limit",
     }
 )
 
@@ -47,6 +49,13 @@ class Settings:
     environment_vars: Mapping[str, str] = field(default_factory=dict)
     secrets_backend: str = "file"
     config_file: Path | None = None
+    # Encrypt every value written from now on (`encrypt_new = true`); see secretstore/crypto.py.
+    encrypt_new: bool = False
+    # Previous values kept per secret key (`history_limit = 10`); 0 turns history off.
+    history_limit: int = 10
+    # Where the key file lives (config dir) and the audit log (state dir).
+    config_dir: Path = field(default_factory=paths.config_dir)
+    state_dir: Path = field(default_factory=paths.state_dir)
     # The whole parsed config table, for features that own keys of their own.
     raw: Mapping[str, Any] = field(default_factory=dict)
 
@@ -153,8 +162,32 @@ def load_settings(
             fix='use secrets_backend = "file" (default) or "vault" with a [vault] table',
         )
 
+    encrypt_new = cfg.get("encrypt_new", False)
+    env_encrypt = env.get("WASSETTE_ENCRYPT_NEW")
+    if env_encrypt:
+        encrypt_new = env_encrypt.strip().lower() in ("1", "true", "yes", "on")
+    if not isinstance(encrypt_new, bool):
+        raise ConfigError(
+            f"config file {cfg_path}: encrypt_new must be true or false",
+            fix="write it as encrypt_new = true",
+        )
+    history_limit = cfg.get("history_limit", 10)
+    if (
+        isinstance(history_limit, bool)
+        or not isinstance(history_limit, int)
+        or not (0 <= history_limit <= 1000)
+    ):
+        raise ConfigError(
+            f"config file {cfg_path}: history_limit must be a whole number from 0 to 1000",
+            fix="write it as history_limit = 10 (0 keeps no history)",
+        )
+
     return Settings(
         plugin_dir=plugin,
+        encrypt_new=encrypt_new,
+        history_limit=history_limit,
+        config_dir=paths.config_dir(),
+        state_dir=paths.state_dir(),
         secrets_backend=backend,
         secrets_dir=secrets,
         bind_address=bind,

@@ -21,8 +21,11 @@ positions only.
     │   └── SourceNotFoundError                 a component URI names nothing (file, 404, tag)
     ├── AbortedError                   exit 1   the user declined a confirmation
     ├── ConfigError                    exit 4   config.toml or WASSETTE_* unusable
+    │   └── SecretsKeyError                     no usable encryption key (custody)
     ├── StorageError                   exit 5   a file we own cannot be read or written
     │   ├── SecretsFileError                    a secrets file is corrupt or malformed
+    │   ├── SecretsDecryptError                 an encrypted value fails to decrypt
+    │   ├── AuditLogError                       the audit log cannot be written or verified
     │   └── VaultBackendError                   the Vault/OpenBao backend failed
     │       ├── VaultUnreachableError           no answer (down, sealed, TLS, timeout)
     │       ├── VaultAuthError                  token invalid/expired, AppRole login refused
@@ -130,6 +133,21 @@ class StorageError(WassetteError):
 
 class SecretsFileError(StorageError):
     """A secrets file exists but is not a flat mapping of strings to strings."""
+
+
+class SecretsDecryptError(StorageError):
+    """An ``ENC[...]`` value does not decrypt: wrong key, tampered, or copied elsewhere.
+
+    Fails closed: the whole read fails. The message names keys and the file, never a value.
+    """
+
+
+class AuditLogError(StorageError):
+    """The audit log cannot be appended to, or its hash chain does not verify."""
+
+
+class SecretsKeyError(ConfigError):
+    """The secrets encryption key cannot be obtained (bad WASSETTE_SECRETS_KEY, no custody...)."""
 
 
 class PolicyError(WassetteError):

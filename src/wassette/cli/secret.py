@@ -1,4 +1,9 @@
-"""``wassette secret list | set | delete``: manage a component's secrets (the specification).
+"""``wassette secret ...``: manage a component's secrets.
+
+``list | set | delete`` are the specification's commands. Beyond it: ``encrypt | decrypt``
+(values encrypted at rest), ``key status | rotate``, ``history | rollback``, ``audit``,
+``import | export``, and ``set ID KEY`` without ``=`` to read the value safely (a hidden prompt
+on a terminal, or one value from a pipe) so it never sits in shell history or ``ps``.
 
 Results go to stdout (JSON by default); prompts, warnings and errors go to stderr, so
 ``wassette secret list ID --show-values --yes -o yaml > backup.yaml`` captures only data.
@@ -8,26 +13,53 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
 from wassette.cli.common import plugin_dir_option, require_component, settings_for
 from wassette.cli.output import emit, output_option, to_json, to_table, to_yaml
+from wassette.config import Settings
 from wassette.errors import (
     AbortedError,
+    AuditLogError,
     ComponentNotFoundError,
     InvalidSecretKeyError,
     UsageError,
 )
 from wassette.ids import ENV_KEY_PATTERN, validate_component_id, validate_secret_key
+from wassette.secretstore.audit import AuditLog
 from wassette.secretstore.backend import SecretBackend
 from wassette.secretstore.factory import open_backend
+from wassette.secretstore.store import SecretStore
 
 
 def _store(plugin_dir: Path | None) -> tuple[SecretBackend, Path]:
+    backend, settings = _open(plugin_dir)
+    return backend, settings.plugin_dir
+
+
+def _open(plugin_dir: Path | None) -> tuple[SecretBackend, Settings]:
     settings = settings_for(plugin_dir)
-    return open_backend(settings, os.environ), settings.plugin_dir
+    return open_backend(settings, os.environ), settings
+
+
+def _audit(settings: Settings) -> AuditLog:
+    return AuditLog(settings.state_dir / "audit.log")
+
+
+def _file_store(backend: SecretBackend, what: str) -> SecretStore:
+    """The local store, or a clear refusal on backends that do not support ``what``."""
+    if isinstance(backend, SecretStore):
+        return backend
+    raise UsageError(
+        f"{what} is not supported on this backend ({backend.name})",
+        why="it is a feature of the local YAML secrets store",
+        fix='use secrets_backend = "file" for it; Vault/OpenBao keeps its own encryption, '
+        "versions and audit devices",
+    )
 
 
 @click.group()
@@ -35,7 +67,7 @@ def secret() -> None:
     """Manage per-component secrets (injected as environment variables the policy allows)."""
 
 
-def _confirm_reveal(component_id: str) -> None:
+def _confirm_reveal(component_id: str, verb: str = "Show secret values for") -> None:
     """Ask on stderr before printing values; refuse when nobody can answer."""
     stdin = sys.stdin
     if stdin is None or not stdin.isatty():
@@ -44,7 +76,7 @@ def _confirm_reveal(component_id: str) -> None:
             why="standard input is not a terminal, so the prompt cannot be answered",
             fix="add --yes to confirm non-interactively",
         )
-    click.echo(f"Show secret values for '{component_id}'? [y/N] ", nl=False, err=True)
+    click.echo(f"{verb} '{component_id}'? [y/N] ", nl=False, err=True)
     answer = stdin.readline().strip().lower()
     if answer not in ("y", "yes"):
         raise AbortedError("aborted: secret values were not shown")
@@ -68,6 +100,8 @@ def list_cmd(
     keys = sorted(secrets)
     fmt = fmt.lower()
     if show_values:
+        # Logged before anything is shown: no audit record, no reveal.
+        _audit(settings_for(plugin_dir)).record("reveal", component_id, keys, via="list")
         values = {key: secrets[key] for key in keys}
         result = {"status": "success", "component_id": component_id, "secrets": values}
         table = to_table(["KEY", "VALUE"], [[k, values[k]] for k in keys])
@@ -82,12 +116,19 @@ def list_cmd(
         emit(to_json(result))
 
 
-def _parse_assignments(pairs: tuple[str, ...]) -> dict[str, str]:
+def _parse_assignments(pairs: tuple[str, ...], bare: list[str] | None = None) -> dict[str, str]:
     """``KEY=VALUE`` arguments -> dict (last one wins). Never echoes an argument: a mistyped
-    argument may be a bare secret value."""
+    argument may be a bare secret value.
+
+    With ``bare``, an argument without ``=`` that is a valid key is collected there (its value
+    is read safely later); anything else without ``=`` is still refused without being shown.
+    """
     items: dict[str, str] = {}
     for position, pair in enumerate(pairs, start=1):
         key, sep, value = pair.partition("=")
+        if not sep and bare is not None and _is_key(pair):
+            bare.append(pair)
+            continue
         if not sep:
             raise UsageError(
                 f"secret argument {position} is not KEY=VALUE",
@@ -112,9 +153,71 @@ def _parse_assignments(pairs: tuple[str, ...]) -> dict[str, str]:
     return items
 
 
+def _is_key(text: str) -> bool:
+    try:
+        validate_secret_key(text)
+    except InvalidSecretKeyError:
+        return False
+    return True
+
+
+def _read_hidden(prompt: str) -> str:
+    """Read one line from the terminal on stdin with echo off (prompt on stderr)."""
+    try:
+        import termios
+    except ImportError:  # not POSIX: click's hidden prompt (getpass)
+        return str(click.prompt(prompt, hide_input=True, err=True, prompt_suffix=": "))
+    fd = sys.stdin.fileno()
+    old = termios.tcgetattr(fd)
+    quiet = termios.tcgetattr(fd)
+    quiet[3] &= ~termios.ECHO
+    # Echo goes off *before* the prompt appears, and type-ahead is discarded (TCSAFLUSH), so
+    # nothing typed for this prompt is ever echoed.
+    termios.tcsetattr(fd, termios.TCSAFLUSH, quiet)
+    try:
+        click.echo(f"{prompt}: ", nl=False, err=True)
+        line = sys.stdin.readline()
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, old)
+        click.echo("", err=True)
+    if not line:
+        raise AbortedError("aborted: no value was entered")
+    return line.removesuffix("\n").removesuffix("\r")
+
+
+def _read_values(keys: list[str]) -> dict[str, str]:
+    """Values for bare KEY arguments: hidden prompts on a TTY, else one value from stdin."""
+    stdin = sys.stdin
+    if stdin is not None and stdin.isatty():
+        return {key: _read_hidden(f"Value for {key} (input hidden)") for key in keys}
+    if len(keys) > 1:
+        raise UsageError(
+            f"{len(keys)} keys without a value, but standard input holds only one value",
+            fix="give one KEY without '=' per command when piping the value",
+        )
+    raw = b"" if stdin is None else stdin.buffer.read()
+    if not raw:
+        raise UsageError(
+            f"no value for {keys[0]} on standard input",
+            why="a KEY without '=' reads its value from a hidden prompt or a pipe, and the "
+            "input was empty",
+            fix=f'pipe the value (printf %s "$VALUE" | wassette secret set ID {keys[0]}) '
+            f"or write {keys[0]}= for an empty value",
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(
+            f"the value for {keys[0]} on standard input is not valid UTF-8",
+            fix="pass the value as UTF-8 text",
+        ) from None
+    # Exactly one trailing newline is stripped (what `echo` adds); anything else is the value.
+    return {keys[0]: text.removesuffix("\n")}
+
+
 @secret.command("set")
 @click.argument("component_id")
-@click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE...")
+@click.argument("assignments", nargs=-1, required=True, metavar="KEY=VALUE|KEY...")
 @click.option(
     "--force",
     is_flag=True,
@@ -124,10 +227,18 @@ def _parse_assignments(pairs: tuple[str, ...]) -> dict[str, str]:
 def set_cmd(
     component_id: str, assignments: tuple[str, ...], force: bool, plugin_dir: Path | None
 ) -> None:
-    """Add or update secrets (KEY=VALUE; the value may contain '=')."""
+    """Add or update secrets (KEY=VALUE; the value may contain '=').
+
+    A KEY without '=' reads its value safely: a hidden prompt on a terminal, or from standard
+    input when piped (one value; one trailing newline is removed), e.g.
+    `printf %s "$TOKEN" | wassette secret set my-comp API_KEY`. The value then never appears
+    in shell history or in the process list.
+    """
     validate_component_id(component_id)
-    items = _parse_assignments(assignments)
-    store, component_dir = _store(plugin_dir)
+    bare: list[str] = []
+    items = _parse_assignments(assignments, bare)
+    store, settings = _open(plugin_dir)
+    component_dir = settings.plugin_dir
     if not force:
         try:
             require_component(component_dir, component_id)
@@ -138,7 +249,14 @@ def set_cmd(
                 fix=f"{exc.fix}, or pass --force to store secrets for a component you will "
                 "load later",
             ) from None
+    if bare:
+        items.update(_read_values(bare))
+    from wassette.secretstore.store import validate_secret_value
+
+    for key, value in items.items():
+        validate_secret_value(key, value)
     store.set_many(component_id, items)
+    _audit(settings).record("set", component_id, sorted(items))
     emit(
         to_json(
             {
@@ -157,8 +275,10 @@ def set_cmd(
 def delete_cmd(component_id: str, keys: tuple[str, ...], plugin_dir: Path | None) -> None:
     """Delete secrets by key; keys that do not exist are ignored."""
     validate_component_id(component_id)
-    store, _ = _store(plugin_dir)
+    store, settings = _open(plugin_dir)
     removed = store.delete_many(component_id, keys)
+    if removed:
+        _audit(settings).record("delete", component_id, removed)
     emit(
         to_json(
             {
@@ -169,3 +289,406 @@ def delete_cmd(component_id: str, keys: tuple[str, ...], plugin_dir: Path | None
             }
         )
     )
+
+
+# ------------------------------------------------------------------------- encryption
+
+
+def _target_ids(store: SecretStore, component_id: str | None, all_: bool) -> list[str]:
+    if all_ == (component_id is not None):
+        raise UsageError(
+            "give either a component id or --all", fix="e.g. `wassette secret encrypt --all`"
+        )
+    if component_id is not None:
+        return [validate_component_id(component_id)]
+    return sorted({*store.component_ids(), *store.history_component_ids()})
+
+
+def _reseal_command(
+    component_id: str | None, all_: bool, plugin_dir: Path | None, mode: str
+) -> None:
+    backend, settings = _open(plugin_dir)
+    store = _file_store(backend, f"secret {mode}")
+    ids = _target_ids(store, component_id, all_)
+    done: dict[str, int] = {}
+    for cid in ids:
+        count = store.encrypt(cid) if mode == "encrypt" else store.decrypt(cid)
+        done[cid] = count
+        if count:
+            _audit(settings).record(mode, cid, values=count)
+    verb = "Encrypted" if mode == "encrypt" else "Decrypted"
+    emit(
+        to_json(
+            {
+                "status": "success",
+                "components": done,
+                "message": f"{verb} {sum(done.values())} value(s) in {len(ids)} component(s)",
+            }
+        )
+    )
+
+
+@secret.command("encrypt")
+@click.argument("component_id", required=False)
+@click.option("--all", "all_", is_flag=True, help="Every component's secrets.")
+@plugin_dir_option
+def encrypt_cmd(component_id: str | None, all_: bool, plugin_dir: Path | None) -> None:
+    """Encrypt values at rest (AES-256-GCM per value; keys and comments stay readable)."""
+    _reseal_command(component_id, all_, plugin_dir, "encrypt")
+
+
+@secret.command("decrypt")
+@click.argument("component_id", required=False)
+@click.option("--all", "all_", is_flag=True, help="Every component's secrets.")
+@plugin_dir_option
+def decrypt_cmd(component_id: str | None, all_: bool, plugin_dir: Path | None) -> None:
+    """Turn encrypted values back into plaintext YAML."""
+    _reseal_command(component_id, all_, plugin_dir, "decrypt")
+
+
+@secret.group("key")
+def key_group() -> None:
+    """The encryption key: where it comes from, and rotating it."""
+
+
+@key_group.command("status")
+@plugin_dir_option
+def key_status_cmd(plugin_dir: Path | None) -> None:
+    """Say which key custody is active (never the key) and what is encrypted."""
+    backend, _settings = _open(plugin_dir)
+    store = _file_store(backend, "secret key status")
+    assert store.custody is not None
+    status = store.custody.status()
+    encrypted = [cid for cid in store.component_ids() if store.is_encrypted(cid)]
+    emit(
+        to_json(
+            {
+                "status": "success",
+                **status,
+                "encrypt_new": store.encrypt_new,
+                "encrypted_components": encrypted,
+            }
+        )
+    )
+
+
+@key_group.command("rotate")
+@plugin_dir_option
+def key_rotate_cmd(plugin_dir: Path | None) -> None:
+    """Re-encrypt everything with a new key, crash-safely (re-run to finish an interrupted one)."""
+    backend, settings = _open(plugin_dir)
+    store = _file_store(backend, "secret key rotate")
+    custody = store.custody
+    assert custody is not None
+    custody.rotatable()
+    with custody.rotation_lock():
+        # 1. the new key is stored as *pending* first: from here on every reader tries both
+        #    keys and every writer encrypts with the new one;
+        new_key = custody.begin_rotation()
+        # 2. every file (and history) is re-encrypted under its own lock, atomically;
+        ids = sorted({*store.component_ids(), *store.history_component_ids()})
+        count = sum(store.reencrypt(cid) for cid in ids)
+        # 3. only then does the new key replace the old one.
+        custody.commit_rotation(new_key)
+    _audit(settings).record("key-rotate", None, values=count, components=len(ids))
+    emit(
+        to_json(
+            {
+                "status": "success",
+                "custody": custody.kind(),
+                "message": f"Rotated the key: re-encrypted {count} value(s) in {len(ids)} "
+                "component(s)",
+            }
+        )
+    )
+
+
+# ------------------------------------------------------------------------- history
+
+
+def _vault(backend: SecretBackend, what: str) -> Any:
+    """The Vault backend (KV v2 versions give history and rollback), or a clear refusal."""
+    from wassette.secretstore.backends.vault import VaultBackend
+
+    if isinstance(backend, VaultBackend):
+        return backend
+    return _file_store(backend, what)  # raises "not supported on this backend"
+
+
+def _fingerprinter(settings: Settings, component_id: str) -> Callable[[str, str], str]:
+    """Keyed fingerprints for a backend without its own custody (Vault): our key custody."""
+    from wassette.secretstore import crypto
+    from wassette.secretstore.keys import KeyCustody
+
+    custody = KeyCustody(
+        environ=os.environ, config_dir=settings.config_dir, secrets_dir=settings.secrets_dir
+    )
+    fp_key = custody.keys(create=True).fingerprint_key
+    return lambda name, value: crypto.fingerprint(fp_key, component_id, name, value)
+
+
+@secret.command("history")
+@click.argument("component_id")
+@click.argument("key", required=False)
+@output_option
+@plugin_dir_option
+def history_cmd(component_id: str, key: str | None, fmt: str, plugin_dir: Path | None) -> None:
+    """Show versions of a component's secrets: time, actor, operation, keyed fingerprint.
+
+    Never a value: the fingerprint is an HMAC keyed by the encryption key, so equal values show
+    equal fingerprints without revealing anything.
+    """
+    validate_component_id(component_id)
+    if key is not None:
+        validate_secret_key(key)
+    backend, settings = _open(plugin_dir)
+    if isinstance(backend, SecretStore):
+        versions = backend.history(component_id, key)
+    else:
+        versions = _vault(backend, "secret history").key_history(
+            component_id, _fingerprinter(settings, component_id), key
+        )
+    history = {
+        name: [
+            {
+                "version": v.version,
+                "time": v.time,
+                "actor": v.actor,
+                "operation": v.operation,
+                "fingerprint": v.fingerprint,
+                "current": v.current,
+                **({"restored_version": v.restored_version} if v.restored_version else {}),
+            }
+            for v in rows
+        ]
+        for name, rows in versions.items()
+    }
+    result = {"status": "success", "component_id": component_id, "history": history}
+    fmt = fmt.lower()
+    if fmt == "yaml":
+        emit(to_yaml(result))
+    elif fmt == "table":
+        rows = [
+            [
+                name,
+                str(v["version"]),
+                str(v["time"]),
+                str(v["actor"]),
+                str(v["operation"]),
+                str(v["fingerprint"] or "(deleted)"),
+                "*" if v["current"] else "",
+            ]
+            for name, entries in history.items()
+            for v in entries
+        ]
+        emit(
+            to_table(
+                ["KEY", "VERSION", "TIME", "ACTOR", "OPERATION", "FINGERPRINT", "CURRENT"], rows
+            )
+        )
+    else:
+        emit(to_json(result))
+
+
+@secret.command("rollback")
+@click.argument("component_id")
+@click.argument("key")
+@click.option("--to", "version", type=int, default=None, help="Version to restore (see history).")
+@plugin_dir_option
+def rollback_cmd(component_id: str, key: str, version: int | None, plugin_dir: Path | None) -> None:
+    """Restore a secret's earlier value (default: the one before the current); never prints it."""
+    validate_component_id(component_id)
+    validate_secret_key(key)
+    backend, settings = _open(plugin_dir)
+    if isinstance(backend, SecretStore):
+        restored = backend.rollback(component_id, key, version)
+    else:
+        restored = _vault(backend, "secret rollback").rollback_key(component_id, key, version)
+    _audit(settings).record("rollback", component_id, [key], to=restored)
+    emit(
+        to_json(
+            {
+                "status": "success",
+                "component_id": component_id,
+                "key": key,
+                "restored_version": restored,
+                "message": f"Rolled back {key} of component {component_id} to version {restored}",
+            }
+        )
+    )
+
+
+# ------------------------------------------------------------------------- audit
+
+
+@secret.command("audit")
+@click.argument("component_id", required=False)
+@click.option("--verify", is_flag=True, help="Check the hash chain; name the first bad line.")
+@output_option
+def audit_cmd(component_id: str | None, verify: bool, fmt: str) -> None:
+    """Show the audit log (keys and events, never values), or verify it."""
+    if component_id is not None:
+        validate_component_id(component_id)
+    log = _audit(settings_for(None))
+    if verify:
+        result = log.verify()
+        if not result.ok:
+            where = f" at line {result.line}" if result.line else ""
+            raise AuditLogError(
+                f"audit log {log.path} fails verification{where}",
+                why=result.problem,
+                fix="the log was tampered with or damaged; keep a copy for investigation",
+            )
+        emit(
+            to_json(
+                {
+                    "status": "success",
+                    "verified": True,
+                    "lines": result.lines,
+                    "path": str(log.path),
+                }
+            )
+        )
+        return
+    events = log.events(component_id)
+    fmt = fmt.lower()
+    if fmt == "table":
+        rows = [
+            [
+                str(e.get("seq", "")),
+                str(e.get("time", "")),
+                str(e.get("actor", "")),
+                str(e.get("event", "")),
+                str(e.get("component", "")),
+                ",".join(e["keys"]) if isinstance(e.get("keys"), list | dict) else "",
+            ]
+            for e in events
+        ]
+        emit(to_table(["SEQ", "TIME", "ACTOR", "EVENT", "COMPONENT", "KEYS"], rows))
+        return
+    result_doc = {"status": "success", "events": events}
+    emit(to_yaml(result_doc) if fmt == "yaml" else to_json(result_doc))
+
+
+# ------------------------------------------------------------------------- import / export
+
+TRANSFER_FORMATS = ("yaml", "json", "env")
+
+
+@secret.command("import")
+@click.argument("component_id")
+@click.argument("source", metavar="FILE|-")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(TRANSFER_FORMATS, case_sensitive=False),
+    default=None,
+    help="Input format (default: from the file name, else yaml).",
+)
+@click.option("--replace", is_flag=True, help="Delete keys that the file does not have.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@click.option("--force", is_flag=True, help="Import even if the component is not loaded.")
+@plugin_dir_option
+def import_cmd(  # noqa: PLR0917 - click passes options positionally by name
+    component_id: str,
+    source: str,
+    fmt: str | None,
+    replace: bool,
+    dry_run: bool,
+    force: bool,
+    plugin_dir: Path | None,
+) -> None:
+    """Import secrets from a yaml, json or env file (or - for stdin), all or nothing."""
+    from wassette.secretstore import transfer
+
+    validate_component_id(component_id)
+    if source == "-":
+        raw = sys.stdin.buffer.read() if sys.stdin is not None else b""
+        name = "<stdin>"
+    else:
+        try:
+            raw = Path(source).read_bytes()
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read {source}", why=exc.strerror or type(exc).__name__
+            ) from None
+        name = source
+    fmt = (fmt or transfer.guess_format(name if source != "-" else "")).lower()
+    items = transfer.parse(raw, fmt, name)  # everything is checked before anything changes
+    backend, settings = _open(plugin_dir)
+    if not force and not dry_run:
+        try:
+            require_component(settings.plugin_dir, component_id)
+        except ComponentNotFoundError as exc:
+            raise ComponentNotFoundError(
+                exc.what,
+                why=exc.why,
+                fix=f"{exc.fix}, or pass --force to store secrets for a component you will "
+                "load later",
+            ) from None
+    current = backend.get_all(component_id)
+    added = sorted(k for k in items if k not in current)
+    updated = sorted(k for k in items if k in current and current[k] != items[k])
+    unchanged = sorted(k for k in items if k in current and current[k] == items[k])
+    removed = sorted(k for k in current if k not in items) if replace else []
+    if not dry_run and (added or updated or removed):
+        if isinstance(backend, SecretStore):
+            backend.ensure_dir()
+            # Unchanged keys are passed too: with --replace, apply() deletes what is not here.
+            changes: dict[str, str | None] = dict(items)
+            backend.apply(component_id, changes, op="import", replace=replace)
+        else:
+            if added or updated:
+                backend.set_many(component_id, {k: items[k] for k in added + updated})
+            if removed:
+                backend.delete_many(component_id, removed)
+        _audit(settings).record(
+            "import",
+            component_id,
+            sorted(added + updated + removed),
+            added=len(added),
+            updated=len(updated),
+            removed=len(removed),
+        )
+    emit(
+        to_json(
+            {
+                "status": "success",
+                "component_id": component_id,
+                "dry_run": dry_run,
+                "added": added,
+                "updated": updated,
+                "unchanged": unchanged,
+                "removed": removed,
+                "message": f"{'Would import' if dry_run else 'Imported'} {len(items)} secret(s) "
+                f"into component {component_id} ({len(added)} added, {len(updated)} updated, "
+                f"{len(removed)} removed)",
+            }
+        )
+    )
+
+
+@secret.command("export")
+@click.argument("component_id")
+@click.option(
+    "-o",
+    "--output",
+    "fmt",
+    type=click.Choice(TRANSFER_FORMATS, case_sensitive=False),
+    default="yaml",
+    show_default=True,
+    help="Output format (reads back with `secret import`).",
+)
+@click.option("-y", "--yes", is_flag=True, help="Skip the confirmation.")
+@plugin_dir_option
+def export_cmd(component_id: str, fmt: str, yes: bool, plugin_dir: Path | None) -> None:
+    """Print a component's secrets WITH values (asks first, like --show-values)."""
+    from wassette.secretstore import transfer
+
+    validate_component_id(component_id)
+    backend, settings = _open(plugin_dir)
+    secrets = dict(backend.get_all(component_id))
+    if not yes:
+        _confirm_reveal(component_id, "Export secret values of")
+    _audit(settings).record("export", component_id, sorted(secrets), format=fmt.lower())
+    click.echo(transfer.render(secrets, fmt.lower()), nl=False)

@@ -21,7 +21,17 @@ def open_backend(settings: Settings, environ: Mapping[str, str]) -> SecretBacken
     """The backend the settings ask for; ``environ`` supplies credentials such as VAULT_TOKEN."""
     kind = settings.secrets_backend
     if kind == "file":
-        return SecretStore(settings.secrets_dir)
+        from wassette.secretstore.keys import KeyCustody
+
+        custody = KeyCustody(
+            environ=environ, config_dir=settings.config_dir, secrets_dir=settings.secrets_dir
+        )
+        return SecretStore(
+            settings.secrets_dir,
+            custody=custody,
+            encrypt_new=settings.encrypt_new,
+            history_limit=settings.history_limit,
+        )
     if kind == "vault":
         table = settings.raw.get("vault", {})
         if not isinstance(table, Mapping):

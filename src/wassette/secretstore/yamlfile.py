@@ -35,7 +35,6 @@ from typing import Any
 
 import yaml
 
-from wassette import fsutil
 from wassette.errors import SecretsFileError
 
 #: Refuse to parse secrets files larger than this: a secrets file is a handful of keys, and an
@@ -57,6 +56,15 @@ def _redact(problem: str | None) -> str:
     text = _QUOTED.sub("<...>", problem or "").strip()
     # Only the first line: later lines of parser messages can show source excerpts.
     return text.splitlines()[0] if text else "invalid YAML"
+
+
+_VALID_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def _key_label(key: str) -> str:
+    """A key for a message: shown only if it is a valid key name. Anything else in key position
+    may be a value typed in the wrong place, so it is not echoed."""
+    return repr(key) if _VALID_KEY.fullmatch(key) else "a key (not shown: not a valid key name)"
 
 
 def _at(mark: Any) -> str:
@@ -182,7 +190,11 @@ def _parse(text: str, path: Path) -> _Parsed:  # noqa: PLR0912, PLR0915 - one br
                     )
             elif isinstance(event, yaml.MappingStartEvent):
                 if mapping_start is not None or mapping is not None:
-                    where = "a key" if key_event is None else f"the value of {key_event.value!r}"
+                    where = (
+                        "a key"
+                        if key_event is None
+                        else f"the value of {_key_label(key_event.value)}"
+                    )
                     raise _fail(path, f"{where} is a nested mapping", event, not_str)
                 if event.tag not in (None, "tag:yaml.org,2002:map"):
                     raise _fail(path, "the document has an explicit tag", event, not_str)
@@ -194,7 +206,9 @@ def _parse(text: str, path: Path) -> _Parsed:  # noqa: PLR0912, PLR0915 - one br
                         why="the document is a list",
                         fix=_FIX,
                     )
-                where = "a key" if key_event is None else f"the value of {key_event.value!r}"
+                where = (
+                    "a key" if key_event is None else f"the value of {_key_label(key_event.value)}"
+                )
                 raise _fail(path, f"{where} is a list", event, not_str)
             elif isinstance(event, yaml.MappingEndEvent):
                 mapping = _Span.of(mapping_start, event, bool(mapping_start.flow_style))
@@ -228,7 +242,7 @@ def _parse(text: str, path: Path) -> _Parsed:  # noqa: PLR0912, PLR0915 - one br
                         what = (
                             "a key has an explicit tag"
                             if key_event is None
-                            else f"the value of {key_event.value!r} is not a string "
+                            else f"the value of {_key_label(key_event.value)} is not a string "
                             "(it has an explicit YAML tag)"
                         )
                         raise _fail(path, what, event, not_str)
@@ -240,7 +254,7 @@ def _parse(text: str, path: Path) -> _Parsed:  # noqa: PLR0912, PLR0915 - one br
                     if text_value in values:
                         raise _fail(
                             path,
-                            f"duplicate key {text_value!r}",
+                            f"duplicate key {_key_label(text_value)}",
                             event,
                             "each key may appear only once",
                         )
@@ -463,7 +477,3 @@ def read_document(path: Path) -> SecretsDocument | None:
 
 
 # ------------------------------------------------------------------------------ writing
-
-# The crash-safe primitives live in one place; re-exported here for the store's convenience.
-write_atomic = fsutil.write_atomic
-remove_stale_temps = fsutil.remove_stale_temps

@@ -29,6 +29,7 @@ as an argument, and the HTTP session ignores proxy variables and ``.netrc`` (``t
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import random
@@ -39,7 +40,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import hvac
@@ -59,6 +60,9 @@ from wassette.errors import (
 )
 from wassette.ids import validate_component_id, validate_secret_key
 from wassette.secretstore.backend import SecretBackend
+
+if TYPE_CHECKING:
+    from wassette.secretstore.history import VersionInfo
 
 log = logging.getLogger("wassette.secretstore.vault")
 
@@ -556,8 +560,8 @@ class VaultBackend(SecretBackend):
             )
         return out
 
-    def rollback(self, component_id: str, version: int) -> int:
-        """Make ``version``'s content current again, as a new version; return its number."""
+    def read_version(self, component_id: str, version: int) -> dict[str, str] | None:
+        """The secrets as they were in KV v2 ``version``; None if deleted, destroyed or absent."""
         logical = self.logical_path(component_id)
         url = f"/v1/{self.mount}/data/{quote(logical)}"
         api = self.api_path(logical)
@@ -570,14 +574,96 @@ class VaultBackend(SecretBackend):
         except hvac.exceptions.InvalidPath:
             resp = None
         target = _dict(_dict(resp).get("data")).get("data") if resp is not None else None
-        if not isinstance(target, dict):
+        return _strings(target, api) if isinstance(target, dict) else None
+
+    def rollback(self, component_id: str, version: int) -> int:
+        """Make ``version``'s content current again, as a new version; return its number."""
+        logical = self.logical_path(component_id)
+        restored = self.read_version(component_id, version)
+        if restored is None:
             raise NotFoundError(
                 f"version {version} of the secrets of {component_id} is not available",
                 why="it does not exist, or it was deleted or destroyed",
                 fix=f"pick a live version from `history` ({self.location(component_id)})",
             )
-        restored = _strings(target, api)
         return self._modify(logical, lambda _current: dict(restored))
+
+    def key_history(
+        self, component_id: str, fingerprint: Callable[[str, str], str], key: str | None = None
+    ) -> dict[str, list[VersionInfo]]:
+        """Per-key history from KV v2 versions: the versions in which each key changed.
+
+        ``fingerprint(key, value)`` is the keyed fingerprint to show instead of the value.
+        Vault records no actor per version (its audit device does), so ``actor`` is empty.
+        """
+        from wassette.secretstore.history import VersionInfo
+
+        out: dict[str, list[VersionInfo]] = {}
+        last: dict[str, str | None] = {}
+        versions = self.history(component_id)
+        for meta in versions:
+            data = (
+                None
+                if meta.destroyed or meta.deletion_time
+                else self.read_version(component_id, meta.version)
+            )
+            if data is None:
+                continue
+            names = set(data) | set(last)
+            for name in sorted(names if key is None else {key} & names):
+                value = data.get(name)
+                if name in last and last[name] == value:
+                    continue
+                last[name] = value
+                out.setdefault(name, []).append(
+                    VersionInfo(
+                        meta.version,
+                        meta.created_time,
+                        "",
+                        "write" if value is not None else "delete",
+                        None if value is None else fingerprint(name, value),
+                        False,
+                    )
+                )
+        current = self.get_all(component_id)
+        for name, rows in out.items():
+            if rows and (rows[-1].fingerprint is None) == (name not in current):
+                rows[-1] = dataclasses.replace(rows[-1], current=True)
+        return out
+
+    def rollback_key(self, component_id: str, key: str, version: int | None = None) -> int:
+        """Restore ``key`` as it was in KV v2 ``version`` (default: its previous value)."""
+        validate_secret_key(key)
+        current = self.get_all(component_id).get(key)
+        if version is None:
+            for meta in reversed(self.history(component_id)):
+                data = (
+                    None
+                    if meta.destroyed or meta.deletion_time
+                    else self.read_version(component_id, meta.version)
+                )
+                if data is not None and data.get(key) != current:
+                    version = meta.version
+                    break
+            else:
+                raise NotFoundError(
+                    f"no earlier value of {key} to roll back to in {component_id}",
+                    why="no live KV v2 version holds a different value",
+                    fix=f"see `wassette secret history {component_id} {key}`",
+                )
+        data = self.read_version(component_id, version)
+        if data is None:
+            raise NotFoundError(
+                f"version {version} of the secrets of {component_id} is not available",
+                why="it does not exist, or it was deleted or destroyed",
+                fix=f"see `wassette secret history {component_id} {key}`",
+            )
+        value = data.get(key)
+        if value is None:
+            self.delete_many(component_id, [key])
+        else:
+            self.set_many(component_id, {key: value})
+        return version
 
     # ----------------------------------------------------------------- internals
 
