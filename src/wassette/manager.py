@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import queue
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -93,6 +94,57 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+class InjectionAudit:
+    """Records every injection of environment variables into a component in the audit log.
+
+    Off the call path: calls enqueue (key -> tier, never values) and one background thread
+    appends whatever has accumulated under one lock and one fsync, so a busy server pays about
+    a millisecond per *batch*, not per call. :meth:`flush` waits until everything queued so far
+    is on disk (one-shot commands call it before exiting).
+    """
+
+    def __init__(self, audit: Any) -> None:
+        self._audit = audit
+        self._queue: queue.Queue[tuple[str, dict[str, str]] | None] = queue.Queue()
+        self._idle = threading.Condition()
+        self._pending = 0
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+
+    def record(self, component_id: str, key_tiers: dict[str, str]) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="wassette-audit", daemon=True
+                )
+                self._thread.start()
+        with self._idle:
+            self._pending += 1
+        self._queue.put((component_id, key_tiers))
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while True:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            items = [b for b in batch if b is not None]
+            try:
+                self._audit.record_many([("inject", cid, keys, {}) for cid, keys in items])
+            except WassetteError as exc:
+                log.error("audit log: %s", exc.message)
+            with self._idle:
+                self._pending -= len(items)
+                self._idle.notify_all()
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until every injection recorded so far has been written."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+
 class ComponentManager:
     """Installed components in one directory, runnable as tools under their policies."""
 
@@ -105,6 +157,7 @@ class ComponentManager:
         inherited_env: Mapping[str, str] | None = None,
         default_timeout: float = 60.0,
         policies: PolicyStore | None = None,
+        audit: Any = None,
     ) -> None:
         self.component_dir = Path(component_dir)
         self.secrets = secrets
@@ -112,6 +165,8 @@ class ComponentManager:
         self.explicit_env = dict(explicit_env or {})
         self.inherited_env = dict(inherited_env or {})
         self.default_timeout = default_timeout
+        # The audit log (secretstore.audit.AuditLog) records injections; None disables it.
+        self.injections = InjectionAudit(audit) if audit is not None else None
         self._lock = threading.RLock()
         self._loaded: dict[str, tuple[_Stamp, Any]] = {}
         self._tools: dict[str, tuple[_Stamp, tuple[ToolSpec, ...]]] = {}
@@ -364,14 +419,19 @@ class ComponentManager:
     def call_tool(self, name: str, arguments: Any) -> CallResult:
         """Validate ``arguments``, run the tool in a fresh sandbox, and return its JSON result."""
         from wassette.runtime.invoke import invoke, network_fix_hint
+        from wassette.runtime.redaction import Redactor
         from wassette.runtime.values import args_from_json, result_to_json
 
         tool = self.find_tool(name)
         args = args_from_json(tool.spec, arguments if arguments is not None else {})
         caps = self.capabilities(tool.component_id)
         loaded = self.loaded(tool.component_id)
+        if self.injections is not None and caps.env_tiers:
+            self.injections.record(tool.component_id, {k: str(t) for k, t in caps.env_tiers})
         result = invoke(loaded, tool.spec.export_path, args, caps)
-        structured = result_to_json(tool.spec, result.value)
+        # The result is the component's answer to the model: an injected secret it echoes
+        # (on purpose or not) is replaced by [REDACTED:<KEY>] before it leaves the server.
+        structured = Redactor(caps.redaction_pairs()).json(result_to_json(tool.spec, result.value))
         if result.denied_requests:
             log.info(
                 "%s: %s", tool.name, network_fix_hint(tool.component_id, result.denied_requests)

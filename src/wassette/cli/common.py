@@ -57,6 +57,7 @@ def manager_for(plugin_dir: Path | None) -> ComponentManager:
     import os
 
     from wassette.manager import ComponentManager
+    from wassette.secretstore.audit import AuditLog
     from wassette.secretstore.factory import open_backend
 
     settings = settings_for(plugin_dir)
@@ -65,4 +66,5 @@ def manager_for(plugin_dir: Path | None) -> ComponentManager:
         open_backend(settings, os.environ),
         explicit_env=settings.environment_vars,
         inherited_env=dict(os.environ),
+        audit=AuditLog(settings.state_dir / "audit.log"),
     )

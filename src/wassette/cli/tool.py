@@ -83,7 +83,12 @@ def _parse_args(text: str) -> Any:
 def invoke_cmd(name: str, args_json: str, fmt: str, plugin_dir: Path | None) -> None:
     """Call a tool with JSON arguments and print its result."""
     arguments = _parse_args(args_json)
-    result = manager_for(plugin_dir).call_tool(name, arguments)
+    manager = manager_for(plugin_dir)
+    try:
+        result = manager.call_tool(name, arguments)
+    finally:
+        if manager.injections is not None:
+            manager.injections.flush()
     if result.stderr.strip():
         click.echo(result.stderr.rstrip(), err=True)  # the guest's stderr, secrets redacted
     out: dict[str, Any] = {

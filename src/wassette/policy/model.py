@@ -90,6 +90,10 @@ class EnvironmentPermission:
     key: str
     value: str | None = field(default=None, repr=False)
     required: bool = False
+    # Injected values of 6+ characters are replaced by [REDACTED:<KEY>] in everything the
+    # component sends back (results, stderr, logs). `redact: false` opts a key out, for
+    # non-secret settings whose value may legitimately appear in output.
+    redact: bool = True
 
 
 @dataclass(frozen=True)

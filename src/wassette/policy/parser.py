@@ -79,7 +79,7 @@ _PERMISSION_KEYS = ("storage", "network", "environment", "resources")
 _SECTION_KEYS = ("allow", "deny")
 _STORAGE_KEYS = ("uri", "access")
 _NETWORK_KEYS = ("host", "cidr")
-_ENV_KEYS = ("key", "value", "required")
+_ENV_KEYS = ("key", "value", "required", "redact")
 _RESOURCE_KEYS = ("limits",)
 _LIMIT_KEYS = ("memory", "timeout", "cpu")
 
@@ -489,6 +489,12 @@ def _environment(
             if not isinstance(required_node, bool):
                 v.fail(f"{path}.required", "must be true or false", _value_pos(item, "required"))
             required = bool(required_node)
+        redact = True
+        if entry.get("redact") is not None:
+            redact_node = entry["redact"]
+            if not isinstance(redact_node, bool):
+                v.fail(f"{path}.redact", "must be true or false", _value_pos(item, "redact"))
+            redact = bool(redact_node)
         if key in entries:
             # Two entries for one key would make the value ambiguous: refuse rather than guess.
             v.fail(
@@ -499,7 +505,7 @@ def _environment(
                 fix="keep one entry per key",
             )
         first_index[key] = i
-        entries[key] = EnvironmentPermission(key=key, value=value, required=required)
+        entries[key] = EnvironmentPermission(key=key, value=value, required=required, redact=redact)
     return tuple(entries.values())
 
 
@@ -589,6 +595,27 @@ def _delete_items(seq: Any, doomed: list[int]) -> None:
         del seq[index]
 
 
+def _reorder(
+    perms: Any, section_name: str, identity: Callable[[Any], Any], order: list[Any]
+) -> None:
+    """Put the allow items of ``section_name`` in ``order`` (by ``identity``).
+
+    Grants append and revokes delete, so this only moves anything when a caller asks for a
+    policy whose entries are ordered differently from the file. Items the policy does not know
+    (e.g. cidr entries) keep their place at the end.
+    """
+    section = perms.get(section_name)
+    items = section.get("allow") if isinstance(section, dict) else None
+    if not items:
+        return
+    rank = {ident: i for i, ident in enumerate(order)}
+    current = list(items)
+    wanted = sorted(current, key=lambda item: rank.get(identity(item), len(rank)))
+    if [id(x) for x in wanted] != [id(x) for x in current]:
+        for i, item in enumerate(wanted):
+            items[i] = item
+
+
 def _sync_storage(perms: Any, storage: tuple[StoragePermission, ...]) -> None:
     wanted = {e.path: e for e in storage}
     section = perms.get("storage")
@@ -614,6 +641,12 @@ def _sync_storage(perms: Any, storage: tuple[StoragePermission, ...]) -> None:
             allow.append(
                 CommentedMap([("uri", _q(e.uri)), ("access", _flow_list(e.access_list()))])
             )
+    _reorder(
+        perms,
+        "storage",
+        lambda item: fields.parse_storage_uri(str(item["uri"])),
+        [e.path for e in storage],
+    )
     if isinstance(perms.get("storage"), dict):
         _prune(perms["storage"], "allow")
     _prune(perms, "storage")
@@ -640,6 +673,12 @@ def _sync_network(perms: Any, network: tuple[NetworkPermission, ...]) -> None:
         allow = _allow_list(perms, "network")
         for n in missing:
             allow.append(CommentedMap([("host", _q(n.entry))]))
+    _reorder(
+        perms,
+        "network",
+        lambda item: fields.parse_network_host(str(item["host"])) if "host" in item else None,
+        list(network),
+    )
     if isinstance(perms.get("network"), dict):
         _prune(perms["network"], "allow")
     _prune(perms, "network")
@@ -656,6 +695,11 @@ def _sync_environment_item(item: Any, entry: EnvironmentPermission) -> None:
             item["required"] = True
     elif item.get("required"):
         del item["required"]
+    if not entry.redact:
+        if item.get("redact") is not False:
+            item["redact"] = False
+    elif "redact" in item:
+        del item["redact"]
 
 
 def _sync_environment(perms: Any, environment: tuple[EnvironmentPermission, ...]) -> None:
@@ -683,7 +727,10 @@ def _sync_environment(perms: Any, environment: tuple[EnvironmentPermission, ...]
                 new["value"] = _q(e.value)
             if e.required:
                 new["required"] = True
+            if not e.redact:
+                new["redact"] = False
             allow.append(new)
+    _reorder(perms, "environment", lambda item: str(item["key"]), [e.key for e in environment])
     if isinstance(perms.get("environment"), dict):
         _prune(perms["environment"], "allow")
     _prune(perms, "environment")

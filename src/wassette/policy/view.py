@@ -5,7 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from wassette.policy import fields
-from wassette.policy.model import VERSION, Policy
+from wassette.policy.model import VERSION, EnvironmentPermission, Policy
+
+
+def _env_entry(e: EnvironmentPermission, show_values: bool) -> dict[str, Any]:
+    item: dict[str, Any] = {"key": e.key}
+    if e.value is not None:
+        if show_values:
+            item["value"] = e.value
+        else:
+            item["value_set"] = True
+    if e.required:
+        item["required"] = True
+    if not e.redact:
+        item["redact"] = False
+    return item
 
 
 def policy_to_dict(policy: Policy, *, show_values: bool = False) -> dict[str, Any]:
@@ -22,17 +36,7 @@ def policy_to_dict(policy: Policy, *, show_values: bool = False) -> dict[str, An
     if policy.network:
         permissions["network"] = {"allow": [{"host": n.entry} for n in policy.network]}
     if policy.environment:
-        env: list[dict[str, Any]] = []
-        for e in policy.environment:
-            item: dict[str, Any] = {"key": e.key}
-            if e.value is not None:
-                if show_values:
-                    item["value"] = e.value
-                else:
-                    item["value_set"] = True
-            if e.required:
-                item["required"] = True
-            env.append(item)
+        env = [_env_entry(e, show_values) for e in policy.environment]
         permissions["environment"] = {"allow": env}
     limits: dict[str, str] = {}
     if policy.memory_limit_bytes is not None:

@@ -62,11 +62,20 @@ class Capabilities:
     env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     # Parallel to `env`: which tier supplied each key (never the value), for audit and status.
     env_tiers: tuple[tuple[str, EnvTier], ...] = ()
+    # Keys whose injected values are redacted from what the component sends back (policy
+    # entries without `redact: false`); None means every injected key.
+    redact_keys: frozenset[str] | None = None
     preopens: tuple[Preopen, ...] = ()
     network: tuple[NetworkRule, ...] = ()
     memory_limit_bytes: int | None = None
     timeout_seconds: float = 60.0
     extra: dict[str, object] = field(default_factory=dict, compare=False)
+
+    def redaction_pairs(self) -> tuple[tuple[str, str], ...]:
+        """The (key, value) pairs whose values must not leave the server."""
+        return tuple(
+            (k, v) for k, v in self.env if self.redact_keys is None or k in self.redact_keys
+        )
 
     def allows_request(self, scheme: str, host: str, port: int) -> bool:
         """True if any network rule allows ``scheme://host:port``."""

@@ -109,6 +109,7 @@ def build_capabilities(
     return Capabilities(
         env=env,
         env_tiers=tiers,
+        redact_keys=frozenset(e.key for e in policy.environment if e.redact),
         preopens=preopens,
         network=policy.network_rules(),
         memory_limit_bytes=policy.memory_limit_bytes,

@@ -42,6 +42,7 @@ from wassette.runtime import http_policy
 from wassette.runtime.capabilities import Capabilities
 from wassette.runtime.engine import EPOCH_TICK_SECONDS, LoadedComponent, get_engine
 from wassette.runtime.http_policy import DeniedRequest
+from wassette.runtime.redaction import Redactor
 
 __all__ = [
     "DEFAULT_OUTPUT_LIMIT",
@@ -64,8 +65,6 @@ A blocked host call cannot be cancelled from wasmtime-py; each one holds a threa
 host call returns. This bound stops a component (or a client hammering it) from exhausting
 the process's threads."""
 
-_REDACT_MIN_LEN = 4  # shorter values would shred ordinary text and reveal little
-_REDACTED = "[REDACTED]"
 _STDERR_IN_MESSAGE = 800  # characters of stderr tail quoted in an error message
 _WASM_PAGE = 65536
 _MIN_MEMORY = re.compile(r"memory minimum size of (\d+) pages exceeds memory limits")
@@ -333,31 +332,15 @@ def invoke(
 # --- failure classification -------------------------------------------------------------------
 
 
-def _redactor(caps: Capabilities) -> _Redact:
-    secrets = sorted(
-        {value for _, value in caps.env if len(value) >= _REDACT_MIN_LEN}, key=len, reverse=True
-    )
-    return _Redact(tuple(secrets))
-
-
-class _Redact:
-    """Replaces every env value (they may be secrets) in text that leaves the sandbox."""
-
-    def __init__(self, secrets: tuple[str, ...]) -> None:
-        self.secrets = secrets
-
-    def __call__(self, text: str) -> str:
-        for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, _REDACTED)
-        return text
+def _redactor(caps: Capabilities) -> Redactor:
+    return Redactor(caps.redaction_pairs())
 
 
 def _name(loaded: LoadedComponent, export_path: Sequence[str]) -> str:
     return f"{loaded.component_id}/{'#'.join(export_path)}"
 
 
-def _stderr_excerpt(call: _Call, redact: _Redact) -> str:
+def _stderr_excerpt(call: _Call, redact: Redactor) -> str:
     text = redact(call.stderr.text()).strip()
     if not text:
         return ""
@@ -429,7 +412,7 @@ def _timeout_error(
     export_path: Sequence[str],
     caps: Capabilities,
     call: _Call,
-    redact: _Redact,
+    redact: Redactor,
     *,
     blocked: bool,
 ) -> ComponentTimeoutError:
@@ -464,7 +447,7 @@ def _classify(  # noqa: PLR0911 - one return per kind of failure reads best
     export_path: Sequence[str],
     caps: Capabilities,
     call: _Call,
-    redact: _Redact,
+    redact: Redactor,
 ) -> ComponentError | PolicyError | NotFoundError:
     error = call.error
     if isinstance(error, (PolicyError, NotFoundError)):

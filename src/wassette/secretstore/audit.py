@@ -99,35 +99,53 @@ class AuditLog:
         **detail: Any,
     ) -> dict[str, Any]:
         """Append one event; ``keys`` are key names (or key -> tier); never pass values."""
+        return self.record_many([(event, component_id, keys, detail)])[0]
+
+    def record_many(
+        self,
+        events: Sequence[
+            tuple[str, str | None, Sequence[str] | Mapping[str, str], Mapping[str, Any]]
+        ],
+    ) -> list[dict[str, Any]]:
+        """Append several events under one lock and one fsync (the server batches injections)."""
         from wassette.secretstore.store import _now
 
-        record: dict[str, Any] = {"time": _now(), "actor": self.actor, "event": event}
-        if component_id is not None:
-            record["component"] = component_id
-        if keys:
-            record["keys"] = dict(keys) if isinstance(keys, Mapping) else list(keys)
-        record.update(detail)
+        records: list[dict[str, Any]] = []
+        for event, component_id, keys, detail in events:
+            record: dict[str, Any] = {"time": _now(), "actor": self.actor, "event": event}
+            if component_id is not None:
+                record["component"] = component_id
+            if keys:
+                record["keys"] = dict(keys) if isinstance(keys, Mapping) else list(keys)
+            record.update(detail)
+            records.append(record)
+        if not records:
+            return records
         with self._locked():
             seq, prev = self._last()
-            record["seq"] = seq + 1
-            record["prev"] = prev
-            record["hash"] = line_hash(record)
-            data = (_canonical(record) + "\n").encode("utf-8")
+            lines = []
+            for record in records:
+                seq += 1
+                record["seq"] = seq
+                record["prev"] = prev
+                record["hash"] = prev = line_hash(record)
+                lines.append(_canonical(record) + "\n")
+            data = "".join(lines).encode("utf-8")
             try:
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
                 try:
-                    os.write(fd, data)  # one write on O_APPEND: a whole line or nothing
+                    os.write(fd, data)  # one write on O_APPEND: whole lines or nothing
                     os.fsync(fd)
                 finally:
                     os.close(fd)
-                self._write_head(record["seq"], record["hash"])
+                self._write_head(records[-1]["seq"], records[-1]["hash"])
             except OSError as exc:
                 raise AuditLogError(
                     f"cannot append to the audit log {self.path}",
                     why=exc.strerror or type(exc).__name__,
                     fix=f"check free space and permissions of {self.path.parent}",
                 ) from None
-        return record
+        return records
 
     def record_injection(self, component_id: str, key_tiers: Mapping[str, str]) -> None:
         """Log that ``key_tiers`` (key -> tier: policy/secret/inherited) were injected.
