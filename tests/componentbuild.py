@@ -108,9 +108,32 @@ def build_component(name: str) -> Path:
     return out
 
 
-def install_component(name: str, plugin_dir: Path, component_id: str | None = None) -> Path:
-    """Copy the built component into ``plugin_dir`` as ``<component_id>.wasm``."""
+def warm_artifact(name: str) -> Path:
+    """The compiled artifact of ``name`` in the test cache (compiled once, then reused)."""
+    from wassette.runtime.engine import load_component
+
+    cwasm = cache_dir() / "cwasm" / f"{name}.cwasm"
+    with FileLock(str(cwasm) + ".build.lock"):
+        load_component(build_component(name), cwasm, component_id=name)
+    return cwasm
+
+
+def install_component(
+    name: str, plugin_dir: Path, component_id: str | None = None, *, warm: bool = True
+) -> Path:
+    """Install the built component into ``plugin_dir`` as ``<component_id>.wasm``.
+
+    With ``warm`` the compiled artifact and its key are copied too (``copy2`` keeps the
+    mtimes the key vouches for), so the runtime's own cache check accepts them and the test
+    does not spend seconds compiling an 18 MB component again.
+    """
     plugin_dir.mkdir(parents=True, exist_ok=True)
-    dest = plugin_dir / f"{component_id or name}.wasm"
-    shutil.copyfile(build_component(name), dest)
+    cid = component_id or name
+    dest = plugin_dir / f"{cid}.wasm"
+    wasm = build_component(name)
+    if warm:
+        cwasm = warm_artifact(name)
+        shutil.copy2(cwasm, plugin_dir / f"{cid}.cwasm")
+        shutil.copy2(cwasm.with_name(cwasm.name + ".key"), plugin_dir / f"{cid}.cwasm.key")
+    shutil.copy2(wasm, dest)
     return dest

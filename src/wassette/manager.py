@@ -414,6 +414,37 @@ class ComponentManager:
             )
         return caps
 
+    def status(self, component_id: str) -> dict[str, Any]:
+        """Where each allowed environment variable would come from on the next call.
+
+        Never values: only the tier (policy, secret, inherited) or ``missing``; plus secrets
+        that exist but are not allowed (so never injected) and required keys with no value.
+        """
+        validate_component_id(component_id)
+        policy = self.policy(component_id)
+        own = dict(self.secrets.get_all(component_id))
+        allowed = [] if policy is None else [e.key for e in policy.environment]
+        caps = build_capabilities(
+            policy,
+            secrets={k: v for k, v in own.items() if k in allowed},
+            explicit_env=self.explicit_env,
+            inherited_env=self.inherited_env,
+            default_timeout=self.default_timeout,
+        )
+        tiers = {k: str(t) for k, t in caps.env_tiers}
+        required = set() if policy is None else {e.key for e in policy.environment if e.required}
+        return {
+            "status": "success",
+            "component_id": component_id,
+            "policy": policy is not None,
+            "environment": [
+                {"key": k, "source": tiers.get(k, "missing"), "required": k in required}
+                for k in allowed
+            ],
+            "secrets_not_allowed": sorted(k for k in own if k not in allowed),
+            "missing_required": sorted(k for k in required if k not in tiers),
+        }
+
     # ----------------------------------------------------------------------------- calls
 
     def call_tool(self, name: str, arguments: Any) -> CallResult:

@@ -92,11 +92,33 @@ def grant_network(component_id: str, host: str, plugin_dir: Path | None) -> None
 @grant.command("environment-variable")
 @click.argument("component_id")
 @click.argument("key")
+@click.option(
+    "--required",
+    is_flag=True,
+    help="Refuse calls (before the guest runs) while no source provides a value.",
+)
+@click.option(
+    "--no-redact",
+    is_flag=True,
+    help="Let the value appear in the component's results (not for secrets).",
+)
 @plugin_dir_option
-def grant_env(component_id: str, key: str, plugin_dir: Path | None) -> None:
+def grant_env(
+    component_id: str, key: str, required: bool, no_redact: bool, plugin_dir: Path | None
+) -> None:
     """Allow an environment variable (its value comes from a secret or the server)."""
-    new = _store(plugin_dir, component_id).grant_environment_variable(component_id, key)
-    _done("granted", component_id, "environment", {"key": key}, new)
+    new = _store(plugin_dir, component_id).grant_environment_variable(
+        component_id,
+        key,
+        required=True if required else None,
+        redact=False if no_redact else None,
+    )
+    details: dict[str, Any] = {"key": key}
+    if required:
+        details["required"] = True
+    if no_redact:
+        details["redact"] = False
+    _done("granted", component_id, "environment", details, new)
 
 
 @grant.command("memory")

@@ -268,6 +268,32 @@ def set_cmd(
     )
 
 
+@secret.command("status")
+@click.argument("component_id")
+@output_option
+@plugin_dir_option
+def status_cmd(component_id: str, fmt: str, plugin_dir: Path | None) -> None:
+    """Show which source supplies each environment variable the policy allows.
+
+    Sources, by precedence: policy (a value in the policy or the operator's config),
+    secret, inherited (this process's environment: a server's may differ), or missing.
+    Also lists secrets that are set but not allowed (never injected) and required keys with
+    no value. Never shows values.
+    """
+    from wassette.cli.common import manager_for
+
+    validate_component_id(component_id)
+    report = manager_for(plugin_dir).status(component_id)
+    if fmt.lower() == "table":
+        rows = [
+            [e["key"], e["source"], "yes" if e["required"] else ""] for e in report["environment"]
+        ]
+        rows += [[k, "not allowed (never injected)", ""] for k in report["secrets_not_allowed"]]
+        emit(to_table(["KEY", "SOURCE", "REQUIRED"], rows))
+        return
+    emit(to_yaml(report) if fmt.lower() == "yaml" else to_json(report))
+
+
 @secret.command("delete")
 @click.argument("component_id")
 @click.argument("keys", nargs=-1, required=True, metavar="KEY...")

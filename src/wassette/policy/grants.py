@@ -123,13 +123,19 @@ def revoke_network(policy: Policy, host: str) -> Policy:
 
 
 def grant_environment_variable(
-    policy: Policy, key: str, value: str | None = None, *, required: bool | None = None
+    policy: Policy,
+    key: str,
+    value: str | None = None,
+    *,
+    required: bool | None = None,
+    redact: bool | None = None,
 ) -> Policy:
     """Allow the environment variable ``key``.
 
     With ``value``, the policy itself defines the value (tier 1): it replaces any value the
     entry had. Without it, an existing entry keeps its value. ``required`` (when not None) sets
-    whether a missing value should be reported before a call.
+    whether a missing value should be reported before a call; ``redact`` (when not None)
+    whether the injected value is redacted from what the component sends back.
     """
     _env_key(key)
     if value is not None:
@@ -139,12 +145,15 @@ def grant_environment_variable(
             raise _argument_error(f"invalid value for environment variable {key}", err) from None
     existing = policy.find_environment(key)
     if existing is None:
-        entry = EnvironmentPermission(key=key, value=value, required=bool(required))
+        entry = EnvironmentPermission(
+            key=key, value=value, required=bool(required), redact=redact is not False
+        )
         return replace(policy, environment=(*policy.environment, entry))
     updated = replace(
         existing,
         value=existing.value if value is None else value,
         required=existing.required if required is None else required,
+        redact=existing.redact if redact is None else redact,
     )
     if updated == existing:
         return policy

@@ -286,11 +286,14 @@ class PolicyStore:
         value: str | None = None,
         *,
         required: bool | None = None,
+        redact: bool | None = None,
     ) -> Policy:
         """Allow environment variable ``key`` (with a policy-defined ``value`` if given)."""
         return self.update(
             component_id,
-            lambda p: grants.grant_environment_variable(p, key, value, required=required),
+            lambda p: grants.grant_environment_variable(
+                p, key, value, required=required, redact=redact
+            ),
         )
 
     def revoke_environment_variable(self, component_id: str, key: str) -> Policy:
