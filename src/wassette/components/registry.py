@@ -18,7 +18,6 @@ shares a component directory can widen modes deliberately.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from wassette import fsutil
 from wassette.errors import ComponentNotFoundError, SourceIntegrityError, StorageError
 from wassette.ids import validate_component_id
 
@@ -103,15 +103,6 @@ def _lock(component_dir: Path, component_id: str) -> FileLock:
     locks = component_dir / LOCK_DIR
     locks.mkdir(mode=0o700, exist_ok=True)
     return FileLock(str(locks / f"{component_id}.lock"))
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not every platform can open a directory
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _stage(component_dir: Path, name: str, content: bytes | Path) -> tuple[Path, str]:
@@ -212,7 +203,7 @@ def install(
             if policy_tmp is not None:
                 os.replace(policy_tmp, files[POLICY_SUFFIX])
                 staged.remove(policy_tmp)
-            _fsync_dir(component_dir)
+            fsutil.fsync_dir(component_dir)
         finally:
             for leftover in staged:
                 leftover.unlink(missing_ok=True)
@@ -254,7 +245,7 @@ def uninstall(component_dir: Path, component_id: str) -> list[Path]:
                     fix="check the component directory's permissions",
                 ) from None
         if removed:
-            _fsync_dir(component_dir)
+            fsutil.fsync_dir(component_dir)
     if not removed:
         raise _not_found(component_dir, cid)
     return removed

@@ -24,7 +24,6 @@ import os
 import platform
 import stat
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ import wasmtime
 import wasmtime.component as wc
 from filelock import FileLock
 
+from wassette import fsutil
 from wassette.errors import ComponentError, StorageError
 
 EPOCH_TICK_SECONDS = 0.01
@@ -184,24 +184,7 @@ def _private_regular_file(path: Path) -> os.stat_result | None:
 
 def _atomic_write(path: Path, data: bytes | bytearray) -> os.stat_result:
     """Write ``data`` to ``path`` atomically with mode 0600; return the new file's stat."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    fsutil.write_atomic(path, bytes(data))
     return os.stat(path)
 
 
