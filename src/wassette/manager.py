@@ -450,7 +450,7 @@ class ComponentManager:
     def call_tool(self, name: str, arguments: Any) -> CallResult:
         """Validate ``arguments``, run the tool in a fresh sandbox, and return its JSON result."""
         from wassette.runtime.invoke import invoke, network_fix_hint
-        from wassette.runtime.redaction import Redactor
+        from wassette.runtime.redaction import redactor_for
         from wassette.runtime.values import args_from_json, result_to_json
 
         tool = self.find_tool(name)
@@ -462,7 +462,9 @@ class ComponentManager:
         result = invoke(loaded, tool.spec.export_path, args, caps)
         # The result is the component's answer to the model: an injected secret it echoes
         # (on purpose or not) is replaced by [REDACTED:<KEY>] before it leaves the server.
-        structured = Redactor(caps.redaction_pairs()).json(result_to_json(tool.spec, result.value))
+        structured = redactor_for(caps.redaction_pairs()).json(
+            result_to_json(tool.spec, result.value)
+        )
         if result.denied_requests:
             log.info(
                 "%s: %s", tool.name, network_fix_hint(tool.component_id, result.denied_requests)

@@ -42,7 +42,7 @@ from wassette.runtime import http_policy
 from wassette.runtime.capabilities import Capabilities
 from wassette.runtime.engine import EPOCH_TICK_SECONDS, LoadedComponent, get_engine
 from wassette.runtime.http_policy import DeniedRequest
-from wassette.runtime.redaction import Redactor
+from wassette.runtime.redaction import Redactor, redactor_for
 
 __all__ = [
     "DEFAULT_OUTPUT_LIMIT",
@@ -333,7 +333,7 @@ def invoke(
 
 
 def _redactor(caps: Capabilities) -> Redactor:
-    return Redactor(caps.redaction_pairs())
+    return redactor_for(caps.redaction_pairs())
 
 
 def _name(loaded: LoadedComponent, export_path: Sequence[str]) -> str:

@@ -14,6 +14,7 @@ rewritten. What this cannot catch: a component that transforms a secret before r
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -60,3 +61,10 @@ class Redactor:
 
 
 NO_REDACTION = Redactor(())
+
+
+@functools.lru_cache(maxsize=256)
+def redactor_for(pairs: tuple[tuple[str, str], ...]) -> Redactor:
+    """A (cached) redactor for these (key, value) pairs: building one compiles a pattern, and
+    a server calls the same component with the same environment over and over."""
+    return Redactor(pairs)
