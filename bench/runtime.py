@@ -65,6 +65,39 @@ def _time(fn: Callable[[], object], n: int, warmup: int = 5) -> list[float]:
     return samples
 
 
+def _env_assembly(n_calls: int) -> dict[str, object]:
+    """What the manager does before each call: current policy + secrets (stat-validated
+    caches) -> Capabilities, with 0, 10 and 100 secrets all allowed by the policy."""
+    from wassette.manager import ComponentManager
+    from wassette.policy.model import Policy
+    from wassette.policy.store import PolicyStore
+    from wassette.secretstore.store import SecretStore
+
+    out: dict[str, object] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (0, 10, 100):
+            comp_dir = Path(tmp) / f"c{n}"
+            comp_dir.mkdir()
+            (comp_dir / "bench.wasm").write_bytes(b"\0asm")
+            secrets = SecretStore(Path(tmp) / f"s{n}")
+            policies = PolicyStore(comp_dir)
+            items = {f"SECRET_{i}": f"value-{i}-" + "x" * 32 for i in range(n)}
+            if items:
+                secrets.set_many("bench", items)
+            policies.save("bench", Policy())  # a policy (allowing nothing yet) even for n=0
+            for key in items:
+                policies.grant_environment_variable("bench", key)
+            manager = ComponentManager(comp_dir, secrets, policies=policies, inherited_env={})
+            samples = _time(lambda m=manager: m.capabilities("bench"), n_calls)
+            stats = _stats(samples)
+            out[f"secrets_{n}"] = {
+                "p50_us": round(stats["p50_ms"] * 1000, 1),
+                "p99_us": round(stats["p99_ms"] * 1000, 1),
+                "n": stats["n"],
+            }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300, help="calls per measurement")
@@ -147,6 +180,7 @@ def main() -> None:
         )
         env_cost[f"env_{n}"] = _stats(samples)
     result["invoke_by_env_size"] = env_cost
+    result["env_assembly_by_secret_count"] = _env_assembly(opts.calls * 20)
 
     text = json.dumps(result, indent=2)
     print(text)
