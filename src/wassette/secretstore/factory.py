@@ -41,7 +41,18 @@ def open_backend(settings: Settings, environ: Mapping[str, str]) -> SecretBacken
             )
         from wassette.secretstore.backends.vault import VaultBackend
 
-        return VaultBackend.from_config(table, environ)
+        backend = VaultBackend.from_config(table, environ)
+        if settings.encrypt_new:
+            # Encryption at rest is on: the outage copy may live on disk, sealed with the
+            # same key custody as local secrets, so an outage can span a server restart.
+            from wassette.secretstore.backends.outage_cache import OutageDiskCache
+            from wassette.secretstore.keys import KeyCustody
+
+            custody = KeyCustody(
+                environ=environ, config_dir=settings.config_dir, secrets_dir=settings.secrets_dir
+            )
+            backend.disk_cache = OutageDiskCache(settings.state_dir / "vault-cache", custody.keys)
+        return backend
     raise ConfigError(
         f"unknown secrets backend {kind!r}",
         fix=f"set secrets_backend to one of: {', '.join(BACKENDS)}",

@@ -60,6 +60,7 @@ from wassette.errors import (
 )
 from wassette.ids import validate_component_id, validate_secret_key
 from wassette.secretstore.backend import SecretBackend
+from wassette.secretstore.backends.outage_cache import OutageDiskCache
 
 if TYPE_CHECKING:
     from wassette.secretstore.history import VersionInfo
@@ -331,6 +332,9 @@ class VaultBackend(SecretBackend):
         self._auth_lock = threading.Lock()
         self._cache_lock = threading.Lock()
         self._cache: dict[str, _CacheEntry] = {}
+        # Encrypted copy on disk for outages that span a restart (only with encryption at rest:
+        # set by the factory); None keeps the outage cache in memory only.
+        self.disk_cache: OutageDiskCache | None = None
         self._down_since: float | None = None
         self._next_probe = 0.0
 
@@ -475,6 +479,9 @@ class VaultBackend(SecretBackend):
             # Inside an outage: answer at once instead of paying a timeout per lookup.
             if entry is not None:
                 return entry.data
+            saved = self._from_disk(logical, now)
+            if saved is not None:
+                return saved
             raise self._unreachable_error(
                 "no answer at the last attempt",
                 detail=f"retrying after {self.retry_interval:g} s; nothing cached for {logical}",
@@ -491,9 +498,32 @@ class VaultBackend(SecretBackend):
                     now - entry.fetched_at,
                 )
                 return entry.data
+            saved = self._from_disk(logical, now)
+            if saved is not None:
+                return saved
             raise
         self._note_recovery()
         return self._remember(logical, data, version)
+
+    def _from_disk(self, logical: str, now: float) -> Mapping[str, str] | None:
+        """During an outage, with nothing in memory: the encrypted on-disk copy, if any."""
+        if self.disk_cache is None:
+            return None
+        loaded = self.disk_cache.load(logical)
+        if loaded is None:
+            return None
+        data, saved_at = loaded
+        log.warning(
+            "Vault at %s unreachable: serving the secrets of %s saved on disk %.0f s ago",
+            self.address,
+            logical,
+            max(0.0, time.time() - saved_at),
+        )
+        frozen = MappingProxyType(dict(data))
+        with self._cache_lock:
+            # Stale on purpose (fetched_at far in the past): the next probe replaces it.
+            self._cache[logical] = _CacheEntry(frozen, 0, now - self.cache_ttl - 1)
+        return frozen
 
     def set_many(self, component_id: str, items: Mapping[str, str]) -> None:
         """Add or update ``items`` under check-and-set; durable on return."""
@@ -670,7 +700,10 @@ class VaultBackend(SecretBackend):
     def _remember(self, logical: str, data: dict[str, str], version: int) -> Mapping[str, str]:
         frozen = MappingProxyType(dict(data))
         with self._cache_lock:
+            previous = self._cache.get(logical)
             self._cache[logical] = _CacheEntry(frozen, version, self._clock())
+        if self.disk_cache is not None and (previous is None or previous.data != frozen):
+            self.disk_cache.store(logical, data)  # only when the values changed
         return frozen
 
     def _note_outage(self, now: float, exc: VaultUnreachableError) -> None:
