@@ -19,6 +19,7 @@ import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from types import FrameType
 
 import anyio
 import anyio.abc
@@ -225,7 +226,18 @@ async def serve_http(mcp: WassetteMCP, options: HttpOptions, transport: str) -> 
         timeout_graceful_shutdown=3,
         server_header=False,
     )
-    server = uvicorn.Server(config)
+
+    class _Server(uvicorn.Server):
+        # uvicorn re-raises a caught SIGINT/SIGTERM after its graceful shutdown, so the
+        # process would die by the signal; a clean stop should exit 0 instead.
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if not self.should_exit:
+                event(log, logging.INFO, "stopping", signal=signal.Signals(sig).name)
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True
+            self.should_exit = True
+
+    server = _Server(config)
     host = f"[{options.host}]" if ":" in options.host else options.host
     event(
         log,
