@@ -251,7 +251,7 @@ def test_json_log_lines() -> None:
         ("[::1]:80", ("::1", 80)),
         ("localhost:0", ("localhost", 0)),
         ("0.0.0.0:65535", ("0.0.0.0", 65535)),
-    ],  # noqa: S104
+    ],
 )
 def test_bind_address(text_: str, expected: tuple[str, int]) -> None:
     assert parse_bind_address(text_) == expected
