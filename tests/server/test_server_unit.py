@@ -250,7 +250,7 @@ def test_json_log_lines() -> None:
         ("127.0.0.1:9001", ("127.0.0.1", 9001)),
         ("[::1]:80", ("::1", 80)),
         ("localhost:0", ("localhost", 0)),
-        ("0.0.0.0:65535", ("0.0.0.0", 65535)),
+        ("0.0.0.0:65535", ("0.0.0.0", 65535)),  # noqa: S104
     ],
 )
 def test_bind_address(text_: str, expected: tuple[str, int]) -> None:
