@@ -136,7 +136,9 @@ class WassetteMCP:
             on_call_tool=self._on_call_tool,
             on_subscriptions_listen=self.listen,
         )
-        self.server.middleware.append(self._track_connections)
+        # The SDK's default middleware is an OpenTelemetry span per message: a cost on every
+        # call for an exporter we do not install. Only our connection tracking remains.
+        self.server.middleware = [self._track_connections]
 
     # ------------------------------------------------------------------------ lifecycle
 
@@ -366,7 +368,9 @@ class WassetteMCP:
 
     def _call_component(self, name: str, args: Any) -> types.CallToolResult:
         try:
-            self.manager.find_tool(name)
+            # Listed tools skip the extra lookup (call_tool finds the tool itself).
+            if name not in self._schemas:
+                self.manager.find_tool(name)
         except NotFoundError as exc:
             raise MCPError(
                 code=types.INVALID_PARAMS,

@@ -24,7 +24,6 @@ from types import FrameType
 import anyio
 import anyio.abc
 from mcp.server.sse import SseServerTransport
-from mcp.server.stdio import stdio_server
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -34,6 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from wassette.errors import UsageError
 from wassette.server.app import WassetteMCP
+from wassette.server.fast_stdio import fast_stdio_server
 from wassette.server.logs import event
 
 log = logging.getLogger("wassette.server")
@@ -282,7 +282,7 @@ async def serve_stdio(mcp: WassetteMCP) -> None:
 
         await tg.start(watch_signals)
         event(log, logging.INFO, "serving", transport="stdio")
-        async with stdio_server() as (read, write):
+        async with fast_stdio_server() as (read, write):
             await mcp.server.run(read, write, mcp.server.create_initialization_options())
         tg.cancel_scope.cancel()
     event(log, logging.INFO, "stopped", transport="stdio")
