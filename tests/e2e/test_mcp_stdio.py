@@ -137,7 +137,7 @@ def test_stdout_carries_only_protocol(home: Home, prepared: Path) -> None:
 
 def test_sigterm_stops_stdio_server_cleanly(home: Home) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "wassette", "serve", "--stdio"],
+        [sys.executable, "-m", "wassette", "run"],  # `run` = serve --stdio
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
