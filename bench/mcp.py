@@ -34,10 +34,9 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"
 sys.path.insert(0, str(REPO))
 
 import anyio
+from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from tests.componentbuild import build_component
-
-from mcp import Client
 
 PEER = Path("/work/shared/tools/wassette-peer")
 if not PEER.exists():

@@ -309,3 +309,22 @@ def test_no_env_read_in_server_package() -> None:
     for path in root.glob("*.py"):
         assert "os.environ" not in path.read_text(), path.name
     assert os.sep  # keep os imported for the path math above
+
+
+def test_a_broken_component_never_breaks_listing(home: Home, prepared: Path) -> None:
+    install_prepared(home.plugin_dir, "misbehaver")
+    (home.plugin_dir / "broken.wasm").write_bytes(b"\0asm not really a component")
+    mcp = _mcp(home)
+
+    async def go() -> None:
+        async with Client(mcp.server, mode="legacy") as c:
+            for _ in range(3):
+                names = {t.name for t in (await c.list_tools()).tools}
+                assert names >= BUILTINS | {"ok"}
+                await anyio.sleep(0.2)
+            listed = json.loads(text(await c.call_tool("list-components", {})))
+            assert {r["id"] for r in listed["components"]} == {"broken", "misbehaver"}
+            assert (await c.call_tool("ok", {})).structured_content == {"result": "ok"}
+
+    anyio.run(go)
+    assert "broken" in mcp._failed  # not retried on every tools/list

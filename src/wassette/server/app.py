@@ -120,6 +120,9 @@ class WassetteMCP:
         self._compile_lock = threading.Lock()
         self._pending: set[str] = set()
         self._queue: list[str] = []
+        # Components whose compile failed, with the wasm's (size, mtime) then: not retried
+        # on every tools/list until the file changes.
+        self._failed: dict[str, tuple[int, int]] = {}
         self._worker: threading.Thread | None = None
         self._started = False
         # Tool listing cache: rebuilt when the set of (id, specs) changes.
@@ -179,7 +182,17 @@ class WassetteMCP:
         """End every open listen stream gracefully."""
         self.listen.close()
 
+    def _wasm_stamp(self, cid: str) -> tuple[int, int] | None:
+        try:
+            st = self.manager.wasm_path(cid).stat()
+        except (OSError, WassetteError):
+            return None
+        return (st.st_size, st.st_mtime_ns)
+
     def _schedule(self, cid: str) -> None:
+        failed = self._failed.get(cid)
+        if failed is not None and failed == self._wasm_stamp(cid):
+            return
         with self._compile_lock:
             if cid in self._pending:
                 return
@@ -210,6 +223,9 @@ class WassetteMCP:
                 event(
                     log, logging.WARNING, "component unavailable", component=cid, error=exc.message
                 )
+                stamp = self._wasm_stamp(cid)
+                if stamp is not None:
+                    self._failed[cid] = stamp
                 specs = None
             finally:
                 with self._compile_lock:
