@@ -25,8 +25,10 @@ $(JS_STAMP): $(JS_TOOLCHAIN)/package.json $(JS_TOOLCHAIN)/package-lock.json
 
 js-toolchain: $(JS_STAMP)
 
+# The main job: build and load the example component (it uses the API_KEY secret), allow it
+# API_KEY, and serve MCP over streamable HTTP at 127.0.0.1:9001/mcp. See examples/run.sh.
 run: $(STAMP)
-	$(BIN)/wassette --help
+	@examples/run.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -58,6 +60,7 @@ test: lint typecheck unit
 bench: $(STAMP)
 	$(BIN)/python bench/secrets.py
 	$(BIN)/python bench/runtime.py
+	$(BIN)/python bench/mcp.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -312,6 +312,21 @@ class ComponentManager:
             self._tools[component_id] = (stamp, specs)
         return specs
 
+    def cached_tools(self, component_id: str) -> tuple[ToolSpec, ...] | None:
+        """The tools of one component if known without compiling (memory or fresh metadata
+        file), else None. Lets a server answer ``tools/list`` at once and compile later."""
+        wasm = self.require(component_id)
+        stamp = _stamp(wasm)
+        with self._lock:
+            hit = self._tools.get(component_id)
+            if hit is not None and hit[0] == stamp:
+                return hit[1]
+        specs = self._read_metadata(component_id, stamp)
+        if specs is not None:
+            with self._lock:
+                self._tools[component_id] = (stamp, specs)
+        return specs
+
     def discover(self, component_id: str) -> tuple[ToolSpec, ...]:
         """Compile and enumerate a component's tools, and refresh its metadata file."""
         from wassette.runtime.engine import get_engine

@@ -28,6 +28,8 @@ SUBCOMMANDS: dict[str, str] = {
     "component": "wassette.cli.component:component",
     "tool": "wassette.cli.tool:tool",
     "inspect": "wassette.cli.inspect_cmd:inspect",
+    "serve": "wassette.cli.serve:serve",
+    "run": "wassette.cli.serve:run",
 }
 
 

@@ -1,0 +1,400 @@
+"""The MCP server proper: tools from the component manager, calls off the event loop, and
+``tools/list_changed`` to clients of both protocol eras.
+
+* ``tools/list`` answers at once: built-ins plus every component whose tools are known
+  without compiling (``<id>.metadata.json``). Components that need compiling are compiled by
+  one background thread; each one that becomes ready triggers a change notification.
+* ``tools/call`` runs in a worker thread (a fresh sandbox per call), so a slow tool never
+  blocks other requests. Failures are ``isError`` results with what/why/fix; an unknown tool
+  name is a protocol error.
+* Change notifications go to every live handshake-era connection (its standalone channel) and
+  onto a subscription bus that serves 2026-07-28 ``subscriptions/listen`` streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import mcp_types as types
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.lowlevel import NotificationOptions, Server
+from mcp.server.models import InitializationOptions
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from wassette import __version__
+from wassette.errors import NotFoundError, WassetteError
+from wassette.manager import ComponentManager
+from wassette.server import builtin_tools
+from wassette.server.logs import event, redact
+
+log = logging.getLogger("wassette.server")
+
+INSTRUCTIONS = (
+    "Wassette runs WebAssembly components as tools in a deny-by-default sandbox. Load a "
+    "component with load-component, grant it what it needs (grant-*-permission), then call "
+    "its tools. Secrets are set by the operator (`wassette secret set`), never through MCP."
+)
+
+
+class _Server(Server[dict[str, Any]]):
+    """The SDK's low-level server, advertising ``tools.listChanged`` on every transport.
+
+    Streamable HTTP builds its initialize result from ``create_initialization_options()``
+    with no arguments, ignoring any NotificationOptions a caller passes elsewhere.
+    """
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(tools_changed=True),
+            experimental_capabilities,
+            extensions,
+        )
+
+
+def error_text(exc: WassetteError) -> str:
+    """The text of an ``isError`` result: what and why, then how to fix it."""
+    text = f"error: {exc.message}"
+    if exc.fix:
+        text += f"\nfix: {exc.fix}"
+    tail = getattr(exc, "stderr_tail", "")
+    if tail:  # already redacted by the runtime
+        text += f"\nguest stderr (end):\n{tail}"
+    return text
+
+
+def _error_result(text: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
+
+
+def _json_result(data: Any) -> types.CallToolResult:
+    return types.CallToolResult(
+        content=[
+            types.TextContent(
+                type="text", text=json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+            )
+        ]
+    )
+
+
+class WassetteMCP:
+    """The wassette MCP server over one ComponentManager."""
+
+    def __init__(
+        self,
+        manager: ComponentManager,
+        *,
+        builtin: bool = True,
+        fetch_options: Callable[[str], Any] | None = None,
+        max_concurrent_calls: int = 64,
+    ) -> None:
+        self.manager = manager
+        self.builtin = builtin
+        self._builtin_ctx = builtin_tools.BuiltinContext(
+            manager, fetch_options or (lambda uri: None)
+        )
+        self._builtin_tools = (
+            [types.Tool.model_validate(t) for t in builtin_tools.mcp_tools()] if builtin else []
+        )
+        self.bus = InMemorySubscriptionBus()
+        self.listen = ListenHandler(self.bus)
+        # id(connection) -> connection, for handshake-era clients; removed when it closes.
+        self._legacy: dict[int, Any] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._limiter = anyio.CapacityLimiter(max_concurrent_calls)
+        self._compile_lock = threading.Lock()
+        self._pending: set[str] = set()
+        self._queue: list[str] = []
+        # Components whose compile failed, with the wasm's (size, mtime) then: not retried
+        # on every tools/list until the file changes.
+        self._failed: dict[str, tuple[int, int]] = {}
+        self._worker: threading.Thread | None = None
+        self._started = False
+        # Tool listing cache: rebuilt when the set of (id, specs) changes.
+        self._listing_key: tuple[tuple[str, int], ...] | None = None
+        self._listing: list[types.Tool] = []
+        self._schemas: dict[str, Mapping[str, Any]] = {}
+        self.server = _Server(
+            "wassette",
+            version=__version__,
+            instructions=INSTRUCTIONS,
+            lifespan=self._lifespan,
+            get_tool_input_schema=self._input_schema,
+            on_list_tools=self._on_list_tools,
+            on_call_tool=self._on_call_tool,
+            on_subscriptions_listen=self.listen,
+        )
+        # The SDK's default middleware is an OpenTelemetry span per message: a cost on every
+        # call for an exporter we do not install. Only our connection tracking remains.
+        self.server.middleware = [self._track_connections]
+
+    # ------------------------------------------------------------------------ lifecycle
+
+    @asynccontextmanager
+    async def _lifespan(self, _server: Server[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+        self.start(asyncio.get_running_loop())
+        yield {}
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Remember the event loop (for notifications from threads) and start compiling or
+        warming every installed component in the background. Idempotent."""
+        self._loop = loop
+        if self._started:
+            return
+        self._started = True
+        warm: list[str] = []
+        for cid in self.manager.component_ids():
+            try:
+                cached = self.manager.cached_tools(cid)
+            except WassetteError:
+                continue
+            if cached is None:
+                self._schedule(cid)
+            else:
+                warm.append(cid)
+        # Cached components are ready to list; load their compiled artifacts now so the
+        # first call does not pay for it. Uncached ones were queued first: they gate listing.
+        with self._compile_lock:
+            self._queue.extend(c for c in warm if c not in self._pending)
+        self._kick()
+
+    def pending(self) -> set[str]:
+        """Components still being compiled in the background."""
+        with self._compile_lock:
+            return set(self._pending)
+
+    def close(self) -> None:
+        """End every open listen stream gracefully."""
+        self.listen.close()
+
+    def _wasm_stamp(self, cid: str) -> tuple[int, int] | None:
+        try:
+            st = self.manager.wasm_path(cid).stat()
+        except (OSError, WassetteError):
+            return None
+        return (st.st_size, st.st_mtime_ns)
+
+    def _schedule(self, cid: str) -> None:
+        failed = self._failed.get(cid)
+        if failed is not None and failed == self._wasm_stamp(cid):
+            return
+        with self._compile_lock:
+            if cid in self._pending:
+                return
+            self._pending.add(cid)
+            self._queue.append(cid)
+        self._kick()
+
+    def _kick(self) -> None:
+        with self._compile_lock:
+            if not self._queue or (self._worker is not None and self._worker.is_alive()):
+                return
+            self._worker = threading.Thread(target=self._work, name="wassette-compile", daemon=True)
+            self._worker.start()
+
+    def _work(self) -> None:
+        while True:
+            with self._compile_lock:
+                if not self._queue:
+                    self._worker = None
+                    return
+                cid = self._queue.pop(0)
+                needed_compile = cid in self._pending
+            started = time.monotonic()
+            try:
+                specs = self.manager.tools_of(cid)
+                self.manager.loaded(cid)
+            except WassetteError as exc:
+                event(
+                    log, logging.WARNING, "component unavailable", component=cid, error=exc.message
+                )
+                stamp = self._wasm_stamp(cid)
+                if stamp is not None:
+                    self._failed[cid] = stamp
+                specs = None
+            finally:
+                with self._compile_lock:
+                    self._pending.discard(cid)
+            if specs is not None:
+                event(
+                    log,
+                    logging.INFO,
+                    "component compiled" if needed_compile else "component warmed",
+                    component=cid,
+                    tools=len(specs),
+                    seconds=round(time.monotonic() - started, 3),
+                )
+            if needed_compile:
+                self.notify_threadsafe()
+
+    # -------------------------------------------------------------------- notifications
+
+    async def _track_connections(
+        self, ctx: ServerRequestContext[Any, Any], call_next: CallNext
+    ) -> HandlerResult:
+        if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            # The SDK builds a ServerSession per request; its connection is the lasting
+            # per-client object, with the standalone channel list_changed must go on.
+            conn = getattr(ctx.session, "_connection", None)
+            if conn is not None and id(conn) not in self._legacy:
+                key = id(conn)
+                self._legacy[key] = conn
+                conn.exit_stack.callback(self._legacy.pop, key, None)
+        return await call_next(ctx)
+
+    async def notify_tools_changed(self) -> None:
+        """Tell every client that the tool list changed (both protocol eras)."""
+        self._listing_key = None
+        for conn in list(self._legacy.values()):
+            if conn.initialized.is_set():
+                await conn.send_tool_list_changed()  # best effort, never raises
+        await self.bus.publish(ToolsListChanged())
+        event(log, logging.DEBUG, "tools/list_changed sent", legacy_clients=len(self._legacy))
+
+    def notify_threadsafe(self) -> None:
+        """:meth:`notify_tools_changed` from any thread (no-op before the loop runs)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self.notify_tools_changed(), loop)
+        except RuntimeError:  # loop shutting down
+            return
+
+    # ---------------------------------------------------------------------------- tools
+
+    def tool_list(self) -> list[types.Tool]:
+        """Built-ins, then every ready component tool (compiling the rest in background)."""
+        entries: list[tuple[str, tuple[Any, ...]]] = []
+        for cid in self.manager.component_ids():
+            try:
+                specs = self.manager.cached_tools(cid)
+            except WassetteError:
+                continue
+            if specs is None:
+                self._schedule(cid)
+                continue
+            entries.append((cid, specs))
+        key = tuple((cid, id(specs)) for cid, specs in entries)
+        if key == self._listing_key:
+            return self._listing
+        tools = list(self._builtin_tools)
+        seen = {t.name for t in tools}
+        schemas: dict[str, Mapping[str, Any]] = {t.name: t.input_schema for t in tools}
+        for cid, specs in entries:
+            for spec in specs:
+                if spec.name in seen:
+                    event(
+                        log,
+                        logging.WARNING,
+                        "tool name hidden by another",
+                        tool=spec.name,
+                        component=cid,
+                    )
+                    continue
+                seen.add(spec.name)
+                tools.append(types.Tool.model_validate(spec.as_mcp_tool()))
+                schemas[spec.name] = spec.input_schema
+        self._listing, self._schemas, self._listing_key = tools, schemas, key
+        return tools
+
+    def _input_schema(self, name: str) -> Mapping[str, Any] | None:
+        if name not in self._schemas:
+            self.tool_list()
+        return self._schemas.get(name)
+
+    async def _on_list_tools(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        return types.ListToolsResult(tools=self.tool_list())
+
+    async def _on_call_tool(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        name = params.name
+        args: Any = params.arguments if params.arguments is not None else {}
+        started = time.monotonic()
+        is_builtin = self.builtin and name in builtin_tools.NAMES
+        try:
+            if is_builtin:
+                result = await anyio.to_thread.run_sync(
+                    builtin_tools.run_builtin,
+                    self._builtin_ctx,
+                    name,
+                    args,
+                    limiter=self._limiter,
+                )
+                out = _json_result(result)
+            else:
+                out = await anyio.to_thread.run_sync(
+                    self._call_component, name, args, limiter=self._limiter
+                )
+        except MCPError:
+            event(log, logging.INFO, "tools/call", tool=name, ok=False, error="unknown tool")
+            raise
+        except WassetteError as exc:
+            event(
+                log,
+                logging.INFO,
+                "tools/call",
+                tool=name,
+                arguments=redact(args),
+                ok=False,
+                error=type(exc).__name__,
+                ms=round((time.monotonic() - started) * 1000, 2),
+            )
+            return _error_result(error_text(exc))
+        except Exception as exc:  # the server boundary: a bug must not kill the server
+            log.error(
+                "internal error in tools/call",
+                exc_info=True,
+                extra={"fields": {"tool": name, "error": type(exc).__name__}},
+            )
+            return _error_result(
+                f"error: internal error while running {name} ({type(exc).__name__})\n"
+                "fix: this is a bug in wassette; the server log has the details"
+            )
+        event(
+            log,
+            logging.INFO,
+            "tools/call",
+            tool=name,
+            arguments=redact(args),
+            ok=True,
+            ms=round((time.monotonic() - started) * 1000, 2),
+        )
+        if is_builtin and name in builtin_tools.CHANGES_TOOLS:
+            await self.notify_tools_changed()
+        return out
+
+    def _call_component(self, name: str, args: Any) -> types.CallToolResult:
+        try:
+            # Listed tools skip the extra lookup (call_tool finds the tool itself).
+            if name not in self._schemas:
+                self.manager.find_tool(name)
+        except NotFoundError as exc:
+            raise MCPError(
+                code=types.INVALID_PARAMS,
+                message=f"Unknown tool: {name}",
+                data=exc.why,
+            ) from None
+        res = self.manager.call_tool(name, args)
+        return types.CallToolResult(
+            content=[types.TextContent(type="text", text=res.text)],
+            structured_content=res.structured,
+        )

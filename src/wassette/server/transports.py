@@ -1,0 +1,295 @@
+"""Serving the MCP server: stdio, streamable HTTP (``/mcp``) and legacy SSE (``/sse``).
+
+HTTP is loopback by default, keeps the SDK's DNS-rebinding protection (Host and Origin
+checked against an allow-list; ``--allowed-host`` extends it), can require a bearer token on
+every request (compared in constant time), answers ``GET /health``, and shuts down cleanly on
+SIGINT/SIGTERM (uvicorn's handlers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import signal
+import threading
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from types import FrameType
+
+import anyio
+import anyio.abc
+from mcp.server.sse import SseServerTransport
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from wassette.errors import UsageError
+from wassette.server.app import WassetteMCP
+from wassette.server.fast_stdio import fast_stdio_server
+from wassette.server.logs import event
+
+log = logging.getLogger("wassette.server")
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    """How to serve over HTTP."""
+
+    host: str
+    port: int
+    auth_token: str | None = None
+    allowed_hosts: Sequence[str] = field(default_factory=tuple)
+
+
+def parse_bind_address(text: str) -> tuple[str, int]:
+    """``127.0.0.1:9001`` / ``[::1]:9001`` / ``localhost:9001`` -> (host, port)."""
+    value = text.strip()
+    if value.startswith("["):
+        host, sep, rest = value[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+        ok = bool(sep)
+    else:
+        host, sep, port_text = value.rpartition(":")
+        ok = bool(sep) and ":" not in host
+    if not ok or not host or not port_text.isdigit() or not (0 <= int(port_text) <= 65535):
+        raise UsageError(
+            f"invalid bind address {text!r}",
+            why="it must be HOST:PORT (IPv6 as [ADDR]:PORT)",
+            fix="use e.g. --bind-address 127.0.0.1:9001",
+        )
+    return host, int(port_text)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def security_settings(options: HttpOptions) -> TransportSecuritySettings:
+    """Host/Origin allow-lists: the loopback names (or the bind address), plus extra hosts."""
+    names: list[str] = []
+    if is_loopback(options.host):
+        names += ["127.0.0.1", "localhost", "[::1]"]
+    else:
+        names.append(f"[{options.host}]" if ":" in options.host else options.host)
+    hosts: list[str] = []
+    origins: list[str] = []
+    for name in names:
+        hosts += [name, f"{name}:*"]
+    for raw in options.allowed_hosts:
+        extra = raw.strip()
+        if not extra:
+            continue
+        has_port = (
+            extra.rsplit("]", 1)[-1].count(":") == 1
+            if extra.startswith("[")
+            else (extra.count(":") == 1)
+        )
+        hosts += [extra] if has_port else [extra, f"{extra}:*"]
+        names.append(extra)
+    for name in names:
+        has_port = (
+            name.rsplit("]", 1)[-1].count(":") == 1
+            if name.startswith("[")
+            else (name.count(":") == 1)
+        )
+        for scheme in ("http", "https"):
+            origins += (
+                [f"{scheme}://{name}"]
+                if has_port
+                else [
+                    f"{scheme}://{name}",
+                    f"{scheme}://{name}:*",
+                ]
+            )
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+    )
+
+
+class BearerGuard:
+    """ASGI middleware: every HTTP request must carry ``Authorization: Bearer <token>``."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app = app
+        self._token = token.encode("utf-8")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = b""
+            for key, value in scope.get("headers", []):
+                if key == b"authorization":
+                    given = value
+                    break
+            scheme, _, credential = given.partition(b" ")
+            ok = scheme.lower() == b"bearer" and hmac.compare_digest(
+                credential.strip(), self._token
+            )
+            if not ok:
+                event(
+                    log, logging.WARNING, "unauthorized request refused", path=scope.get("path", "")
+                )
+                response = JSONResponse(
+                    {"error": "unauthorized", "message": "a valid bearer token is required"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": 'Bearer realm="wassette"'},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _health_route(mcp: WassetteMCP) -> Route:
+    async def health(_request: Request) -> Response:
+        return JSONResponse(
+            {
+                "status": "ok",
+                "components": len(mcp.manager.component_ids()),
+                "compiling": sorted(mcp.pending()),
+            }
+        )
+
+    return Route("/health", health, methods=["GET"])
+
+
+def streamable_http_app(mcp: WassetteMCP, options: HttpOptions) -> ASGIApp:
+    """The streamable HTTP app: ``/mcp`` and ``/health``."""
+    app: ASGIApp = mcp.server.streamable_http_app(
+        streamable_http_path="/mcp",
+        transport_security=security_settings(options),
+        host=options.host,
+        custom_starlette_routes=[_health_route(mcp)],
+    )
+    return BearerGuard(app, options.auth_token) if options.auth_token else app
+
+
+def sse_app(mcp: WassetteMCP, options: HttpOptions) -> ASGIApp:
+    """The legacy SSE app: ``GET /sse`` (event stream), ``POST /messages/`` and ``/health``."""
+    sse = SseServerTransport("/messages/", security_settings=security_settings(options))
+
+    async def handle_sse(request: Request) -> Response:
+        async with sse.connect_sse(request.scope, request.receive, request._send) as streams:
+            await mcp.server.run(streams[0], streams[1], mcp.server.create_initialization_options())
+        return Response()
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        mcp.start(asyncio.get_running_loop())
+        try:
+            yield
+        finally:
+            mcp.close()
+
+    app: ASGIApp = Starlette(
+        routes=[
+            Route("/sse", handle_sse, methods=["GET"]),
+            Mount("/messages/", app=sse.handle_post_message),
+            _health_route(mcp),
+        ],
+        lifespan=lifespan,
+    )
+    return BearerGuard(app, options.auth_token) if options.auth_token else app
+
+
+async def serve_http(mcp: WassetteMCP, options: HttpOptions, transport: str) -> None:
+    """Serve ``transport`` ("streamable-http" or "sse") until SIGINT/SIGTERM."""
+    import uvicorn
+
+    app = (
+        streamable_http_app(mcp, options)
+        if transport == "streamable-http"
+        else sse_app(mcp, options)
+    )
+    path = "/mcp" if transport == "streamable-http" else "/sse"
+    config = uvicorn.Config(
+        app,
+        host=options.host,
+        port=options.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=3,
+        server_header=False,
+    )
+
+    class _Server(uvicorn.Server):
+        # uvicorn re-raises a caught SIGINT/SIGTERM after its graceful shutdown, so the
+        # process would die by the signal; a clean stop should exit 0 instead.
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if not self.should_exit:
+                event(log, logging.INFO, "stopping", signal=signal.Signals(sig).name)
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True
+            self.should_exit = True
+
+    server = _Server(config)
+    host = f"[{options.host}]" if ":" in options.host else options.host
+    event(
+        log,
+        logging.INFO,
+        "serving",
+        transport=transport,
+        url=f"http://{host}:{options.port}{path}",
+        auth="bearer" if options.auth_token else "none",
+    )
+    if not is_loopback(options.host) and not options.auth_token:
+        event(
+            log,
+            logging.WARNING,
+            "listening beyond loopback without --auth-token-file",
+            host=options.host,
+        )
+    await server.serve()
+    mcp.close()
+    event(log, logging.INFO, "stopped", transport=transport)
+
+
+async def serve_stdio(mcp: WassetteMCP) -> None:
+    """Serve over stdin/stdout until the client closes stdin or a signal arrives.
+
+    While serving, the SDK points fd 1 at stderr, so nothing but protocol reaches stdout.
+    """
+    async with anyio.create_task_group() as tg:
+
+        async def watch_signals(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                task_status.started()
+                async for signum in signals:
+                    event(log, logging.INFO, "stopping", signal=signal.Signals(signum).name)
+                    mcp.close()
+                    tg.cancel_scope.cancel()
+                    # The stdin reader is a thread blocked in read(); it cannot be
+                    # cancelled. Give the loop a moment to unwind, then leave.
+                    timer = threading.Timer(1.5, os._exit, (0,))
+                    timer.daemon = True
+                    timer.start()
+                    return
+
+        await tg.start(watch_signals)
+        event(log, logging.INFO, "serving", transport="stdio")
+        async with fast_stdio_server() as (read, write):
+            await mcp.server.run(read, write, mcp.server.create_initialization_options())
+        tg.cancel_scope.cancel()
+    event(log, logging.INFO, "stopped", transport="stdio")
+
+
+def client_config_snippet(command: Sequence[str], name: str = "wassette") -> str:
+    """The JSON an MCP client config wants for a stdio server."""
+    return json.dumps(
+        {"mcpServers": {name: {"command": command[0], "args": list(command[1:])}}}, indent=2
+    )

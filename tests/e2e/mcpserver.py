@@ -1,0 +1,195 @@
+"""Helpers for end-to-end tests of `wassette serve` as a real subprocess.
+
+Components are compiled once and kept as a ready plugin-dir template (wasm, .cwasm, metadata)
+in the test cache; each test copies what it needs (with mtimes, so the metadata stays fresh),
+and only the tests that exercise ``load-component`` or background compiling pay for a compile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from filelock import FileLock
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from tests.componentbuild import build_component, cache_dir
+from tests.conftest import Home
+
+PREPARED = ("env-reader", "misbehaver")
+
+
+def template_dir() -> Path:
+    """A plugin dir holding every PREPARED component, loaded (compiled) once and cached."""
+    wasms = {name: build_component(name) for name in PREPARED}
+    digest = hashlib.sha256("".join(str(w.name) for w in wasms.values()).encode()).hexdigest()
+    out = cache_dir() / f"mcp-template-{digest[:16]}"
+    with FileLock(str(out) + ".lock"):
+        if (out / ".complete").exists():
+            return out
+        shutil.rmtree(out, ignore_errors=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            home = Path(tmp)
+            env = _isolated_env(home)
+            for name, wasm in wasms.items():
+                src = home / f"{name}.wasm"
+                shutil.copyfile(wasm, src)
+                subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "wassette",
+                        "component",
+                        "load",
+                        src.as_uri(),
+                        "--plugin-dir",
+                        str(out),
+                    ],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    timeout=240,
+                )
+        (out / ".complete").write_text("")
+    return out
+
+
+def install_prepared(plugin_dir: Path, *names: str) -> None:
+    """Copy prepared components (wasm, artifact, key, metadata) into ``plugin_dir``."""
+    src = template_dir()
+    plugin_dir.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        for path in src.glob(f"{name}.*"):
+            if path.suffix in (".lock",):
+                continue
+            shutil.copy2(path, plugin_dir / path.name)
+
+
+def _isolated_env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WASSETTE_")}
+    env.update(
+        HOME=str(root),
+        XDG_DATA_HOME=str(root / "data"),
+        XDG_CONFIG_HOME=str(root / "config"),
+        XDG_STATE_HOME=str(root / "state"),
+        XDG_CACHE_HOME=str(root / "cache"),
+    )
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stdio_client(home: Home, *args: str, log: Path, mode: str = "auto", **kw: object) -> Client:
+    """An official MCP client over `wassette serve --stdio ARGS` (server stderr -> ``log``)."""
+    command = " ".join(
+        [f"exec '{sys.executable}' -m wassette serve --stdio"]
+        + [f"'{a}'" for a in args]
+        + [f"2>>'{log}'"]
+    )
+    params = StdioServerParameters(command="bash", args=["-c", command], env=home.env)
+    return Client(params, mode=mode, **kw)  # type: ignore[arg-type]
+
+
+@dataclass
+class HttpServer:
+    """`wassette serve --streamable-http|--sse` on a free 127.0.0.1 port."""
+
+    home: Home
+    args: tuple[str, ...] = ()
+    transport: str = "--streamable-http"
+    token: str | None = None
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}" + (
+            "/mcp" if "streamable" in self.transport else "/sse"
+        )
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def start(self) -> HttpServer:
+        self.log = self.home.root / f"serve-{self.port}.log"
+        args = [
+            sys.executable,
+            "-m",
+            "wassette",
+            "serve",
+            self.transport,
+            "--bind-address",
+            f"127.0.0.1:{self.port}",
+            *self.args,
+        ]
+        if self.token:
+            token_file = self.home.root / "token"
+            token_file.write_text(self.token + "\n")
+            args += ["--auth-token-file", str(token_file)]
+        with open(self.log, "ab") as err:
+            self.proc = subprocess.Popen(
+                args, env=self.home.env, stdin=subprocess.DEVNULL, stdout=err, stderr=err
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited {self.proc.returncode}: {self.stderr()}")
+            try:
+                if (
+                    httpx.get(self.base + "/health", headers=self.headers(), timeout=1).status_code
+                    == 200
+                ):
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("server did not become healthy: " + self.stderr())
+
+    def client(self, mode: str = "auto", **kw: object) -> Client:
+        http = create_mcp_http_client(headers=self.headers())
+        return Client(streamable_http_client(self.url, http_client=http), mode=mode, **kw)  # type: ignore[arg-type]
+
+    def stderr(self) -> str:
+        return self.log.read_text() if self.log and self.log.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("server did not stop within 10 s of the signal") from None
+        return self.proc.returncode
+
+    def __enter__(self) -> HttpServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
