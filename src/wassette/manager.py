@@ -299,17 +299,12 @@ class ComponentManager:
 
     def tools_of(self, component_id: str) -> tuple[ToolSpec, ...]:
         """The tools of one component (from metadata when fresh; compiles otherwise)."""
-        wasm = self.require(component_id)
-        stamp = _stamp(wasm)
-        with self._lock:
-            hit = self._tools.get(component_id)
-            if hit is not None and hit[0] == stamp:
-                return hit[1]
-        specs = self._read_metadata(component_id, stamp)
+        specs = self.cached_tools(component_id)
         if specs is None:
+            stamp = _stamp(self.require(component_id))  # taken before compiling
             specs = self.discover(component_id)
-        with self._lock:
-            self._tools[component_id] = (stamp, specs)
+            with self._lock:
+                self._tools[component_id] = (stamp, specs)
         return specs
 
     def cached_tools(self, component_id: str) -> tuple[ToolSpec, ...] | None:

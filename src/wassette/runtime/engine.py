@@ -133,11 +133,17 @@ def wrap_component(
     component: wc.Component, *, component_id: str, wasm_sha256: str = ""
 ) -> LoadedComponent:
     """Wrap an already compiled ``Component`` (e.g. one built from WAT in a test)."""
+    return _loaded(component, component_id, wasm_sha256, cache_hit=False)
+
+
+def _loaded(
+    component: wc.Component, component_id: str, digest: str, *, cache_hit: bool
+) -> LoadedComponent:
     return LoadedComponent(
         component_id=component_id,
         component=component,
-        wasm_sha256=wasm_sha256,
-        cache_hit=False,
+        wasm_sha256=digest,
+        cache_hit=cache_hit,
         import_names=_import_names(component),
     )
 
@@ -306,13 +312,7 @@ def load_component(
             _refresh_stamp(wasm_path, cache_path, key)
     finally:
         lock.release()
-    return LoadedComponent(
-        component_id=cid,
-        component=component,
-        wasm_sha256=digest,
-        cache_hit=cache_hit,
-        import_names=_import_names(component),
-    )
+    return _loaded(component, cid, digest, cache_hit=cache_hit)
 
 
 def _write_cache(
@@ -374,10 +374,4 @@ def adopt_compiled(
     lock = FileLock(str(_lock_path(cache_path)))
     with lock:
         _write_cache(component, wasm_st, cache_path, digest)
-    return LoadedComponent(
-        component_id=component_id,
-        component=component,
-        wasm_sha256=digest,
-        cache_hit=False,
-        import_names=_import_names(component),
-    )
+    return _loaded(component, component_id, digest, cache_hit=False)
