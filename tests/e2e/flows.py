@@ -116,14 +116,31 @@ async def main_flow(
         {"component_id": "env-reader", "details": {"key": "API_KEY"}},
     )
     assert not granted.is_error, text(granted)
+    # The guest reads the secret; the value it returns never reaches the client: it is
+    # replaced by a placeholder, which only happens when it is exactly the injected value.
     first = await client.call_tool("get-var", {"key": "API_KEY"})
-    assert first.structured_content == {"result": f"{canary}-1"}
-    assert text(first) == f'"{canary}-1"'
+    assert first.structured_content == {"result": "[REDACTED:API_KEY]"}
+    assert text(first) == '"[REDACTED:API_KEY]"'
 
     # A secret set by another process is seen by the very next call: no restart, no reload.
+    # (Had the guest still seen the old value, it would not match the new placeholder.)
     run_cli(home, "secret", "set", "env-reader", f"API_KEY={canary}-2", check=True)
     second = await client.call_tool("get-var", {"key": "API_KEY"})
-    assert second.structured_content == {"result": f"{canary}-2"}
+    assert second.structured_content == {"result": "[REDACTED:API_KEY]"}
+    assert canary not in text(first) + text(second)
+    # The operator opts this key out of redaction: now the value itself comes back.
+    run_cli(
+        home,
+        "permission",
+        "grant",
+        "environment-variable",
+        "env-reader",
+        "API_KEY",
+        "--no-redact",
+        check=True,
+    )
+    third = await client.call_tool("get-var", {"key": "API_KEY"})
+    assert third.structured_content == {"result": f"{canary}-2"}
 
     # A grant revoked from another process, likewise.
     run_cli(
