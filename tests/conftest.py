@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import pty
+import select
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,3 +96,41 @@ def bao_server() -> Iterator[BaoServer]:
         yield server
     finally:
         server.cleanup()
+
+
+def run_cli_in_pty(
+    home: Home, args: list[str], wait_for: bytes, answer: bytes
+) -> tuple[int, str, str]:
+    """stdin on a real pseudo-terminal; returns (code, stdout, stderr + terminal echo)."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "wassette", *args],
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=home.env,
+    )
+    os.close(slave)
+    assert proc.stderr is not None
+    seen = b""
+    deadline = time.monotonic() + 30
+    while wait_for not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+        if ready:
+            chunk = os.read(proc.stderr.fileno(), 4096)
+            if not chunk:
+                break
+            seen += chunk
+    os.write(master, answer)
+    out, err = proc.communicate(timeout=30)
+    echoed = b""
+    while select.select([master], [], [], 0.2)[0]:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        echoed += chunk
+    os.close(master)
+    return proc.returncode, out.decode(), (seen + err + echoed).decode(errors="replace")

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -17,7 +14,7 @@ import yaml as pyyaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import CANARY, Home, run_cli
+from tests.conftest import CANARY, Home, run_cli, run_cli_in_pty
 
 
 def install_fake_component(home: Home, component_id: str) -> None:
@@ -202,34 +199,6 @@ def test_show_values_without_a_terminal_refuses_and_names_yes(home: Home) -> Non
     assert CANARY not in proc.stdout + proc.stderr
 
 
-def _run_in_pty(home: Home, args: list[str], answer: bytes) -> tuple[int, str, str]:
-    """Run with stdin on a real pseudo-terminal (stdout/stderr stay pipes) and answer."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wassette", *args],
-        stdin=slave,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=home.env,
-    )
-    os.close(slave)
-    assert proc.stderr is not None
-    # Wait for the prompt on stderr before answering, like a person would.
-    prompt = b""
-    deadline = time.monotonic() + 30
-    while b"[y/N]" not in prompt and time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
-        if ready:
-            chunk = os.read(proc.stderr.fileno(), 4096)
-            if not chunk:
-                break
-            prompt += chunk
-    os.write(master, answer)
-    out, err = proc.communicate(timeout=30)
-    os.close(master)
-    return proc.returncode, out.decode(), (prompt + err).decode()
-
-
 @pytest.mark.parametrize(
     ("answer", "shown"),
     [(b"y\n", True), (b"YES\n", True), (b"n\n", False), (b"\n", False), (b"sure\n", False)],
@@ -239,7 +208,9 @@ def test_show_values_prompts_on_stderr_and_honours_the_answer(
 ) -> None:
     install_fake_component(home, "c")
     ok_json(run_cli(home, "secret", "set", "c", f"API_KEY={CANARY}"))
-    code, out, err = _run_in_pty(home, ["secret", "list", "c", "--show-values"], answer)
+    code, out, err = run_cli_in_pty(
+        home, ["secret", "list", "c", "--show-values"], b"[y/N]", answer
+    )
     assert "Show secret values for 'c'? [y/N]" in err
     assert CANARY not in err
     if shown:

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import pty
 import random
-import select
 import signal
 import subprocess
 import sys
@@ -18,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.test_secret_cli import install_fake_component, ok_json
-from tests.conftest import CANARY, Home, run_cli
+from tests.conftest import CANARY, Home, run_cli, run_cli_in_pty
 from tests.secretstore.openbao import BaoServer
 
 
@@ -297,7 +294,7 @@ def test_export_needs_the_same_confirmation_as_show_values(home: Home) -> None:
     assert CANARY not in proc.stdout + proc.stderr
     events = [e["event"] for e in ok_json(run_cli(home, "secret", "audit"))["events"]]  # type: ignore[index]
     assert "export" not in events
-    code, out, err = _pty_run(home, ["secret", "export", "c", "-o", "env"], b"[y/N]", b"y\n")
+    code, out, err = run_cli_in_pty(home, ["secret", "export", "c", "-o", "env"], b"[y/N]", b"y\n")
     assert code == 0 and out == f'A="{CANARY}"\n' and "Export secret values of 'c'?" in err
     events = [e["event"] for e in ok_json(run_cli(home, "secret", "audit"))["events"]]  # type: ignore[index]
     assert events[-1] == "export"
@@ -306,44 +303,8 @@ def test_export_needs_the_same_confirmation_as_show_values(home: Home) -> None:
 # ------------------------------------------------------------------------- safe input
 
 
-def _pty_run(home: Home, args: list[str], wait_for: bytes, answer: bytes) -> tuple[int, str, str]:
-    """stdin on a real pseudo-terminal; returns (code, stdout, stderr + terminal echo)."""
-    master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wassette", *args],
-        stdin=slave,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=home.env,
-    )
-    os.close(slave)
-    assert proc.stderr is not None
-    seen = b""
-    deadline = time.monotonic() + 30
-    while wait_for not in seen and time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
-        if ready:
-            chunk = os.read(proc.stderr.fileno(), 4096)
-            if not chunk:
-                break
-            seen += chunk
-    os.write(master, answer)
-    out, err = proc.communicate(timeout=30)
-    echoed = b""
-    while select.select([master], [], [], 0.2)[0]:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        echoed += chunk
-    os.close(master)
-    return proc.returncode, out.decode(), (seen + err + echoed).decode(errors="replace")
-
-
 def test_set_without_value_prompts_with_echo_off_on_a_tty(home: Home) -> None:
-    code, out, err = _pty_run(
+    code, out, err = run_cli_in_pty(
         home,
         ["secret", "set", "c", "API_KEY", "OTHER=1", "--force"],
         b"(input hidden): ",
