@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from wassette import fsutil
-from wassette.components.registry import installed_ids, is_installed
+from wassette.components.registry import installed_ids, require_installed
 from wassette.errors import (
-    ComponentNotFoundError,
     NotFoundError,
     PolicyError,
     WassetteError,
@@ -188,16 +187,7 @@ class ComponentManager:
     def require(self, component_id: str) -> Path:
         """The wasm path of an installed component, or a ComponentNotFoundError that lists
         what is installed."""
-        if not is_installed(self.component_dir, component_id):
-            ids = self.component_ids()
-            raise ComponentNotFoundError(
-                f"component '{component_id}' is not loaded",
-                why=f"there is no {component_id}.wasm in {self.component_dir} "
-                f"(loaded: {', '.join(ids) if ids else 'none'})",
-                fix="check the id with `wassette component list`, or load it with "
-                "`wassette component load <uri>`",
-            )
-        return self.wasm_path(component_id)
+        return require_installed(self.component_dir, component_id)
 
     # ------------------------------------------------------------------------- compiling
 

@@ -35,19 +35,9 @@ def settings_for(plugin_dir: Path | None) -> Settings:
 
 def require_component(component_dir: Path, component_id: str) -> None:
     """Raise ComponentNotFoundError (listing what is loaded) unless ``component_id`` is."""
-    from wassette.components.registry import installed_ids, is_installed
-    from wassette.errors import ComponentNotFoundError
+    from wassette.components.registry import require_installed
 
-    if is_installed(component_dir, component_id):
-        return
-    loaded = installed_ids(component_dir)
-    raise ComponentNotFoundError(
-        f"component '{component_id}' is not loaded",
-        why=f"there is no {component_id}.wasm in {component_dir} "
-        f"(loaded: {', '.join(loaded) if loaded else 'none'})",
-        fix="check the id with `wassette component list`, or load it with "
-        "`wassette component load <uri>`",
-    )
+    require_installed(component_dir, component_id)
 
 
 def manager_for(plugin_dir: Path | None) -> ComponentManager:

@@ -230,7 +230,7 @@ def uninstall(component_dir: Path, component_id: str) -> list[Path]:
     files = component_files(component_dir, cid)
     removed: list[Path] = []
     if not component_dir.is_dir():
-        raise _not_found(component_dir, cid)
+        raise not_loaded_error(component_dir, cid)
     with _lock(component_dir, cid):
         for suffix in COMPONENT_SUFFIXES:
             try:
@@ -247,15 +247,26 @@ def uninstall(component_dir: Path, component_id: str) -> list[Path]:
         if removed:
             fsutil.fsync_dir(component_dir)
     if not removed:
-        raise _not_found(component_dir, cid)
+        raise not_loaded_error(component_dir, cid)
     return removed
 
 
-def _not_found(component_dir: Path, component_id: str) -> ComponentNotFoundError:
+def not_loaded_error(component_dir: Path, component_id: str) -> ComponentNotFoundError:
+    """The one "component not loaded" error: names what is loaded and how to load it."""
     ids = installed_ids(component_dir)
     shown = ", ".join(ids[:20]) + (f" (and {len(ids) - 20} more)" if len(ids) > 20 else "")
     return ComponentNotFoundError(
-        f"component {component_id!r} is not installed",
-        why=f"installed: {shown}" if ids else f"no components are installed in {component_dir}",
-        fix="check the id with `wassette component list`",
+        f"component '{component_id}' is not loaded",
+        why=f"there is no {component_id}.wasm in {component_dir} (loaded: {shown})"
+        if ids
+        else f"there is no {component_id}.wasm: no components are installed in {component_dir}",
+        fix="check the id with `wassette component list`, or load it with "
+        "`wassette component load <uri>`",
     )
+
+
+def require_installed(component_dir: Path, component_id: str) -> Path:
+    """The wasm path of an installed component, or :func:`not_loaded_error`."""
+    if not is_installed(component_dir, component_id):
+        raise not_loaded_error(component_dir, component_id)
+    return component_dir / f"{component_id}{WASM_SUFFIX}"
