@@ -104,7 +104,7 @@ class InjectionAudit:
 
     def __init__(self, audit: Any) -> None:
         self._audit = audit
-        self._queue: queue.Queue[tuple[str, dict[str, str]] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, dict[str, str]]] = queue.Queue()
         self._idle = threading.Condition()
         self._pending = 0
         self._thread: threading.Thread | None = None
@@ -123,13 +123,12 @@ class InjectionAudit:
 
     def _run(self) -> None:
         while True:
-            batch = [self._queue.get()]
+            items = [self._queue.get()]  # block for the first, then take what has piled up
             while True:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            items = [b for b in batch if b is not None]
             try:
                 self._audit.record_many([("inject", cid, keys, {}) for cid, keys in items])
             except WassetteError as exc:
