@@ -69,7 +69,6 @@ class Capabilities:
     network: tuple[NetworkRule, ...] = ()
     memory_limit_bytes: int | None = None
     timeout_seconds: float = 60.0
-    extra: dict[str, object] = field(default_factory=dict, compare=False)
 
     def redaction_pairs(self) -> tuple[tuple[str, str], ...]:
         """The (key, value) pairs whose values must not leave the server."""

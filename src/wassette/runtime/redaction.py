@@ -60,9 +60,6 @@ class Redactor:
         return value
 
 
-NO_REDACTION = Redactor(())
-
-
 @functools.lru_cache(maxsize=256)
 def redactor_for(pairs: tuple[tuple[str, str], ...]) -> Redactor:
     """A (cached) redactor for these (key, value) pairs: building one compiles a pattern, and

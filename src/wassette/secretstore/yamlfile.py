@@ -413,10 +413,6 @@ class SecretsDocument:
         """The secrets, with pending edits applied (a copy)."""
         return dict(self._values)
 
-    def keys(self) -> list[str]:
-        """Keys in file order."""
-        return list(self._values)
-
     def set(self, key: str, value: str) -> None:
         """Add or update ``key``; an existing key keeps its place and its comments."""
         self._ops.append(("set", key, value))
