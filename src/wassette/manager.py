@@ -166,6 +166,7 @@ class ComponentManager:
         # The audit log (secretstore.audit.AuditLog) records injections; None disables it.
         self.injections = InjectionAudit(audit) if audit is not None else None
         self._lock = threading.RLock()
+        self._clashes_logged: set[tuple[str, str, str]] = set()
         self._loaded: dict[str, tuple[_Stamp, Any]] = {}
         self._tools: dict[str, tuple[_Stamp, tuple[ToolSpec, ...]]] = {}
 
@@ -342,12 +343,14 @@ class ComponentManager:
                 continue
             for spec in specs:
                 if spec.name in seen:
-                    log.warning(
-                        "tool %s of component %s is hidden by component %s's tool of that name",
-                        spec.name,
-                        component_id,
-                        seen[spec.name].component_id,
-                    )
+                    clash = (spec.name, component_id, seen[spec.name].component_id)
+                    # Every call looks tools up: say it once, not on each call.
+                    if clash not in self._clashes_logged:
+                        self._clashes_logged.add(clash)
+                        log.warning(
+                            "tool %s of component %s is hidden by component %s's tool of that name",
+                            *clash,
+                        )
                     continue
                 seen[spec.name] = Tool(component_id, spec)
         return sorted(seen.values(), key=lambda t: t.name)
