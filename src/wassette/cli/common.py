@@ -12,6 +12,7 @@ from wassette.config import Settings, load_settings
 
 if TYPE_CHECKING:
     from wassette.manager import ComponentManager
+    from wassette.wiring import System
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -40,21 +41,15 @@ def require_component(component_dir: Path, component_id: str) -> None:
     require_installed(component_dir, component_id)
 
 
+def system_for(plugin_dir: Path | None) -> System:
+    """The live system (composition root) for a CLI command, with its flags applied."""
+    from wassette.wiring import build_system
+
+    return build_system(plugin_dir=plugin_dir)
+
+
 def manager_for(plugin_dir: Path | None) -> ComponentManager:
-    """The component manager for the selected component dir, with this process's
-    environment as the inherited tier and the config's ``[environment_vars]`` as the
-    operator tier."""
-    import os
-
-    from wassette.manager import ComponentManager
-    from wassette.secretstore.audit import AuditLog
-    from wassette.secretstore.factory import open_backend
-
-    settings = settings_for(plugin_dir)
-    return ComponentManager(
-        settings.plugin_dir,
-        open_backend(settings, os.environ),
-        explicit_env=settings.environment_vars,
-        inherited_env=dict(os.environ),
-        audit=AuditLog(settings.state_dir / "audit.log"),
-    )
+    """The component manager for the selected component dir, built by the composition root
+    (this process's environment as the inherited tier, the config's ``[environment_vars]`` as
+    the operator tier, the audit log recording injections)."""
+    return system_for(plugin_dir).manager

@@ -11,16 +11,16 @@ from typing import Any
 
 import click
 
-from wassette.cli.common import plugin_dir_option, require_component, settings_for
+from wassette.cli.common import plugin_dir_option, require_component, system_for
 from wassette.cli.output import emit, output_option, render
 from wassette.policy.store import PolicyStore
 from wassette.policy.view import policy_to_dict
 
 
 def policy_store(plugin_dir: Path | None, component_id: str) -> PolicyStore:
-    settings = settings_for(plugin_dir)
-    require_component(settings.plugin_dir, component_id)
-    return PolicyStore(settings.plugin_dir)
+    system = system_for(plugin_dir)
+    require_component(system.settings.plugin_dir, component_id)
+    return system.policies
 
 
 @click.group("policy")

@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from wassette.cli.common import plugin_dir_option, require_component, settings_for
+from wassette.cli.common import plugin_dir_option, require_component, settings_for, system_for
 from wassette.cli.output import emit, output_option, to_json, to_table, to_yaml
 from wassette.config import Settings
 from wassette.errors import (
@@ -32,8 +32,8 @@ from wassette.errors import (
 from wassette.ids import ENV_KEY_PATTERN, validate_component_id, validate_secret_key
 from wassette.secretstore.audit import AuditLog
 from wassette.secretstore.backend import SecretBackend
-from wassette.secretstore.factory import open_backend
 from wassette.secretstore.store import SecretStore
+from wassette.wiring import audit_log_path
 
 
 def _store(plugin_dir: Path | None) -> tuple[SecretBackend, Path]:
@@ -42,12 +42,12 @@ def _store(plugin_dir: Path | None) -> tuple[SecretBackend, Path]:
 
 
 def _open(plugin_dir: Path | None) -> tuple[SecretBackend, Settings]:
-    settings = settings_for(plugin_dir)
-    return open_backend(settings, os.environ), settings
+    system = system_for(plugin_dir)
+    return system.backend, system.settings
 
 
 def _audit(settings: Settings) -> AuditLog:
-    return AuditLog(settings.state_dir / "audit.log")
+    return AuditLog(audit_log_path(settings))
 
 
 def _file_store(backend: SecretBackend, what: str) -> SecretStore:

@@ -92,11 +92,10 @@ def _serve(  # noqa: PLR0917 - the command's options, passed straight through
 
     from wassette.components.sources.environment import options_from_environment
     from wassette.config import load_settings
-    from wassette.manager import ComponentManager
-    from wassette.secretstore.factory import open_backend
     from wassette.server import logs
     from wassette.server.app import WassetteMCP
     from wassette.server.transports import HttpOptions, parse_bind_address, serve_http, serve_stdio
+    from wassette.wiring import System
 
     logs.configure(logging.DEBUG if verbose else logging.INFO)
     settings = load_settings(plugin_dir=plugin_dir, bind_address=bind_address)
@@ -108,12 +107,8 @@ def _serve(  # noqa: PLR0917 - the command's options, passed straight through
         explicit[key] = value
     environ: Mapping[str, str] = dict(os.environ)
     settings.plugin_dir.mkdir(parents=True, exist_ok=True)
-    manager = ComponentManager(
-        settings.plugin_dir,
-        open_backend(settings, environ),
-        explicit_env=explicit,
-        inherited_env=environ,
-    )
+    system = System(settings, environ, explicit)
+    manager = system.manager
     home = Path.home()
 
     def fetch_options(uri: str) -> Any:

@@ -7,28 +7,46 @@ the ``[vault]`` table). Heavy client libraries are imported only for the backend
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from wassette.config import Settings
 from wassette.errors import ConfigError
 from wassette.secretstore.backend import SecretBackend
 from wassette.secretstore.store import SecretStore
 
+if TYPE_CHECKING:
+    from wassette.secretstore.keys import KeyCustody
+
 BACKENDS = ("file", "vault")
 
 
-def open_backend(settings: Settings, environ: Mapping[str, str]) -> SecretBackend:
-    """The backend the settings ask for; ``environ`` supplies credentials such as VAULT_TOKEN."""
-    kind = settings.secrets_backend
-    if kind == "file":
+def open_backend(
+    settings: Settings,
+    environ: Mapping[str, str],
+    *,
+    custody: Callable[[], KeyCustody] | None = None,
+) -> SecretBackend:
+    """The backend the settings ask for; ``environ`` supplies credentials such as VAULT_TOKEN.
+
+    ``custody`` returns the process's one key custody (the composition root passes its own so
+    custody is built once); without it a custody is built from ``environ`` here.
+    """
+
+    def _custody() -> KeyCustody:
+        if custody is not None:
+            return custody()
         from wassette.secretstore.keys import KeyCustody
 
-        custody = KeyCustody(
+        return KeyCustody(
             environ=environ, config_dir=settings.config_dir, secrets_dir=settings.secrets_dir
         )
+
+    kind = settings.secrets_backend
+    if kind == "file":
         return SecretStore(
             settings.secrets_dir,
-            custody=custody,
+            custody=_custody(),
             encrypt_new=settings.encrypt_new,
             history_limit=settings.history_limit,
         )
@@ -46,12 +64,10 @@ def open_backend(settings: Settings, environ: Mapping[str, str]) -> SecretBacken
             # Encryption at rest is on: the outage copy may live on disk, sealed with the
             # same key custody as local secrets, so an outage can span a server restart.
             from wassette.secretstore.backends.outage_cache import OutageDiskCache
-            from wassette.secretstore.keys import KeyCustody
 
-            custody = KeyCustody(
-                environ=environ, config_dir=settings.config_dir, secrets_dir=settings.secrets_dir
+            backend.disk_cache = OutageDiskCache(
+                settings.state_dir / "vault-cache", _custody().keys
             )
-            backend.disk_cache = OutageDiskCache(settings.state_dir / "vault-cache", custody.keys)
         return backend
     raise ConfigError(
         f"unknown secrets backend {kind!r}",
