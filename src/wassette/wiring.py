@@ -107,8 +107,11 @@ def build_system(
     bind_address: str | None = None,
     environ: Mapping[str, str] | None = None,
     explicit_env: Mapping[str, str] | None = None,
+    mcp_grants: str | None = None,
 ) -> System:
     """Settings from flags > ``WASSETTE_*`` > config file > defaults, then the system on them."""
     env = dict(os.environ) if environ is None else dict(environ)
-    settings = load_settings(plugin_dir=plugin_dir, bind_address=bind_address, environ=env)
+    settings = load_settings(
+        plugin_dir=plugin_dir, bind_address=bind_address, environ=env, mcp_grants=mcp_grants
+    )
     return System(settings, env, explicit_env)
