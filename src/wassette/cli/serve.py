@@ -107,7 +107,16 @@ def _serve(  # noqa: PLR0917 - the command's options, passed straight through
         explicit[key] = value
     environ: Mapping[str, str] = dict(os.environ)
     settings.plugin_dir.mkdir(parents=True, exist_ok=True)
-    system = System(settings, environ, explicit)
+    # Files holding the server's own credentials: no component may ever be granted them.
+    guarded = tuple(
+        (path, what, why)
+        for path, what, why in (
+            (auth_token_file, "the --auth-token-file", "holds the MCP server's bearer token"),
+            (env_file, "the --env-file", "holds operator-provided environment values"),
+        )
+        if path is not None
+    )
+    system = System(settings, environ, explicit, guarded)
     manager = system.manager
     home = Path.home()
 
