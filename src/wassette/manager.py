@@ -162,14 +162,16 @@ class ComponentManager:
     ) -> None:
         self.component_dir = Path(component_dir)
         self.secrets = secrets
-        self.policies = policies or PolicyStore(self.component_dir, protection)
         # Protected paths and server credentials, checked at every call (policy/protection.py).
-        # Without one, the store's: at least /, /proc, /sys, /dev and the component dir.
-        self.protection = (
-            self.policies.protection
-            if protection is None
-            else protection.with_component_dir(self.component_dir)
-        )
+        # Without the full set from the composition root: /, /proc, /sys, /dev, the component
+        # dir and, for the file store, the secrets dir; never nothing.
+        if protection is None:
+            protection = Protection.minimal()
+            own = getattr(secrets, "secrets_dir", None)
+            if isinstance(own, Path):
+                protection = protection.with_secrets_dir(own)
+        self.protection = protection.with_component_dir(self.component_dir)
+        self.policies = policies or PolicyStore(self.component_dir, self.protection)
         self.explicit_env = dict(explicit_env or {})
         self.inherited_env = dict(inherited_env or {})
         self.default_timeout = default_timeout

@@ -186,6 +186,10 @@ class Protection:
         keys = self._keys | {(p.path, what) for p in added}
         return Protection(self.paths + added, self.credential_names, keys)
 
+    def with_secrets_dir(self, path: Path | str) -> Protection:
+        """This protection with secrets directory ``path`` protected too."""
+        return self.plus(path, "the secrets directory", "holds every component's secrets")
+
     def with_component_dir(self, path: Path | str) -> Protection:
         """This protection with component directory ``path`` protected too."""
         return self.plus(
@@ -215,7 +219,7 @@ class Protection:
         from wassette.secretstore.keys import KEY_FILE_NAME
 
         p = cls.minimal()
-        p = p.plus(settings.secrets_dir, "the secrets directory", "holds every component's secrets")
+        p = p.with_secrets_dir(settings.secrets_dir)
         p = p.plus(
             settings.config_dir / KEY_FILE_NAME,
             "the encryption key file",
