@@ -265,6 +265,12 @@ def test_call_time_error_names_the_entry_and_the_revoke_command(tmp_path: Path) 
 # --- credential names --------------------------------------------------------------------------
 
 
+def test_the_key_file_name_is_the_one_custody_uses() -> None:
+    from wassette.policy import protection
+
+    assert protection.KEY_FILE_NAME == keys.KEY_FILE_NAME
+
+
 def test_the_named_credentials_are_the_ones_the_code_reads() -> None:
     read_by_code = {
         keys.ENV_KEY,

@@ -107,6 +107,10 @@ SYSTEM_PATHS: tuple[ProtectedPath, ...] = (
     ),
 )
 
+#: The key file's name in the config dir (``secretstore.keys.KEY_FILE_NAME``; not imported,
+#: as importing the secret store costs ~80 ms and a test checks the two agree).
+KEY_FILE_NAME = "secrets.key"
+
 #: Prefixes of environment variables that belong to the server (wassette, Vault, OpenBao).
 CREDENTIAL_PREFIXES: tuple[str, ...] = ("WASSETTE_", "VAULT_", "BAO_")
 
@@ -216,8 +220,6 @@ class Protection:
         """Everything wassette owns under ``settings``, plus ``credential_files``
         (``(path, what, why)``: e.g. ``serve --auth-token-file``, the registry credentials).
         """
-        from wassette.secretstore.keys import KEY_FILE_NAME
-
         p = cls.minimal()
         p = p.with_secrets_dir(settings.secrets_dir)
         p = p.plus(
@@ -261,14 +263,17 @@ class Protection:
         Both the path as written and its real path are checked (symlinks are resolved now,
         so a link swapped after a grant is caught by the next check).
         """
+        return self._resolve(path)[1]
+
+    def _resolve(self, path: str) -> tuple[str, Collision | None]:
         lexical = os.path.normpath(path)
         real = os.path.realpath(lexical)
-        for candidate in dict.fromkeys((real, lexical)):
+        for candidate in (real,) if real == lexical else (real, lexical):
             for protected in self.paths:
                 relation = _relation(candidate, protected)
                 if relation is not None:
-                    return Collision(lexical, candidate, protected, relation)
-        return None
+                    return real, Collision(lexical, candidate, protected, relation)
+        return real, None
 
     def check_grant(self, path: str, *, to: str) -> None:
         """Raise :class:`PolicyError` if granting directory ``path`` would reach a protected
@@ -286,9 +291,9 @@ class Protection:
     def check_entry(self, component_id: str | None, index: int, path: str) -> str:
         """The real path of storage entry ``index`` (call time), or :class:`PolicyError`
         naming the entry and the command that removes it."""
-        hit = self.collision(path)
+        real, hit = self._resolve(path)
         if hit is None:
-            return os.path.realpath(path)
+            return real
         uri = f"fs://{hit.requested}"
         cid = component_id or "<id>"
         raise PolicyError(
@@ -302,10 +307,18 @@ class Protection:
 
     # --- credentials -----------------------------------------------------------------------
 
+    def _named(self) -> dict[str, str]:
+        # Built once per instance (frozen dataclass: cached outside the fields).
+        cached: dict[str, str] | None = self.__dict__.get("_named_cache")
+        if cached is None:
+            cached = dict(self.credential_names)
+            object.__setattr__(self, "_named_cache", cached)
+        return cached
+
     def credential_reason(self, key: str) -> str | None:
         """Why the inherited environment may not supply ``key``, or None if it may."""
         upper = key.upper()
-        named = dict(self.credential_names)
+        named = self._named()
         if key in named:
             return (
                 f"{key} is {named[key]}: a server credential is never taken from the "
