@@ -139,7 +139,16 @@ def _serve(opts: ServeOptions, verbose: int) -> None:
         explicit[key] = value
     environ: Mapping[str, str] = dict(os.environ)
     settings.plugin_dir.mkdir(parents=True, exist_ok=True)
-    system = System(settings, environ, explicit)
+    # Files holding the server's own credentials: no component may ever be granted them.
+    guarded = tuple(
+        (path, what, why)
+        for path, what, why in (
+            (auth_token_file, "the --auth-token-file", "holds the MCP server's bearer token"),
+            (env_file, "the --env-file", "holds operator-provided environment values"),
+        )
+        if path is not None
+    )
+    system = System(settings, environ, explicit, guarded)
     manager = system.manager
     home = Path.home()
 
