@@ -143,8 +143,8 @@ def _serve(opts: ServeOptions, verbose: int) -> None:
     guarded = tuple(
         (path, what, why)
         for path, what, why in (
-            (auth_token_file, "the --auth-token-file", "holds the MCP server's bearer token"),
-            (env_file, "the --env-file", "holds operator-provided environment values"),
+            (opts.auth_token_file, "the --auth-token-file", "holds the MCP server's bearer token"),
+            (opts.env_file, "the --env-file", "holds operator-provided environment values"),
         )
         if path is not None
     )

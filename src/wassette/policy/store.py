@@ -231,6 +231,14 @@ class PolicyStore:
             if entry not in old.storage:
                 self.protection.check_grant(entry.path, to=f"component '{component_id}'")
 
+    def check_storage_grant(
+        self, component_id: str, uri: str, access: Iterable[str | Access]
+    ) -> None:
+        """Raise what :meth:`grant_storage` would raise for a malformed or protected grant,
+        changing nothing (so a request is refused before anyone is asked to approve it)."""
+        old = self.load(component_id) or Policy()
+        self._check_new_storage(component_id, old, grants.grant_storage(old, uri, list(access)))
+
     def save(self, component_id: str, policy: Policy) -> Policy:
         """Make the component's policy exactly ``policy`` (keeping comments where it can)."""
         return self.update(component_id, lambda _old: policy)

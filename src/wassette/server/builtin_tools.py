@@ -327,6 +327,8 @@ def _permission(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict
         uri = _string(name, details, "uri", "details.")
         if verb == "granted":
             access = _access(name, details)
+            # A malformed or protected grant is refused before the person is asked.
+            store.check_storage_grant(cid, uri, access)
             approve(
                 f"{' and '.join(access)} access to the host directory {uri}",
                 f"wassette permission grant storage {cid} {uri} --access {','.join(access)}",
