@@ -20,6 +20,8 @@ positions only.
     │   ├── SecretReferenceError                a vault:/env: reference is dangling or malformed
     │   └── SourceNotFoundError                 a component URI names nothing (file, 404, tag)
     ├── AbortedError                   exit 1   the user declined a confirmation
+    ├── NotApprovedError               exit 8   a change that needs the operator's approval
+    │                                           was declined, or nobody could approve it
     ├── ConfigError                    exit 4   config.toml or WASSETTE_* unusable
     │   └── SecretsKeyError                     no usable encryption key (custody)
     ├── StorageError                   exit 5   a file we own cannot be read or written
@@ -117,6 +119,13 @@ class AbortedError(WassetteError):
     """The user declined a confirmation, or none could be asked for."""
 
     exit_code = 1
+
+
+class NotApprovedError(WassetteError):
+    """A change that needs the operator's approval (replacing a component with a binary
+    from another source, ...) was declined, or nobody could be asked. Nothing was changed."""
+
+    exit_code = 8
 
 
 class ConfigError(WassetteError):

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from wassette import fsutil
+from wassette.approval import Approver
 from wassette.components.registry import installed_ids, require_installed
 from wassette.errors import (
     NotFoundError,
@@ -214,9 +215,15 @@ class ComponentManager:
 
     # ------------------------------------------------------------------------- lifecycle
 
-    def load(self, uri: str, options: Any = None) -> tuple[Any, tuple[ToolSpec, ...]]:
+    def load(
+        self, uri: str, options: Any = None, *, approver: Approver
+    ) -> tuple[Any, tuple[ToolSpec, ...]]:
         """Fetch ``uri``, validate it (compile; parse a shipped policy), install it, and
-        return ``(LoadOutcome, tools)``. A failure leaves any previous version in place."""
+        return ``(LoadOutcome, tools)``. A failure leaves any previous version in place.
+
+        ``approver`` decides what only the operator may: replacing the component from another
+        source, and granting what a shipped policy proposes (see ``components.load``).
+        """
         from wassette.components.load import load_component as fetch_and_install
         from wassette.policy.parser import parse_policy
         from wassette.runtime.engine import adopt_compiled, compile_wasm
@@ -228,7 +235,15 @@ class ComponentManager:
             return parse_policy(data, source="the policy layer of " + uri)
 
         outcome = fetch_and_install(
-            uri, self.component_dir, options, validate=validate, validate_policy=validate_policy
+            uri,
+            self.component_dir,
+            options,
+            approver=approver,
+            validate=validate,
+            validate_policy=validate_policy,
+            policies=self.policies,
+            secret_keys=self.secrets.list_keys,
+            default_timeout=self.default_timeout,
         )
         cid = outcome.component_id
         self.forget(cid)
@@ -245,8 +260,25 @@ class ComponentManager:
             self._loaded[cid] = (_stamp(self.wasm_path(cid)), loaded)
         return outcome, self.tools_of(cid)
 
+    def accept_policy(self, component_id: str) -> dict[str, Any]:
+        """Grant exactly what the component's pending policy proposal showed."""
+        from wassette.components.load import accept_proposal
+
+        self.require(component_id)
+        result = accept_proposal(self.component_dir, component_id, self.policies)
+        self.policies.forget(component_id)
+        return result
+
+    def source(self, component_id: str) -> dict[str, Any]:
+        """Where the installed wasm came from (URI, digest), or the unknown-source note."""
+        from wassette.components.provenance import UNKNOWN, read_record
+
+        record = read_record(self.component_dir, component_id)
+        return dict(UNKNOWN) if record is None else record.shown()
+
     def unload(self, component_id: str) -> list[Path]:
-        """Remove a component's wasm, artifacts, metadata and policy (never its secrets)."""
+        """Remove a component's wasm, artifacts, metadata, policy, source record and pending
+        proposal (never its secrets)."""
         from wassette.components.registry import uninstall
 
         removed = uninstall(self.component_dir, component_id)
@@ -481,14 +513,17 @@ class ComponentManager:
         )
 
     def inspect(self, component_id: str) -> dict[str, Any]:
-        """A description of an installed component: files, tools with schemas, policy."""
+        """A description of an installed component: source, files, tools with schemas,
+        policy, and any pending policy proposal."""
+        from wassette.components.load import pending_proposal_view
         from wassette.policy.view import policy_to_dict
 
         wasm = self.require(component_id)
         specs = self.tools_of(component_id)
         policy = self.policy(component_id)
-        return {
+        out: dict[str, Any] = {
             "component_id": component_id,
+            "source": self.source(component_id),
             "wasm": {"path": str(wasm), "size": wasm.stat().st_size, "sha256": _sha256(wasm)},
             "policy": None if policy is None else policy_to_dict(policy),
             "policy_file": str(self.policies.path_for(component_id))
@@ -497,3 +532,7 @@ class ComponentManager:
             "secret_keys": self.secrets.list_keys(component_id),
             "tools": [s.as_mcp_tool() for s in specs],
         }
+        proposal = pending_proposal_view(self.component_dir, component_id)
+        if proposal is not None:
+            out["policy_proposal"] = proposal
+        return out

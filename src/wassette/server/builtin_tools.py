@@ -9,10 +9,11 @@ ever carries a secret value: policies go through ``policy_to_dict`` (values hidd
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wassette.approval import Approver, refuse_all
 from wassette.errors import InvalidArgumentsError, WassetteError
 from wassette.manager import ComponentManager
 from wassette.policy.model import Policy
@@ -48,7 +49,8 @@ SCHEMAS: dict[str, tuple[str, dict[str, Any]]] = {
         _obj({"id": _ID}, ["id"]),
     ),
     "list-components": (
-        "List the loaded components with their tools and whether they have a policy.",
+        "List the loaded components with their tools, whether they have a policy, and the "
+        "source and digest each was loaded from.",
         _obj({}, []),
     ),
     "get-policy": (
@@ -180,6 +182,12 @@ def _access(tool: str, details: Mapping[str, Any]) -> list[str]:
 # ------------------------------------------------------------------------------- running
 
 
+#: Why the default approver refuses: nobody behind the MCP client can be asked yet.
+NO_APPROVER = (
+    "nobody can approve this over MCP on this server; the operator can do it at the command line"
+)
+
+
 @dataclass
 class BuiltinContext:
     """What the built-ins need besides the manager."""
@@ -187,6 +195,10 @@ class BuiltinContext:
     manager: ComponentManager
     #: Builds the fetch options for a load (registry credentials, CA file, ...) for a URI.
     fetch_options: Callable[[str], Any]
+    #: Answers what only the operator may decide (replacing a component from another source,
+    #: granting what a shipped policy proposes). The MCP client is not the operator, so by
+    #: default nobody is asked and nothing is approved.
+    approver: Approver = field(default_factory=lambda: refuse_all("unavailable", NO_APPROVER))
 
 
 def _policy_view(policy: Policy | None) -> dict[str, Any] | None:
@@ -209,14 +221,8 @@ def _load(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict[str, 
     uri = _string(name, args, "path")
     if "://" not in uri and Path(uri).is_absolute():
         uri = Path(uri).as_uri()  # a bare absolute path: what the caller meant
-    outcome, tools = ctx.manager.load(uri, ctx.fetch_options(uri))
-    result: dict[str, Any] = {
-        "status": outcome.status,
-        "id": outcome.component_id,
-        "tools": [t.name for t in tools],
-        "digest": outcome.digest,
-        "policy_installed": outcome.policy_installed,
-    }
+    outcome, tools = ctx.manager.load(uri, ctx.fetch_options(uri), approver=ctx.approver)
+    result: dict[str, Any] = outcome.to_json([t.name for t in tools])
     if outcome.id_note:
         result["note"] = outcome.id_note
     return result
@@ -337,7 +343,13 @@ def run_builtin(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict
 def _component_rows(m: ComponentManager) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for cid in m.component_ids():
-        row: dict[str, Any] = {"id": cid, "policy": m.policies.exists(cid)}
+        source = m.source(cid)
+        row: dict[str, Any] = {
+            "id": cid,
+            "policy": m.policies.exists(cid),
+            "source": source["uri"],
+            "digest": source["digest"],
+        }
         try:
             specs = m.cached_tools(cid)
         except WassetteError:
