@@ -177,6 +177,10 @@ def test_a_record_that_no_longer_matches_the_wasm_is_ignored(cdir: Path, tmp_pat
     for junk in (b"{", b"[]", b'{"format": 1}', b"\xff" * 10):
         (cdir / "c.source.json").write_bytes(junk)
         assert provenance.read_record(cdir, "c") is None
+    # A FIFO planted in its place neither hangs the reader nor counts as a record.
+    (cdir / "c.source.json").unlink()
+    os.mkfifo(cdir / "c.source.json")
+    assert provenance.read_record(cdir, "c") is None
 
 
 def test_unload_removes_the_record_and_the_proposal(cdir: Path, tmp_path: Path) -> None:

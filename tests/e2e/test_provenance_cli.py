@@ -248,6 +248,23 @@ def test_a_swapped_binary_is_refused_on_the_cli_then_replace_says_what_applies(
     assert "warning:" in err and "API_KEY" in err
 
 
+@pytest.mark.parametrize(("answer", "code"), [(b"y\n", 0), (b"n\n", 8)])
+def test_on_a_terminal_a_replacement_is_asked(
+    home: Home, tmp_path: Path, answer: bytes, code: int
+) -> None:
+    victim = _victim(home, tmp_path)
+    other = tmp_path / "b" / "victim.wasm"
+    other.parent.mkdir()
+    other.write_bytes(tiny("other"))
+    got, stdout, stderr = run_cli_in_pty(home, ["component", "load", str(other)], b"[y/N]", answer)
+    assert got == code, stderr
+    assert "Replace component 'victim'" in stderr
+    assert victim.as_uri() in stderr and other.as_uri() in stderr and "API_KEY" in stderr
+    assert CANARY not in stdout + stderr
+    installed = (home.plugin_dir / "victim.wasm").read_bytes()
+    assert installed == (other.read_bytes() if code == 0 else tiny("victim"))
+
+
 def test_over_mcp_a_swap_is_refused_and_a_shipped_policy_stays_a_proposal(
     home: Home,
     oci_registry: RegistryServer,  # noqa: F811

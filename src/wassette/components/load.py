@@ -406,7 +406,26 @@ def _handle_proposal(
 ) -> PolicyOutcome:
     # Against the policy as it is now: a first load (or one after `permission reset`) has
     # none, so everything is asked about; otherwise only what would be added.
-    current = store.load(cid)
+    try:
+        current = store.load(cid)
+    except WassetteError as exc:
+        # The component is installed already; a damaged policy file is the operator's to
+        # fix, and nothing from the publisher is granted on top of a file we cannot read.
+        _write_proposal(
+            component_dir,
+            cid=cid,
+            record=record,
+            added=shipped.policy,
+            lines=tuple(proposals.describe(shipped.policy)),
+            dropped=shipped.dropped,
+        )
+        return PolicyOutcome(
+            "pending",
+            tuple(proposals.describe(shipped.policy)),
+            shipped.dropped,
+            "unavailable",
+            f"the installed policy cannot be read: {exc.message}",
+        )
     first = current is None
     added = proposals.widening(current, shipped.policy, default_timeout=default_timeout)
     lines = tuple(proposals.describe(added))
@@ -469,8 +488,7 @@ def read_proposal(component_dir: Path, component_id: str) -> dict[str, Any] | No
     """The pending proposal of a component, as stored (None if there is none)."""
     target = layout.path(component_dir, component_id, layout.PROPOSAL)
     try:
-        with open(target, "rb") as fh:
-            raw = fh.read(1024 * 1024 + 1)
+        raw = provenance.read_small(target, 1024 * 1024)
     except FileNotFoundError:
         return None
     except OSError as exc:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -153,15 +154,26 @@ def sha256_file(path: Path) -> str:
     return f"sha256:{h.hexdigest()}"
 
 
+def read_small(path: Path, limit: int = 64 * 1024) -> bytes:
+    """At most ``limit`` bytes of a small regular file we own.
+
+    ``O_NONBLOCK`` and the regular-file check: a FIFO or device planted at the path must not
+    hang or flood the reader. Raises ``FileNotFoundError`` (and other ``OSError``) as open does.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise IsADirectoryError(f"{path} is not a regular file")
+        return fh.read(limit + 1)
+
+
 def read_record(component_dir: Path, component_id: str) -> SourceRecord | None:
     """The recorded source of an installed component, if a record exists *and* still
     describes the installed wasm; None otherwise (unknown source)."""
     sidecar = layout.path(component_dir, component_id, layout.SOURCE)
     wasm = layout.path(component_dir, component_id, layout.WASM)
     try:
-        # A sidecar is a few hundred bytes; cap the read so a planted huge file costs nothing.
-        with open(sidecar, "rb") as fh:
-            raw = fh.read(64 * 1024 + 1)
+        raw = read_small(sidecar)
         st = wasm.stat()
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
