@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 import wasmtime
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.components.ocipush import POLICY_LAYER, WASM_LAYER, Pusher
 from tests.components.registry_server import RegistryServer
@@ -232,3 +234,32 @@ def test_moved_tag_is_an_upgrade_other_registry_path_is_a_replacement(
         load_component(str(local), cdir)
     assert (cdir / "prov_moving.wasm").read_bytes() == tiny("v3")
     shutil.rmtree(cdir)
+
+
+_text = st.text(min_size=1, max_size=40)
+_records = st.builds(
+    provenance.SourceRecord,
+    uri=_text,
+    identity=_text,
+    digest=st.text("0123456789abcdef", min_size=64, max_size=64).map(lambda h: "sha256:" + h),
+    size=st.integers(0, 2**40),
+    mtime_ns=st.integers(0, 2**62),
+    loaded_at=_text,
+    manifest_digest=st.none() | _text,
+)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner),
+    max_leaves=12,
+)
+
+
+@given(_records)
+def test_records_round_trip(record: provenance.SourceRecord) -> None:
+    assert provenance.SourceRecord.from_json(json.loads(json.dumps(record.to_json()))) == record
+
+
+@given(_json)
+def test_any_json_is_a_record_or_none_never_an_error(data: object) -> None:
+    parsed = provenance.SourceRecord.from_json(data)
+    assert parsed is None or parsed.digest.startswith("sha256:")
