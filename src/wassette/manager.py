@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wassette import fsutil
+from wassette import fsutil, layout
 from wassette.approval import Approver
 from wassette.components.registry import installed_ids, require_installed
 from wassette.errors import (
@@ -174,13 +174,13 @@ class ComponentManager:
     # --------------------------------------------------------------------------- paths
 
     def wasm_path(self, component_id: str) -> Path:
-        return self.component_dir / f"{validate_component_id(component_id)}.wasm"
+        return layout.path(self.component_dir, component_id, layout.WASM)
 
     def cache_path(self, component_id: str) -> Path:
-        return self.component_dir / f"{validate_component_id(component_id)}.cwasm"
+        return layout.path(self.component_dir, component_id, layout.COMPILED)
 
     def metadata_path(self, component_id: str) -> Path:
-        return self.component_dir / f"{validate_component_id(component_id)}.metadata.json"
+        return layout.path(self.component_dir, component_id, layout.METADATA)
 
     def component_ids(self) -> list[str]:
         return installed_ids(self.component_dir)
