@@ -166,6 +166,7 @@ class ComponentManager:
         self.default_timeout = default_timeout
         # The audit log (secretstore.audit.AuditLog) records injections; None disables it.
         self.injections = InjectionAudit(audit) if audit is not None else None
+        self.audit = audit
         self._lock = threading.RLock()
         self._clashes_logged: set[tuple[str, str, str]] = set()
         self._loaded: dict[str, tuple[_Stamp, Any]] = {}
@@ -249,6 +250,7 @@ class ComponentManager:
         self.forget(cid)
         self.policies.forget(cid)
         # What `validate` returned: the compiled Component (typed loosely by the registry).
+        self._audit_load(outcome)
         compiled: Any = outcome.installed.validation
         loaded = adopt_compiled(
             compiled,
@@ -267,7 +269,35 @@ class ComponentManager:
         self.require(component_id)
         result = accept_proposal(self.component_dir, component_id, self.policies)
         self.policies.forget(component_id)
+        self._record("accept-policy", component_id, (), approved_by="operator")
         return result
+
+    def _audit_load(self, outcome: Any) -> None:
+        """Record what only the operator may approve: a replacement hands the id's secrets to
+        another publisher's binary; an accepted proposal widens its policy."""
+        cid = outcome.component_id
+        if outcome.replaced is not None:
+            keys = outcome.replaced["now_applies"]["secret_keys"]
+            self._record(
+                "replace",
+                cid,
+                keys if isinstance(keys, list) else (),
+                previous_source=outcome.replaced["previous_source"],
+                previous_digest=outcome.replaced["previous_digest"],
+                source=outcome.source.uri if outcome.source is not None else None,
+                digest=outcome.digest,
+                approved_by=outcome.replaced["approved_by"],
+            )
+        if outcome.policy_installed:
+            self._record("accept-policy", cid, (), approved_by=outcome.policy.how)
+
+    def _record(self, event: str, cid: str, keys: Any, **detail: Any) -> None:
+        if self.audit is None:
+            return
+        try:
+            self.audit.record(event, cid, keys, **detail)
+        except WassetteError as exc:  # the change is made; say loudly that it is unrecorded
+            log.error("audit log: %s (%s of %s not recorded)", exc.message, event, cid)
 
     def source(self, component_id: str) -> dict[str, Any]:
         """Where the installed wasm came from (URI, digest), or the unknown-source note."""

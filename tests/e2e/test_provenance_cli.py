@@ -148,6 +148,7 @@ def test_accepting_applies_exactly_what_was_shown_and_revocations_stand(
     assert len(shown) == 4 and out["policy_proposal"]["status"] == "pending"
     accepted, _ = cli(home, "component", "accept-policy", cid)
     assert accepted["granted"] == shown
+    assert '"event":"accept-policy"' in _audit(home).read_text()
     exact = {
         "version": "1.0",
         "permissions": {
@@ -211,6 +212,10 @@ def test_on_a_terminal_the_operator_is_asked(
     assert (home.plugin_dir / "prov_asked.policy.yaml").exists() is installed
 
 
+def _audit(home: Home) -> Path:
+    return home.root / "state" / "wassette" / "audit.log"
+
+
 def _victim(home: Home, tmp_path: Path) -> Path:
     src = tmp_path / "a" / "victim.wasm"
     src.parent.mkdir(parents=True)
@@ -246,6 +251,14 @@ def test_a_swapped_binary_is_refused_on_the_cli_then_replace_says_what_applies(
     assert out["replaced"]["previous_source"] == victim.as_uri()
     assert out["source"]["uri"] == elsewhere.as_uri()
     assert "warning:" in err and "API_KEY" in err
+    # The hand-over is in the audit log (key names only), and the chain still verifies.
+    events = [json.loads(line) for line in _audit(home).read_text().splitlines()]
+    [replace] = [e for e in events if e["event"] == "replace"]
+    assert replace["keys"] == ["API_KEY"] and replace["approved_by"] == "operator"
+    assert replace["previous_source"] == victim.as_uri()
+    assert replace["source"] == elsewhere.as_uri()
+    assert CANARY not in _audit(home).read_text()
+    cli(home, "secret", "audit", "--verify")
 
 
 @pytest.mark.parametrize(("answer", "code"), [(b"y\n", 0), (b"n\n", 8)])
