@@ -172,8 +172,10 @@ def test_accepting_applies_exactly_what_was_shown_and_revocations_stand(
     assert out["policy_installed"] is False and out["policy_proposal"]["permissions"] == shown
     assert cli(home, "policy", "get", cid)[0]["policy"] is None
     # ... unless the operator accepts it on the command line.
-    out, _ = cli(home, "component", "load", uri, "--accept-policy")
+    out, err = cli(home, "component", "load", uri, "--accept-policy")
     assert out["policy_installed"] is True and out["policy_proposal"]["approved_by"] == "operator"
+    assert "granted what the policy shipped with this component asked" in err
+    assert "value for API_KEY was dropped" in err
     assert cli(home, "policy", "get", cid)[0]["policy"] == exact
 
     # A revoked entry stays revoked: the reload only proposes it again.

@@ -57,6 +57,13 @@ def _notes(out: dict[str, Any]) -> None:
         for line in proposal["permissions"]:
             click.echo(f"  - {line}", err=True)
         click.echo(f"  accept exactly these with: {proposal['accept_with']}", err=True)
+    elif proposal and proposal["status"] == "accepted":
+        click.echo("note: granted what the policy shipped with this component asked:", err=True)
+        for line in proposal["permissions"]:
+            click.echo(f"  - {line}", err=True)
+    if proposal:
+        for line in proposal.get("dropped", []):
+            click.echo(f"note: {line}", err=True)
 
 
 @click.group("component")
