@@ -20,8 +20,9 @@ positions only.
     │   ├── SecretReferenceError                a vault:/env: reference is dangling or malformed
     │   └── SourceNotFoundError                 a component URI names nothing (file, 404, tag)
     ├── AbortedError                   exit 1   the user declined a confirmation
-    │   └── ApprovalRefusedError                a change asked for by an untrusted party was
-    │                                           not approved (declined, denied, nobody to ask)
+    ├── ApprovalRefusedError           exit 8   a change asked for by an untrusted party (the
+    │                                           MCP client, a shipped policy, a replacement
+    │                                           binary) was not approved: nothing changed
     ├── ConfigError                    exit 4   config.toml or WASSETTE_* unusable
     │   └── SecretsKeyError                     no usable encryption key (custody)
     ├── StorageError                   exit 5   a file we own cannot be read or written
@@ -121,10 +122,16 @@ class AbortedError(WassetteError):
     exit_code = 1
 
 
-class ApprovalRefusedError(AbortedError):
+class ApprovalRefusedError(WassetteError):
     """A change an untrusted party asked for (the MCP client, a shipped policy, a replacement
-    binary) was not approved: declined by the person, refused by the ``mcp_grants`` setting,
-    or nobody could be asked. Nothing was changed."""
+    binary from another source) was not approved: declined by the person, refused by the
+    ``mcp_grants`` setting, or nobody could be asked. Nothing was changed."""
+
+    exit_code = 8
+
+
+#: The name the component loader uses for the same refusal.
+NotApprovedError = ApprovalRefusedError
 
 
 class ConfigError(WassetteError):

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wassette import fsutil
+from wassette import fsutil, layout
+from wassette.approval import Approver
 from wassette.components.registry import installed_ids, require_installed
 from wassette.errors import (
     NotFoundError,
@@ -177,6 +178,7 @@ class ComponentManager:
         self.default_timeout = default_timeout
         # The audit log (secretstore.audit.AuditLog) records injections; None disables it.
         self.injections = InjectionAudit(audit) if audit is not None else None
+        self.audit = audit
         self._lock = threading.RLock()
         self._clashes_logged: set[tuple[str, str, str]] = set()
         self._loaded: dict[str, tuple[_Stamp, Any]] = {}
@@ -185,13 +187,13 @@ class ComponentManager:
     # --------------------------------------------------------------------------- paths
 
     def wasm_path(self, component_id: str) -> Path:
-        return self.component_dir / f"{validate_component_id(component_id)}.wasm"
+        return layout.path(self.component_dir, component_id, layout.WASM)
 
     def cache_path(self, component_id: str) -> Path:
-        return self.component_dir / f"{validate_component_id(component_id)}.cwasm"
+        return layout.path(self.component_dir, component_id, layout.COMPILED)
 
     def metadata_path(self, component_id: str) -> Path:
-        return self.component_dir / f"{validate_component_id(component_id)}.metadata.json"
+        return layout.path(self.component_dir, component_id, layout.METADATA)
 
     def component_ids(self) -> list[str]:
         return installed_ids(self.component_dir)
@@ -226,9 +228,15 @@ class ComponentManager:
 
     # ------------------------------------------------------------------------- lifecycle
 
-    def load(self, uri: str, options: Any = None) -> tuple[Any, tuple[ToolSpec, ...]]:
+    def load(
+        self, uri: str, options: Any = None, *, approver: Approver
+    ) -> tuple[Any, tuple[ToolSpec, ...]]:
         """Fetch ``uri``, validate it (compile; parse a shipped policy), install it, and
-        return ``(LoadOutcome, tools)``. A failure leaves any previous version in place."""
+        return ``(LoadOutcome, tools)``. A failure leaves any previous version in place.
+
+        ``approver`` decides what only the operator may: replacing the component from another
+        source, and granting what a shipped policy proposes (see ``components.load``).
+        """
         from wassette.components.load import load_component as fetch_and_install
         from wassette.policy.parser import parse_policy
         from wassette.runtime.engine import adopt_compiled, compile_wasm
@@ -237,18 +245,26 @@ class ComponentManager:
             return compile_wasm(path, path.stem)
 
         def validate_policy(data: bytes) -> object:
-            shipped = parse_policy(data, source="the policy layer of " + uri)
-            for entry in shipped.storage:  # a publisher is not trusted with wassette's files
-                self.protection.check_grant(entry.path, to=f"the component loaded from {uri}")
-            return shipped
+            # Protected storage entries are dropped from the proposal (and reported) by
+            # policy.proposal.sanitize; the store refuses them again if anything slips past.
+            return parse_policy(data, source="the policy layer of " + uri)
 
         outcome = fetch_and_install(
-            uri, self.component_dir, options, validate=validate, validate_policy=validate_policy
+            uri,
+            self.component_dir,
+            options,
+            approver=approver,
+            validate=validate,
+            validate_policy=validate_policy,
+            policies=self.policies,
+            secret_keys=self.secrets.list_keys,
+            default_timeout=self.default_timeout,
         )
         cid = outcome.component_id
         self.forget(cid)
         self.policies.forget(cid)
         # What `validate` returned: the compiled Component (typed loosely by the registry).
+        self._audit_load(outcome)
         compiled: Any = outcome.installed.validation
         loaded = adopt_compiled(
             compiled,
@@ -260,8 +276,53 @@ class ComponentManager:
             self._loaded[cid] = (_stamp(self.wasm_path(cid)), loaded)
         return outcome, self.tools_of(cid)
 
+    def accept_policy(self, component_id: str) -> dict[str, Any]:
+        """Grant exactly what the component's pending policy proposal showed."""
+        from wassette.components.load import accept_proposal
+
+        self.require(component_id)
+        result = accept_proposal(self.component_dir, component_id, self.policies)
+        self.policies.forget(component_id)
+        self._record("accept-policy", component_id, (), approved_by="operator")
+        return result
+
+    def _audit_load(self, outcome: Any) -> None:
+        """Record what only the operator may approve: a replacement hands the id's secrets to
+        another publisher's binary; an accepted proposal widens its policy."""
+        cid = outcome.component_id
+        if outcome.replaced is not None:
+            keys = outcome.replaced["now_applies"]["secret_keys"]
+            self._record(
+                "replace",
+                cid,
+                keys if isinstance(keys, list) else (),
+                previous_source=outcome.replaced["previous_source"],
+                previous_digest=outcome.replaced["previous_digest"],
+                source=outcome.source.uri if outcome.source is not None else None,
+                digest=outcome.digest,
+                approved_by=outcome.replaced["approved_by"],
+            )
+        if outcome.policy_installed:
+            self._record("accept-policy", cid, (), approved_by=outcome.policy.how)
+
+    def _record(self, event: str, cid: str, keys: Any, **detail: Any) -> None:
+        if self.audit is None:
+            return
+        try:
+            self.audit.record(event, cid, keys, **detail)
+        except WassetteError as exc:  # the change is made; say loudly that it is unrecorded
+            log.error("audit log: %s (%s of %s not recorded)", exc.message, event, cid)
+
+    def source(self, component_id: str) -> dict[str, Any]:
+        """Where the installed wasm came from (URI, digest), or the unknown-source note."""
+        from wassette.components.provenance import UNKNOWN, read_record
+
+        record = read_record(self.component_dir, component_id)
+        return dict(UNKNOWN) if record is None else record.shown()
+
     def unload(self, component_id: str) -> list[Path]:
-        """Remove a component's wasm, artifacts, metadata and policy (never its secrets)."""
+        """Remove a component's wasm, artifacts, metadata, policy, source record and pending
+        proposal (never its secrets)."""
         from wassette.components.registry import uninstall
 
         removed = uninstall(self.component_dir, component_id)
@@ -505,14 +566,17 @@ class ComponentManager:
         )
 
     def inspect(self, component_id: str) -> dict[str, Any]:
-        """A description of an installed component: files, tools with schemas, policy."""
+        """A description of an installed component: source, files, tools with schemas,
+        policy, and any pending policy proposal."""
+        from wassette.components.load import pending_proposal_view
         from wassette.policy.view import policy_to_dict
 
         wasm = self.require(component_id)
         specs = self.tools_of(component_id)
         policy = self.policy(component_id)
-        return {
+        out: dict[str, Any] = {
             "component_id": component_id,
+            "source": self.source(component_id),
             "wasm": {"path": str(wasm), "size": wasm.stat().st_size, "sha256": _sha256(wasm)},
             "policy": None if policy is None else policy_to_dict(policy),
             "policy_file": str(self.policies.path_for(component_id))
@@ -521,3 +585,7 @@ class ComponentManager:
             "secret_keys": self.secrets.list_keys(component_id),
             "tools": [s.as_mcp_tool() for s in specs],
         }
+        proposal = pending_proposal_view(self.component_dir, component_id)
+        if proposal is not None:
+            out["policy_proposal"] = proposal
+        return out

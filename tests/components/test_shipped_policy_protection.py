@@ -1,5 +1,6 @@
-"""A policy shipped in a component's OCI artifact is untrusted (its publisher is): one that
-grants a protected path makes the load fail, and nothing is installed."""
+"""A policy shipped in a component's OCI artifact is untrusted (its publisher is): a storage
+entry that reaches a protected path is dropped from the proposal, said so, and never granted,
+not even with --accept-policy."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from tests.conftest import Home, run_cli
 
 
 @pytest.mark.parametrize("target", ["/proc/self", "HOME"])
-def test_a_shipped_policy_granting_a_protected_path_is_refused(
+def test_a_shipped_policy_never_grants_a_protected_path(
     oci_registry: RegistryServer, hello_wasm: bytes, home: Home, target: str
 ) -> None:
     path = str(home.root) if target == "HOME" else target
@@ -26,11 +27,12 @@ def test_a_shipped_policy_granting_a_protected_path_is_refused(
     finally:
         pusher.close()
     uri = f"oci://{oci_registry.host}/{repo}:v1"
-    proc = run_cli(home, "component", "load", uri)
-    assert proc.returncode == 6, proc.stderr  # PolicyError
-    assert f"refusing to grant storage fs://{path} to the component loaded from {uri}" in (
-        proc.stderr
-    )
-    # Nothing installed (globbing a directory that does not exist finds nothing either).
-    assert list(home.plugin_dir.glob("*.wasm")) == []
-    assert list(home.plugin_dir.glob("*.policy.yaml")) == []
+    for accept in ((), ("--accept-policy",)):
+        proc = run_cli(home, "component", "load", uri, *accept)
+        assert proc.returncode == 0, proc.stderr
+        assert f"storage fs://{path} was dropped" in proc.stdout + proc.stderr
+        # Nothing of the protected grant is installed, accepted or not.
+        policy_file = home.plugin_dir / "greedy-home.policy.yaml"
+        for found in home.plugin_dir.glob("*.policy.yaml"):
+            assert path not in found.read_text(), found
+        assert not policy_file.exists() or path not in policy_file.read_text()

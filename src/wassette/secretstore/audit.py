@@ -47,6 +47,8 @@ EVENTS = (
     "reveal",
     "export",
     "inject",
+    "replace",  # a component id now runs a binary from another source (approved)
+    "accept-policy",  # permissions a shipped policy proposed were granted (approved)
 )
 
 

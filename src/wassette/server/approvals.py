@@ -6,11 +6,14 @@ changes what a component may touch is a *request*. How it is answered:
 ==================  ==============================================================  =========
 mode                client declares ``elicitation``                                   it does not
 ==================  ==============================================================  =========
-``ask`` (default)   ask the person (MCP elicitation); declined -> nothing changes    allowed
+``ask`` (default)   ask the person (MCP elicitation); declined -> nothing changes    allowed [*]
 ``require-approval`` ask the person                                                  refused
 ``allow``           allowed without asking (Wassette's behaviour)                    allowed
 ``deny``            every state-changing built-in refused; the error names the CLI  refused
 ==================  ==============================================================  =========
+
+[*] Except replacing a component's binary from another source: that hands the new binary the
+old one's secrets, so it needs a person even in ``ask`` mode (refused when nobody can ask).
 
 What is asked: every grant, every unload, loading a *different* binary under an existing id,
 and installing or widening a policy that arrived with a component. Revoking and resetting only
@@ -169,6 +172,16 @@ class CallApprover:
         if self.mode == "deny":
             return Decision(False, "policy", "mcp_grants is deny")
         if not self.can_ask:
+            if self.mode == "ask" and request.action == "replace-component":
+                # A different binary under an existing id would inherit that component's
+                # secrets: isolation itself is at stake, so only a person may say yes.
+                return Decision(
+                    False,
+                    "unavailable",
+                    "replacing a component's binary hands it that component's secrets, so a "
+                    "person must approve it, and this MCP client cannot ask (it declares no "
+                    "elicitation capability)",
+                )
             if self.mode == "ask":
                 return Decision(
                     True, "policy", "the client cannot ask the person; mcp_grants ask allows"

@@ -49,7 +49,8 @@ SCHEMAS: dict[str, tuple[str, dict[str, Any]]] = {
         _obj({"id": _ID}, ["id"]),
     ),
     "list-components": (
-        "List the loaded components with their tools and whether they have a policy.",
+        "List the loaded components with their tools, whether they have a policy, and the "
+        "source and digest each was loaded from.",
         _obj({}, []),
     ),
     "get-policy": (
@@ -181,6 +182,12 @@ def _access(tool: str, details: Mapping[str, Any]) -> list[str]:
 # ------------------------------------------------------------------------------- running
 
 
+#: Why the default approver refuses: nobody behind the MCP client can be asked yet.
+NO_APPROVER = (
+    "nobody can approve this over MCP on this server; the operator can do it at the command line"
+)
+
+
 @dataclass
 class BuiltinContext:
     """What the built-ins need besides the manager."""
@@ -190,9 +197,7 @@ class BuiltinContext:
     fetch_options: Callable[[str], Any]
     #: Answers the approval requests of this call (the server binds one per call, from the
     #: ``mcp_grants`` setting and the client's session); the default asks nobody and refuses.
-    approver: Approver = field(
-        default_factory=lambda: refuse_all("unavailable", "nobody can be asked to approve it")
-    )
+    approver: Approver = field(default_factory=lambda: refuse_all("unavailable", NO_APPROVER))
 
 
 def require_approval(ctx: BuiltinContext, request: ApprovalRequest, instead: str) -> None:
@@ -229,14 +234,8 @@ def _load(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict[str, 
     uri = _string(name, args, "path")
     if "://" not in uri and Path(uri).is_absolute():
         uri = Path(uri).as_uri()  # a bare absolute path: what the caller meant
-    outcome, tools = ctx.manager.load(uri, ctx.fetch_options(uri))
-    result: dict[str, Any] = {
-        "status": outcome.status,
-        "id": outcome.component_id,
-        "tools": [t.name for t in tools],
-        "digest": outcome.digest,
-        "policy_installed": outcome.policy_installed,
-    }
+    outcome, tools = ctx.manager.load(uri, ctx.fetch_options(uri), approver=ctx.approver)
+    result: dict[str, Any] = outcome.to_json([t.name for t in tools])
     if outcome.id_note:
         result["note"] = outcome.id_note
     return result
@@ -387,7 +386,13 @@ def run_builtin(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict
 def _component_rows(m: ComponentManager) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for cid in m.component_ids():
-        row: dict[str, Any] = {"id": cid, "policy": m.policies.exists(cid)}
+        source = m.source(cid)
+        row: dict[str, Any] = {
+            "id": cid,
+            "policy": m.policies.exists(cid),
+            "source": source["uri"],
+            "digest": source["digest"],
+        }
         try:
             specs = m.cached_tools(cid)
         except WassetteError:
