@@ -25,13 +25,13 @@ import re
 from dataclasses import dataclass, replace
 
 from wassette.policy import fields
-from wassette.policy.protection import Protection
 from wassette.policy.model import (
     EnvironmentPermission,
     NetworkPermission,
     Policy,
     StoragePermission,
 )
+from wassette.policy.protection import Protection
 
 # Names that look like credentials get a warning in the description. Only a hint for the
 # person deciding: the server-credential rule itself is enforced when capabilities are built.
