@@ -29,18 +29,17 @@ def open_backend(
 ) -> SecretBackend:
     """The backend the settings ask for; ``environ`` supplies credentials such as VAULT_TOKEN.
 
-    ``custody`` returns the process's one key custody (the composition root passes its own so
-    custody is built once); without it a custody is built from ``environ`` here.
+    ``custody`` returns the process's one key custody (the composition root passes its own);
+    without it (a caller that opens only a backend) the composition root builds one for
+    ``settings``/``environ``: key custody is constructed in one place only.
     """
 
     def _custody() -> KeyCustody:
         if custody is not None:
             return custody()
-        from wassette.secretstore.keys import KeyCustody
+        from wassette.wiring import System
 
-        return KeyCustody(
-            environ=environ, config_dir=settings.config_dir, secrets_dir=settings.secrets_dir
-        )
+        return System(settings, environ).custody
 
     kind = settings.secrets_backend
     if kind == "file":

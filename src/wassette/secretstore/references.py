@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING
 
 from wassette.errors import SecretReferenceError, UsageError
 
-if TYPE_CHECKING:  # the Vault backend (and hvac) load only when Vault is configured
-    from wassette.secretstore.backends.vault import VaultBackend
+if TYPE_CHECKING:
+    from wassette.secretstore.backend import PathReader as VaultBackend  # any path reader
 
 VAULT_PREFIX = "vault:"
 ENV_PREFIX = "env:"
