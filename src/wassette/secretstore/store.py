@@ -339,7 +339,7 @@ class SecretStore(SecretBackend):
             if value is not None:
                 validate_secret_value(key, value)
         self.ensure_dir()
-        return self.apply(component_id, changes, op=op, replace=replace)
+        return sorted(self.apply(component_id, changes, op=op, replace=replace))
 
     def apply(  # noqa: PLR0912 - one lock, one read-modify-write, kept together
         self,
