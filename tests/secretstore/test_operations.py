@@ -423,3 +423,14 @@ def test_purge_is_refused_before_deleting_on_a_backend_without_versions(tmp_path
     with pytest.raises(UsageError, match="not supported on this backend"):
         bare.delete("c", ["A"], purge_history=True)
     assert store.get_all("c") == {"A": "1"}
+
+
+def test_encrypt_that_would_outgrow_the_read_limit_changes_neither_file(tmp_path: Path) -> None:
+    ops, store = ops_of(tmp_path)
+    ops.set("c", {"A": "w" * (yamlfile.MAX_FILE_BYTES - 100_000)})  # fits as plaintext
+    ops.set("c", {"B": "1"})
+    before = snapshot(store.secrets_dir)
+    with pytest.raises(UsageError, match="too large to read back"):
+        ops.reseal(["c"], "encrypt")  # base64 ciphertext is a third longer
+    assert snapshot(store.secrets_dir) == before
+    assert [e["event"] for e in ops.audit.events("c")] == ["set", "set"]

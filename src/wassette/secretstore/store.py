@@ -662,22 +662,25 @@ class SecretStore(SecretBackend):
 
         with self._acquire(path):
             doc = self._read_checked(path)
-            hist = self._load_history(component_id)
-            hist.reseal(
-                lambda k, v, s: transform(sealed_name(k, v), s, f"history of {component_id}")
-            )
-            if hist.keys and count:
-                self._write_history(hist)
-            before = count
+            data = None
             if doc is not None:
                 for key, stored in doc.as_dict().items():
                     new = transform(key, stored, str(path))
                     if new != stored:
                         doc.set(key, new)
-                if count > before:
+                if count:
                     data = doc.dump()
+                    # Sealed values are longer: refuse before either file changes.
                     check_size(path, data, {})
-                    self._write_bytes(path, data)
+            in_file = count
+            hist = self._load_history(component_id)
+            hist.reseal(
+                lambda k, v, s: transform(sealed_name(k, v), s, f"history of {component_id}")
+            )
+            if hist.keys and count > in_file:
+                self._write_history(hist)
+            if data is not None:
+                self._write_bytes(path, data)
         self._cache.pop(component_id, None)
         return count
 
