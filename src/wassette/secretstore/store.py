@@ -29,7 +29,7 @@ import logging
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING
 from wassette import fsutil
 from wassette.errors import (
     SecretsDecryptError,
-    SecretsFileError,
     SecretsKeyError,
     StorageError,
     UsageError,
@@ -45,11 +44,12 @@ from wassette.errors import (
 from wassette.fsutil import make_private_dirs
 from wassette.ids import validate_component_id, validate_secret_key
 from wassette.secretstore import sealing, yamlfile
-from wassette.secretstore.backend import Fingerprint, SecretBackend
+from wassette.secretstore.backend import SecretBackend
+from wassette.secretstore.guards import check_owner, check_size
+from wassette.secretstore.local_history import KeptHistory, discard, hist_encrypted
 from wassette.secretstore.sealing import Sealer
 
 if TYPE_CHECKING:
-    from wassette.secretstore.history import History, VersionInfo
     from wassette.secretstore.keys import KeyCustody, KeySet
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
 
 
-class SecretStore(SecretBackend):
+class SecretStore(KeptHistory, SecretBackend):
     """Per-component secrets in ``<secrets_dir>/<component-id>.secrets.yaml``."""
 
     name = "file"
@@ -421,7 +421,7 @@ class SecretStore(SecretBackend):
                 self._write_bytes(path, data)
             except BaseException:
                 if staged is not None:
-                    _discard(staged)
+                    discard(staged)
                 raise
             if staged is not None:
                 self._commit_history(staged, component_id)
@@ -434,190 +434,6 @@ class SecretStore(SecretBackend):
         if self._actor is None:
             self._actor = default_actor()
         return self._actor
-
-    # ---------------------------------------------------------------------------- history
-
-    def history_path(self, component_id: str) -> Path:
-        """The component's history file."""
-        from wassette.secretstore.history import history_path
-
-        return history_path(self.secrets_dir, validate_component_id(component_id))
-
-    def _load_history(self, component_id: str) -> History:
-        from wassette.secretstore.history import History
-
-        path = self.history_path(component_id)
-        try:
-            st = os.stat(path)
-        except (FileNotFoundError, NotADirectoryError):
-            pass
-        else:
-            check_owner(path, st)
-        return History.load(path, component_id)
-
-    def _history_error(self, hist_path: Path, exc: OSError) -> StorageError:
-        return StorageError(
-            f"cannot write history file {hist_path}",
-            why=exc.strerror or type(exc).__name__,
-            fix=f"check free space and permissions of {hist_path.parent}; "
-            "the previous file is unchanged",
-        )
-
-    def _stage_history(self, hist: History) -> Path:
-        """Write the new history to a fsynced temp file beside it; not yet in place."""
-        try:
-            make_private_dirs(hist.path.parent)
-            fsutil.remove_stale_temps(hist.path)
-            return _stage(hist.path, hist.dump())
-        except OSError as exc:
-            raise self._history_error(hist.path, exc) from None
-
-    def _commit_history(self, staged: Path, component_id: str) -> None:
-        path = self.history_path(component_id)
-        try:
-            os.replace(staged, path)
-            fsutil.fsync_dir(path.parent)
-        except OSError as exc:
-            # The secrets file already holds the new value: say so rather than pretend.
-            _discard(staged)
-            raise StorageError(
-                f"the secret WAS changed, but its history file {path} could not be updated",
-                why=exc.strerror or type(exc).__name__,
-                fix=f"check free space and permissions of {path.parent}; the previous "
-                "value is not in the history, so it cannot be rolled back to",
-            ) from None
-
-    def _write_history(self, hist: History) -> None:
-        if not hist.keys:
-            # Nothing left (everything purged): no file, rather than an empty one.
-            try:
-                hist.path.unlink()
-                fsutil.fsync_dir(hist.path.parent)
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                raise self._history_error(hist.path, exc) from None
-            return
-        make_private_dirs(hist.path.parent)
-        try:
-            fsutil.write_atomic(hist.path, hist.dump())
-        except OSError as exc:
-            raise self._history_error(hist.path, exc) from None
-
-    def _history_sealers(
-        self, component_id: str, encrypt: bool
-    ) -> tuple[Callable[[str, int, str], str], Callable[[str, int, str], str]]:
-        from wassette.secretstore.history import sealed_name
-
-        sealer = self.sealer(component_id, create=encrypt, refresh=True)
-        where = f"history of {component_id}"
-
-        def seal(key: str, version: int, value: str) -> str:
-            if not encrypt and not sealing.is_sealed(value):
-                return value
-            return sealer.seal(sealed_name(key, version), value)
-
-        def unseal(key: str, version: int, stored: str) -> str:
-            return sealer.open_one(sealed_name(key, version), stored, where)
-
-        return seal, unseal
-
-    def fingerprinter(self, component_id: str) -> Fingerprint:
-        """Keyed fingerprints of ``component_id``'s values with this store's key custody."""
-        from wassette.secretstore import crypto
-
-        fp_key = self._keys(create=True).fingerprint_key
-        return lambda name, value: crypto.fingerprint(fp_key, component_id, name, value)
-
-    def key_history(
-        self,
-        component_id: str,
-        key: str | None = None,
-        fingerprint: Fingerprint | None = None,
-    ) -> dict[str, list[VersionInfo]]:
-        """Versions per key (oldest first) with keyed fingerprints, never values."""
-        from wassette.secretstore.history import VersionInfo
-
-        hist = self._load_history(component_id)
-        current = self.get_all(component_id)
-        names = [key] if key is not None else sorted(hist.keys)
-        _seal, unseal = self._history_sealers(component_id, False)
-        fp = fingerprint or self.fingerprinter(component_id)
-        out: dict[str, list[VersionInfo]] = {}
-        for name in names:
-            entries = hist.keys.get(name, [])
-            rows = []
-            for i, entry in enumerate(entries):
-                plain = None if entry.value is None else unseal(name, entry.v, entry.value)
-                is_current = i == len(entries) - 1 and plain == current.get(name)
-                rows.append(
-                    VersionInfo(
-                        entry.v,
-                        entry.time,
-                        entry.actor,
-                        entry.op,
-                        None if plain is None else fp(name, plain),
-                        is_current,
-                        entry.to,
-                    )
-                )
-            out[name] = rows
-        return out
-
-    def rollback_key(self, component_id: str, key: str, version: int | None = None) -> int:
-        """Restore ``key`` to ``version`` (default: the newest value differing from now).
-
-        Returns the version restored. The value is never returned or printed.
-        """
-        from wassette.errors import NotFoundError
-
-        validate_secret_key(key)
-        hist = self._load_history(component_id)
-        current = self.get(component_id, key)
-        _seal, unseal = self._history_sealers(component_id, False)
-        entries = hist.keys.get(key, [])
-        if version is None:
-            for entry in reversed(entries):
-                plain = None if entry.value is None else unseal(key, entry.v, entry.value)
-                if plain != current:
-                    version = entry.v
-                    break
-            else:
-                raise NotFoundError(
-                    f"no earlier value of {key} to roll back to in {component_id}",
-                    why="the history holds no version that differs from the current value",
-                    fix=f"see `wassette secret history {component_id} {key}`",
-                )
-        entry = hist.find(key, version)
-        target = None if entry.value is None else unseal(key, entry.v, entry.value)
-        self.ensure_dir()
-        self.apply(component_id, {key: target}, op="rollback", versions={key: version})
-        return version
-
-    def purge_key_history(self, component_id: str, keys: Sequence[str] | None) -> list[str]:
-        """Remove every recorded value of ``keys`` (None: all keys) from the history file.
-
-        For a leaked value: afterwards no earlier value of those keys exists on disk in
-        wassette's files (the live file keeps the current value, if any).
-        """
-        validate_component_id(component_id)
-        for key in keys or ():
-            validate_secret_key(key)
-        path = self.path_for(component_id)
-        if not self.history_path(component_id).exists():
-            return []
-        self.ensure_dir()
-        with self._acquire(path):
-            hist = self._load_history(component_id)
-            names = sorted(hist.keys) if keys is None else [k for k in keys if k in hist.keys]
-            purged = [k for k in names if hist.keys.get(k)]
-            if not purged:
-                return []
-            for key in names:
-                hist.keys.pop(key, None)
-            fsutil.remove_stale_temps(hist.path)
-            self._write_history(hist)
-        return purged
 
     # ------------------------------------------------------------------- encrypt / decrypt
 
@@ -684,19 +500,6 @@ class SecretStore(SecretBackend):
         self._cache.pop(component_id, None)
         return count
 
-    def history_component_ids(self) -> list[str]:
-        """Ids that have a history file (possibly without a secrets file any more)."""
-        from wassette.secretstore.history import DIR_NAME, SUFFIX
-
-        directory = self.secrets_dir / DIR_NAME
-        if not directory.is_dir():
-            return []
-        return sorted(
-            e.name[: -len(SUFFIX)]
-            for e in directory.iterdir()
-            if e.name.endswith(SUFFIX) and not e.name.startswith(".")
-        )
-
     @contextlib.contextmanager
     def _acquire(self, path: Path) -> Iterator[None]:
         import filelock  # only writers lock: `secret list` never pays for this import
@@ -735,87 +538,3 @@ class SecretStore(SecretBackend):
                 fix=f"check free space and permissions of {path.parent}; "
                 "the previous file is unchanged",
             ) from None
-
-
-def check_size(path: Path, data: bytes, wanted: Mapping[str, str | None]) -> None:
-    """Refuse, before writing, a file that could not be read back (over the read limit).
-
-    The message states the real sizes (the file as it would be, and the largest value being
-    written), never a value.
-    """
-    limit = yamlfile.MAX_FILE_BYTES
-    if len(data) <= limit:
-        return
-    sizes = {k: len(v.encode("utf-8")) for k, v in wanted.items() if v is not None}
-    biggest = max(sizes, key=lambda k: sizes[k]) if sizes else None
-    why = f"the file would be {len(data):,} bytes; secrets files are read up to {limit:,} bytes"
-    if biggest is not None:
-        why += f" (the value of {biggest} alone is {sizes[biggest]:,} bytes)"
-    raise UsageError(
-        f"refusing to write {path}: it would be too large to read back",
-        why=why,
-        fix="store large material in a file the component may read (a policy storage "
-        "permission) and keep only its path or a reference in the secret; nothing was changed",
-    )
-
-
-def check_owner(path: Path, st: os.stat_result) -> None:
-    """Refuse a secrets file or directory owned by another user than the one running us.
-
-    Another user who owns it can change the values (or plant them) whatever its mode says.
-    """
-    geteuid = getattr(os, "geteuid", None)
-    if geteuid is None:  # not POSIX: ownership is the ACL's business
-        return
-    me = geteuid()
-    if st.st_uid == me:
-        return
-    kind = "directory" if stat.S_ISDIR(st.st_mode) else "file"
-    raise SecretsFileError(
-        f"refusing to read secrets from {path}",
-        why=f"the {kind} is owned by {_user_name(st.st_uid)} (uid {st.st_uid}), not by "
-        f"{_user_name(me)} (uid {me}) who runs wassette: its owner can change or plant values",
-        fix=f"if you trust its content, take it over: chown {_user_name(me)} {path}"
-        + (" (and the files in it)" if kind == "directory" else ""),
-    )
-
-
-def _user_name(uid: int) -> str:
-    try:
-        import pwd
-
-        return pwd.getpwuid(uid).pw_name
-    except (ImportError, KeyError):
-        return str(uid)
-
-
-def _stage(path: Path, data: bytes) -> Path:
-    """``data`` in a fsynced 0600 temp file beside ``path``; the caller renames or discards."""
-    import tempfile
-
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), fsutil.PRIVATE_FILE_MODE)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except BaseException:
-        _discard(tmp)
-        raise
-    return tmp
-
-
-def _discard(tmp: Path) -> None:
-    with contextlib.suppress(OSError):
-        tmp.unlink()
-
-
-def hist_encrypted(hist: History) -> bool:
-    """Whether a history already stores encrypted values (new ones are then encrypted too)."""
-    return any(
-        e.value is not None and sealing.is_sealed(e.value)
-        for entries in hist.keys.values()
-        for e in entries
-    )
