@@ -434,3 +434,26 @@ def test_encrypt_that_would_outgrow_the_read_limit_changes_neither_file(tmp_path
         ops.reseal(["c"], "encrypt")  # base64 ciphertext is a third longer
     assert snapshot(store.secrets_dir) == before
     assert [e["event"] for e in ops.audit.events("c")] == ["set", "set"]
+
+
+def test_a_key_file_or_history_dir_owned_by_another_user_is_refused(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("chown to another uid needs root")
+    from wassette.errors import SecretsKeyError
+
+    ops, store = ops_of(tmp_path)
+    ops.set("c", {"A": "1"})
+    ops.set("c", {"A": "2"})
+    assert ops.reseal(["c"], "encrypt") == {"c": 3}
+    sysm = system(tmp_path)
+    key_file = sysm.custody.key_file
+    os.chown(key_file, NOBODY, -1)
+    with pytest.raises(SecretsKeyError, match="refusing to read the encryption key") as info:
+        system(tmp_path).secrets.read("c")
+    assert info.value.fix is not None and f"chown root {key_file}" in info.value.fix
+    os.chown(key_file, 0, -1)
+    os.chown(store.history_path("c").parent, NOBODY, -1)
+    with pytest.raises(SecretsFileError, match="directory is owned by"):
+        system(tmp_path).secrets.history("c", "A")
+    os.chown(store.history_path("c").parent, 0, -1)
+    assert len(system(tmp_path).secrets.history("c", "A")["A"]) == 2

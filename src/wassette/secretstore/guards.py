@@ -10,7 +10,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
-from wassette.errors import SecretsFileError, UsageError
+from wassette.errors import ConfigError, SecretsFileError, StorageError, UsageError
 from wassette.secretstore import yamlfile
 
 
@@ -36,10 +36,17 @@ def check_size(path: Path, data: bytes, wanted: Mapping[str, str | None]) -> Non
     )
 
 
-def check_owner(path: Path, st: os.stat_result) -> None:
+def check_owner(
+    path: Path,
+    st: os.stat_result,
+    *,
+    what: str = "secrets",
+    error: type[StorageError | ConfigError] = SecretsFileError,
+) -> None:
     """Refuse a secrets file or directory owned by another user than the one running us.
 
     Another user who owns it can change the values (or plant them) whatever its mode says.
+    ``what`` and ``error`` adapt the refusal (the key file is refused as a key problem).
     """
     geteuid = getattr(os, "geteuid", None)
     if geteuid is None:  # not POSIX: ownership is the ACL's business
@@ -48,8 +55,8 @@ def check_owner(path: Path, st: os.stat_result) -> None:
     if st.st_uid == me:
         return
     kind = "directory" if stat.S_ISDIR(st.st_mode) else "file"
-    raise SecretsFileError(
-        f"refusing to read secrets from {path}",
+    raise error(
+        f"refusing to read {what} from {path}",
         why=f"the {kind} is owned by {_user_name(st.st_uid)} (uid {st.st_uid}), not by "
         f"{_user_name(me)} (uid {me}) who runs wassette: its owner can change or plant values",
         fix=f"if you trust its content, take it over: chown {_user_name(me)} {path}"

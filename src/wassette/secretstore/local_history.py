@@ -63,12 +63,12 @@ class KeptHistory:
         from wassette.secretstore.history import History
 
         path = self.history_path(component_id)
-        try:
-            st = os.stat(path)
-        except (FileNotFoundError, NotADirectoryError):
-            pass
-        else:
-            check_owner(path, st)
+        for checked in (path.parent, path):
+            try:
+                st = os.stat(checked)
+            except (FileNotFoundError, NotADirectoryError):
+                break
+            check_owner(checked, st)
         return History.load(path, component_id)
 
     def _history_error(self, hist_path: Path, exc: OSError) -> StorageError:
