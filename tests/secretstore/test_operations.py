@@ -9,6 +9,7 @@ is found and sealed; purging history leaves no trace of a leaked value in any fi
 
 from __future__ import annotations
 
+import base64
 import errno
 import inspect
 import os
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import CANARY, Home
 from tests.secretstore.tmpfs import fill, small_tmpfs, snapshot
@@ -31,6 +34,7 @@ from wassette.errors import (
 )
 from wassette.secretstore import yamlfile
 from wassette.secretstore.audit import AuditLog
+from wassette.secretstore.keys import KeyCustody
 from wassette.secretstore.operations import CHANGED_NOT_AUDITED, SecretOperations
 from wassette.secretstore.sealing import Sealer, is_sealed, plaintext_among_sealed
 from wassette.secretstore.store import SecretStore
@@ -457,3 +461,35 @@ def test_a_key_file_or_history_dir_owned_by_another_user_is_refused(tmp_path: Pa
         system(tmp_path).secrets.history("c", "A")
     os.chown(store.history_path("c").parent, 0, -1)
     assert len(system(tmp_path).secrets.history("c", "A")["A"]) == 2
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    extra=st.integers(min_value=-300, max_value=300),
+    encrypted=st.booleans(),
+)
+def test_a_write_near_the_limit_either_reads_back_or_changes_nothing(
+    tmp_path_factory: pytest.TempPathFactory, extra: int, encrypted: bool
+) -> None:
+    root = tmp_path_factory.mktemp("near")
+    custody = KeyCustody(
+        environ={"WASSETTE_SECRETS_KEY": base64.b64encode(b"z" * 32).decode()},
+        config_dir=root / "cfg",
+        secrets_dir=root / "secrets",
+    )
+    store = SecretStore(root / "secrets", custody=custody, encrypt_new=encrypted)
+    store.set_many("c", {"A": "1"})
+    before = snapshot(store.secrets_dir)
+    # Plaintext: the file is ~ the value; sealed: base64 makes it 4/3 of it.
+    size = yamlfile.MAX_FILE_BYTES * (3 if encrypted else 4) // 4 - 20 + extra
+    try:
+        store.set_many("c", {"BIG": "v" * size})
+    except UsageError:
+        assert snapshot(store.secrets_dir) == before
+        assert SecretStore(root / "secrets", custody=custody).get_all("c") == {"A": "1"}
+    else:
+        assert store.path_for("c").stat().st_size <= yamlfile.MAX_FILE_BYTES
+        got = SecretStore(root / "secrets", custody=custody).get_all("c")
+        assert len(got["BIG"]) == size
