@@ -463,14 +463,11 @@ class ComponentManager:
             # Only keys the policy allows are ever injected, so only those are resolved:
             # a reference under a key that is not allowed never touches Vault.
             wanted = {k: v for k, v in own.items() if k in allowed}
-            vault = None
-            if self.secrets.name == "vault":
-                from wassette.secretstore.backends.vault import VaultBackend
-
-                assert isinstance(self.secrets, VaultBackend)
-                vault = self.secrets
             secrets = resolve_references(
-                wanted, vault=vault, environ=self.inherited_env, component_id=component_id
+                wanted,
+                vault=self.secrets.reference_reader(),
+                environ=self.inherited_env,
+                component_id=component_id,
             )
         caps = build_capabilities(
             policy,

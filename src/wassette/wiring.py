@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from wassette.secretstore.audit import AuditLog
     from wassette.secretstore.backend import SecretBackend
     from wassette.secretstore.keys import KeyCustody
+    from wassette.secretstore.operations import SecretOperations
 
 AUDIT_LOG_NAME = "audit.log"
 
@@ -98,6 +99,13 @@ class System:
         from wassette.secretstore.audit import AuditLog
 
         return AuditLog(audit_log_path(self.settings))
+
+    @cached_property
+    def secrets(self) -> SecretOperations:
+        """Secret operations (set, delete, history, rotation, ...) with history and audit."""
+        from wassette.secretstore.operations import SecretOperations
+
+        return SecretOperations(self.backend, self.audit, lambda: self.custody)
 
     @cached_property
     def policies(self) -> PolicyStore:
