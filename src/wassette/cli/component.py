@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from wassette.cli.common import manager_for, plugin_dir_option, require_component
+from wassette.cli.common import manager_for, plugin_dir_option, require_component, system_for
 from wassette.cli.output import emit, output_option, render, to_table
 
 
@@ -23,21 +23,37 @@ def component() -> None:
 @click.option(
     "--insecure-registry", is_flag=True, help="Allow plain http to a non-loopback OCI registry."
 )
+@click.option(
+    "--timeout",
+    default=None,
+    help="Seconds the whole fetch may take (default: fetch_timeout, else 120).",
+)
 @plugin_dir_option
 def load_cmd(
-    uri: str, digest: str | None, insecure_registry: bool, plugin_dir: Path | None
+    uri: str,
+    digest: str | None,
+    insecure_registry: bool,
+    timeout: str | None,
+    plugin_dir: Path | None,
 ) -> None:
     """Fetch, validate and install a component; loading an existing id replaces it."""
     from wassette.components.sources.environment import options_from_environment
     from wassette.components.sources.progress import stderr_progress
+    from wassette.config import parse_fetch_timeout
 
-    manager = manager_for(plugin_dir)
+    system = system_for(plugin_dir)
+    manager = system.manager
     options = options_from_environment(
         os.environ,
         Path.home(),
         digest=digest,
         insecure=insecure_registry,
         progress=stderr_progress(sys.stderr, uri),
+        total_timeout=(
+            system.settings.fetch_timeout
+            if timeout is None
+            else parse_fetch_timeout(timeout, "--timeout")
+        ),
     )
     outcome, tools = manager.load(uri, options)
     if outcome.id_note:

@@ -112,7 +112,7 @@ def _serve(  # noqa: PLR0917 - the command's options, passed straight through
     home = Path.home()
 
     def fetch_options(uri: str) -> Any:
-        return options_from_environment(environ, home)
+        return options_from_environment(environ, home, total_timeout=settings.fetch_timeout)
 
     mcp = WassetteMCP(manager, builtin=not disable_builtin_tools, fetch_options=fetch_options)
     logs.event(

@@ -35,6 +35,8 @@ from wassette.ids import COMPONENT_ID_PATTERN, validate_component_id
 WASM_MAGIC = b"\0asm"
 #: Default size limit for one component: componentize-py output is ~20 MB, so this is generous.
 DEFAULT_MAX_SIZE = 256 * 1024 * 1024
+#: One whole fetch (DNS, connect, TLS, token, manifest, every blob) must finish within this.
+DEFAULT_FETCH_TIMEOUT = 120.0
 #: The largest policy file we accept from a source (a policy is a few hundred bytes).
 MAX_POLICY_SIZE = 1024 * 1024
 
@@ -46,12 +48,34 @@ _NOT_ALLOWED = re.compile(r"[^A-Za-z0-9._-]")
 _MAX_ID = 128
 
 
+def registry_key(text: str) -> str:
+    """Normalise a registry name (``https://ghcr.io``, ``ghcr.io/v1/``, ``GHCR.io``...) to the
+    lowercase host[:port] credentials are bound to; Docker Hub's aliases become ``docker.io``."""
+    text = text.strip()
+    for prefix in ("https://", "http://"):
+        if text.lower().startswith(prefix):
+            text = text[len(prefix) :]
+    host = text.split("/", 1)[0].lower().rstrip(".")
+    return "docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host
+
+
 @dataclass(frozen=True)
 class Credentials:
-    """A user name and password (or token) for a registry. The password never prints."""
+    """A user name and password (or token) for one registry. The password never prints.
+
+    ``registry`` is the host[:port] the credentials belong to; they are offered to that
+    registry (and the token service it names) only. Credentials with no registry are never
+    sent anywhere: a registry an MCP client or a publisher names must not receive the
+    operator's login just by answering 401.
+    """
 
     username: str
     password: str = field(repr=False)
+    registry: str | None = None
+
+    def applies_to(self, registry: str) -> bool:
+        """Whether these credentials may be offered to ``registry`` (host[:port])."""
+        return self.registry is not None and registry_key(self.registry) == registry_key(registry)
 
 
 @dataclass(frozen=True)
@@ -69,7 +93,7 @@ class FetchOptions:
     max_size: int = DEFAULT_MAX_SIZE
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
-    total_timeout: float = 600.0
+    total_timeout: float = DEFAULT_FETCH_TIMEOUT
     digest: str | None = None
     ca_file: Path | None = None
     insecure: bool = False
@@ -339,6 +363,7 @@ def verify_pin(digest: str, pin: str | None, *, what: str, path: Path) -> None:
 
 __all__ = [
     "COMPONENT_ID_PATTERN",
+    "DEFAULT_FETCH_TIMEOUT",
     "DEFAULT_MAX_SIZE",
     "MAX_POLICY_SIZE",
     "WASM_MAGIC",
@@ -351,6 +376,7 @@ __all__ = [
     "StagingWriter",
     "check_wasm_magic",
     "parse_digest",
+    "registry_key",
     "sanitize_component_id",
     "size_error",
     "verify_pin",

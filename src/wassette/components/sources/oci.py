@@ -46,6 +46,7 @@ from wassette.components.sources.base import (
     Source,
     StagingWriter,
     parse_digest,
+    registry_key,
     sanitize_component_id,
     size_error,
     verify_pin,
@@ -178,14 +179,7 @@ def docker_config_path(environ: Mapping[str, str], home: Path) -> Path:
     return (Path(base) if base else home / ".docker") / "config.json"
 
 
-def _config_key_host(key: str) -> str:
-    """Normalise an ``auths`` key (``https://ghcr.io``, ``ghcr.io/v1/``...) to host[:port]."""
-    text = key.strip()
-    for prefix in ("https://", "http://"):
-        if text.lower().startswith(prefix):
-            text = text[len(prefix) :]
-    host = text.split("/", 1)[0].lower()
-    return DOCKER_HUB if host in ("index.docker.io", "registry-1.docker.io") else host
+_config_key_host = registry_key
 
 
 def credentials_from_docker_config(path: Path, registry: str) -> Credentials | None:
@@ -227,10 +221,10 @@ def credentials_from_docker_config(path: Path, registry: str) -> Credentials | N
                     fix=f"run `docker login {registry}` again, or set WASSETTE_OCI_USERNAME/"
                     "WASSETTE_OCI_PASSWORD",
                 )
-            return Credentials(user, password)
+            return Credentials(user, password, registry=wanted)
         plain_user, plain_password = entry.get("username"), entry.get("password")
         if isinstance(plain_user, str) and isinstance(plain_password, str) and plain_user:
-            return Credentials(plain_user, plain_password)
+            return Credentials(plain_user, plain_password, registry=wanted)
     return None
 
 
@@ -298,7 +292,14 @@ class _RegistryClient:
     def credentials(self) -> Credentials | None:
         if not self._credentials_loaded:
             self._credentials_loaded = True
-            self._credentials = self.options.credentials
+            explicit = self.options.credentials
+            # Bound to their registry: a registry the operator did not name them for never
+            # sees them, whatever it answers (a 401 with a Basic challenge is all it takes).
+            self._credentials = (
+                explicit
+                if explicit is not None and explicit.applies_to(self.ref.registry)
+                else None
+            )
             if self._credentials is None and self.options.docker_config is not None:
                 self._credentials = credentials_from_docker_config(
                     self.options.docker_config, self.ref.registry
@@ -321,14 +322,14 @@ class _RegistryClient:
             return SourceAuthError(
                 f"{self.what} rejected the credentials for {repo}",
                 why=f"HTTP {status}: wrong user name or password (or an expired token)",
-                fix="check WASSETTE_OCI_USERNAME/WASSETTE_OCI_PASSWORD or the auths entry in "
-                "~/.docker/config.json",
+                fix="check WASSETTE_OCI_USERNAME/WASSETTE_OCI_PASSWORD (for the registry in "
+                "WASSETTE_OCI_REGISTRY) or the auths entry in ~/.docker/config.json",
             )
         return SourceAuthError(
             f"{self.what} requires credentials for {repo}",
             why=f"HTTP {status} and no credentials were found for {self.ref.registry}",
-            fix="set WASSETTE_OCI_USERNAME and WASSETTE_OCI_PASSWORD, or `docker login` "
-            f"{self.ref.registry}",
+            fix="set WASSETTE_OCI_USERNAME and WASSETTE_OCI_PASSWORD with "
+            f"WASSETTE_OCI_REGISTRY={self.ref.registry}, or `docker login {self.ref.registry}`",
         )
 
     def _authenticate(self, challenge: str) -> None:
