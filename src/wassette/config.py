@@ -17,6 +17,7 @@ from typing import Any
 
 from wassette import paths
 from wassette.errors import ConfigError
+from wassette.secretstore.references import ReferenceScope
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +42,6 @@ KNOWN_KEYS = frozenset(
 #: Seconds one component fetch may take, all phases together (``fetch_timeout``).
 DEFAULT_FETCH_TIMEOUT = 120.0
 MAX_FETCH_TIMEOUT = 24 * 3600.0
-
-
-@dataclass(frozen=True)
-class ReferenceScope:
-    """Where one component's secret references may point beyond its own Vault path.
-
-    ``vault``: Vault paths (``shared/db`` covers ``shared/db`` and everything under it);
-    ``env``: exact variable names of the server's environment. Both empty by default.
-    """
-
-    vault: tuple[str, ...] = ()
-    env: tuple[str, ...] = ()
 
 
 DEFAULT_BIND_ADDRESS = "127.0.0.1:9001"

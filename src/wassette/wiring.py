@@ -98,6 +98,7 @@ class System:
             inherited_env=dict(self.environ),
             policies=self.policies,
             audit=self.audit,
+            reference_scopes=self.settings.references,
         )
 
 

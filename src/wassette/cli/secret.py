@@ -50,6 +50,19 @@ def _audit(settings: Settings) -> AuditLog:
     return AuditLog(audit_log_path(settings))
 
 
+def _references(
+    values: dict[str, str], component_id: str, settings: Settings, backend: SecretBackend
+) -> dict[str, object]:
+    """Which stored values are references and whether they are in scope (warned on stderr)."""
+    from wassette.secretstore.references import reference_report
+
+    report = reference_report(values, component_id, settings.references, backend)
+    for entry in report:
+        if not entry["in_scope"]:
+            click.echo(f"warning: {entry['note']}", err=True)
+    return {"references": report} if report else {}
+
+
 def _file_store(backend: SecretBackend, what: str) -> SecretStore:
     """The local store, or a clear refusal on backends that do not support ``what``."""
     if isinstance(backend, SecretStore):
@@ -263,6 +276,7 @@ def set_cmd(
                 "status": "success",
                 "component_id": component_id,
                 "message": f"Set {len(items)} secret(s) for component {component_id}",
+                **_references(items, component_id, settings, store),
             }
         )
     )
@@ -689,6 +703,7 @@ def import_cmd(  # noqa: PLR0917 - click passes options positionally by name
                 "message": f"{'Would import' if dry_run else 'Imported'} {len(items)} secret(s) "
                 f"into component {component_id} ({len(added)} added, {len(updated)} updated, "
                 f"{len(removed)} removed)",
+                **_references(items, component_id, settings, backend),
             }
         )
     )
