@@ -140,10 +140,15 @@ class Slowloris:
         try:
             if self.phase == "tls":
                 # Accept TCP, then answer the ClientHello one useless byte at a time.
-                self._drip(raw, b"\x16")
+                # A valid record header promising 16 KiB of handshake, then the body dripped.
+                self._drip(raw, b"\x16\x03\x03\x40\x00" + b"\x00" * 16384)
                 return
             if self.tls_context is not None:
                 conn = self.tls_context.wrap_socket(raw, server_side=True)
+            elif raw.recv(1, socket.MSG_PEEK) == b"\x16":
+                # A TLS probe to this plain server: answer like one (not TLS), promptly.
+                raw.sendall(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+                return
             while not self.stopped.is_set():
                 line = self._read_request(conn)
                 if not line:

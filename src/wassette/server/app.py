@@ -102,6 +102,8 @@ class WassetteMCP:
         builtin: bool = True,
         fetch_options: Callable[[str], Any] | None = None,
         max_concurrent_calls: int = 64,
+        max_concurrent_loads: int = 4,
+        max_waiting_loads: int = 32,
     ) -> None:
         self.manager = manager
         self.builtin = builtin
@@ -117,6 +119,11 @@ class WassetteMCP:
         self._legacy: dict[int, Any] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._limiter = anyio.CapacityLimiter(max_concurrent_calls)
+        # Loads (network fetches, however slow the server) run on their own small pool, so
+        # stalled loads can never take the slots tool calls use; past a bounded queue they
+        # are refused at once.
+        self._load_limiter = anyio.CapacityLimiter(max_concurrent_loads)
+        self._max_waiting_loads = max_waiting_loads
         self._compile_lock = threading.Lock()
         self._pending: set[str] = set()
         self._queue: list[str] = []
@@ -332,12 +339,17 @@ class WassetteMCP:
         is_builtin = self.builtin and name in builtin_tools.NAMES
         try:
             if is_builtin:
+                limiter = self._limiter
+                if name in builtin_tools.FETCH_TOOLS:
+                    limiter = self._load_limiter
+                    if limiter.statistics().tasks_waiting >= self._max_waiting_loads:
+                        raise builtin_tools.loads_busy(self._max_waiting_loads)
                 result = await anyio.to_thread.run_sync(
                     builtin_tools.run_builtin,
                     self._builtin_ctx,
                     name,
                     args,
-                    limiter=self._limiter,
+                    limiter=limiter,
                 )
                 out = _json_result(result)
             else:

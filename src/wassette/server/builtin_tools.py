@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wassette.errors import InvalidArgumentsError, WassetteError
+from wassette.errors import InvalidArgumentsError, SourceUnreachableError, WassetteError
 from wassette.manager import ComponentManager
 from wassette.policy.model import Policy
 from wassette.policy.view import policy_to_dict
@@ -105,6 +105,17 @@ NAMES = frozenset(SCHEMAS)
 
 #: Built-ins after which the tool list may have changed.
 CHANGES_TOOLS = frozenset({"load-component", "unload-component"})
+#: Built-ins that fetch over the network: run on the server's separate, bounded load pool.
+FETCH_TOOLS = frozenset({"load-component"})
+
+
+def loads_busy(limit: int) -> WassetteError:
+    """The error for a load refused because too many are already queued."""
+    return SourceUnreachableError(
+        "the server is busy loading other components",
+        why=f"{limit} loads are already waiting for a free load slot",
+        fix="retry when the current loads have finished (or failed at their deadline)",
+    )
 
 
 def mcp_tools() -> list[dict[str, Any]]:

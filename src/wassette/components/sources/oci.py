@@ -28,7 +28,6 @@ import binascii
 import hashlib
 import json
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -269,7 +268,6 @@ class _RegistryClient:
     def __init__(self, ref: OciReference, options: FetchOptions) -> None:
         self.ref = ref
         self.options = options
-        self.deadline = time.monotonic() + options.total_timeout
         # https always comes first; a loopback (or explicitly insecure) registry whose port
         # does not speak TLS at all is then used over plain http, as Docker does.
         self.may_use_http = is_loopback_host(ref.host) or options.insecure
@@ -277,6 +275,7 @@ class _RegistryClient:
         self._scheme_known = not self.may_use_http
         self.what = f"registry {ref.registry}"
         self.session = HttpSession(options, allow_plain_http=self._http_allowed, what=self.what)
+        self.deadline = self.session.deadline.at
         self.auth_header: str | None = None
         self._credentials: Credentials | None = None
         self._credentials_loaded = False
@@ -360,7 +359,7 @@ class _RegistryClient:
         if creds is not None:
             headers["Authorization"] = self._basic(creds)
         url = realm.copy_merge_params(query)
-        with self.session.open(url, headers=headers) as resp:
+        with self.session.open(url, headers=headers, phase="token") as resp:
             if resp.status_code in (401, 403):
                 raise self._auth_failed(resp.status_code, had_credentials=creds is not None)
             if resp.status_code != 200:
@@ -388,7 +387,12 @@ class _RegistryClient:
     # ---- requests -------------------------------------------------------------------------
 
     def _get(
-        self, path: str, accept: str | None, on_response: Callable[[httpx.Response], _T]
+        self,
+        path: str,
+        accept: str | None,
+        on_response: Callable[[httpx.Response], _T],
+        *,
+        phase: str,
     ) -> _T:
         """GET ``base + path`` with auth (one challenge round), then ``on_response(resp)``."""
         if not self._scheme_known:
@@ -400,7 +404,7 @@ class _RegistryClient:
             headers = {"Accept": accept} if accept else {}
             if self.auth_header:
                 headers["Authorization"] = self.auth_header
-            with self.session.open(url, headers=headers) as resp:
+            with self.session.open(url, headers=headers, phase=phase) as resp:
                 challenge = resp.headers.get("WWW-Authenticate", "")
                 if resp.status_code == 401 and attempt == 0 and challenge:
                     # First contact, or a token that no longer fits (expired, other scope):
@@ -447,7 +451,7 @@ class _RegistryClient:
             return body, resp.headers.get("Docker-Content-Digest")
 
         body, header_digest = self._get(
-            f"/v2/{self.ref.repository}/manifests/{reference}", _ACCEPT, handle
+            f"/v2/{self.ref.repository}/manifests/{reference}", _ACCEPT, handle, phase="manifest"
         )
         # Verify against what we asked for (a digest reference), else what the registry claims.
         expected = reference if reference.startswith(("sha256:", "sha512:")) else header_digest
@@ -548,7 +552,7 @@ class _RegistryClient:
                     raise self._unexpected(resp, what)
                 self.session.stream_into(resp, writer)
 
-            self._get(f"/v2/{self.ref.repository}/blobs/{digest}", None, handle)
+            self._get(f"/v2/{self.ref.repository}/blobs/{digest}", None, handle, phase="blob")
             writer.finish()
             ok = True
             return writer
