@@ -3,13 +3,35 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 from wassette.cli.common import manager_for, plugin_dir_option, require_component, system_for
 from wassette.cli.output import emit, output_option, render, to_table
+
+
+@contextmanager
+def _terminate_cleanly() -> Iterator[None]:
+    """Turn SIGTERM into an exception while loading, so the staged download is deleted by
+    the same cleanup that runs on Ctrl-C (the default action would kill us on the spot)."""
+
+    def on_term(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread: nothing to install
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.group("component")
@@ -55,7 +77,8 @@ def load_cmd(
             else parse_fetch_timeout(timeout, "--timeout")
         ),
     )
-    outcome, tools = manager.load(uri, options)
+    with _terminate_cleanly():
+        outcome, tools = manager.load(uri, options)
     if outcome.id_note:
         click.echo(f"note: {outcome.id_note}", err=True)
     emit(

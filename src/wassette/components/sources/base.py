@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import tempfile
 import time
 from abc import ABC, abstractmethod
@@ -279,7 +280,10 @@ class StagingWriter:
         self._sha256 = self._hash if algo == "sha256" else hashlib.sha256()
         self.size = 0
         self._head = b""
-        fd, name = tempfile.mkstemp(prefix="wassette-fetch-", suffix=".wasm", dir=temp_dir)
+        # The pid in the name lets a later fetch remove what a killed process left behind.
+        fd, name = tempfile.mkstemp(
+            prefix=f"{STAGING_PREFIX}{os.getpid()}-", suffix=".wasm", dir=temp_dir
+        )
         self.path = Path(name)
         self._file: IO[bytes] = os.fdopen(fd, "wb")
 
@@ -340,6 +344,46 @@ class StagingWriter:
         self.path.unlink(missing_ok=True)
 
 
+STAGING_PREFIX = "wassette-fetch-"
+_STAGED = re.compile(r"wassette-fetch-([0-9]{1,10})-[A-Za-z0-9_]+\.wasm")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's process (or a pid we cannot judge): leave its files
+    return True
+
+
+def sweep_stale_staging(temp_dir: Path | None = None) -> list[Path]:
+    """Delete staged downloads left by processes that no longer run (killed mid-fetch).
+
+    Only regular files named ``wassette-fetch-<pid>-*.wasm``, owned by this user, whose pid
+    is not alive; live fetches of other processes are never touched. Returns what was removed.
+    """
+    directory = Path(temp_dir) if temp_dir is not None else Path(tempfile.gettempdir())
+    removed: list[Path] = []
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _STAGED.fullmatch(entry.name)
+        if m is None or int(m.group(1)) == os.getpid() or _process_alive(int(m.group(1))):
+            continue
+        try:
+            st = entry.lstat()
+            if stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid():
+                entry.unlink()
+                removed.append(entry)
+        except OSError:
+            continue
+    return removed
+
+
 def verify_pin(digest: str, pin: str | None, *, what: str, path: Path) -> None:
     """Check a user's ``--digest`` pin against the content (re-hashing for sha512 pins)."""
     if pin is None:
@@ -379,5 +423,6 @@ __all__ = [
     "registry_key",
     "sanitize_component_id",
     "size_error",
+    "sweep_stale_staging",
     "verify_pin",
 ]
