@@ -107,6 +107,9 @@ def _serve(  # noqa: PLR0917 - the command's options, passed straight through
         explicit[key] = value
     environ: Mapping[str, str] = dict(os.environ)
     settings.plugin_dir.mkdir(parents=True, exist_ok=True)
+    from wassette.components.sources.base import sweep_stale_staging
+
+    sweep_stale_staging()  # downloads a killed server (or CLI) left staged
     system = System(settings, environ, explicit)
     manager = system.manager
     home = Path.home()
