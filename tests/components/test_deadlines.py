@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.components.hostile import Slowloris, tls_context_for
+from tests.conftest import Home
 from wassette.components.sources import FetchOptions, fetch
 from wassette.errors import SourceUnreachableError
 
@@ -81,5 +82,48 @@ def test_per_read_timeouts_alone_would_not_stop_a_drip(tmp_path: Path) -> None:
         with pytest.raises(SourceUnreachableError, match="blob phase"):
             fetch(f"oci://{server.host}/slow/component:v1", opts)
         assert time.monotonic() - started < 1.5 + SLACK
+    finally:
+        server.close()
+
+
+def test_stalled_dns_lookup_fails_within_the_deadline(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A resolver that never answers cannot be run here (getaddrinfo reads the system's
+    # resolv.conf), so this one test stands in a stalled getaddrinfo for it.
+    import socket
+
+    def stalled(*_args: object, **_kw: object) -> object:
+        time.sleep(30)
+        raise OSError("never")
+
+    monkeypatch.setattr(socket, "getaddrinfo", stalled)
+    started = time.monotonic()
+    with pytest.raises(SourceUnreachableError) as err:
+        fetch("oci://registry.example.com/a/b:v1", FetchOptions(total_timeout=1.0))
+    assert time.monotonic() - started < 1.0 + SLACK
+    assert "registry.example.com" in str(err.value) and "step: dns" in str(err.value)
+
+
+def test_cli_timeout_flag_and_environment_bound_the_load(tmp_path: Path, home: Home) -> None:
+    from tests.conftest import run_cli
+
+    server = Slowloris("manifest", drip=0.3)
+    try:
+        for args, env in (
+            (["--timeout", "2"], {}),
+            ([], {"WASSETTE_FETCH_TIMEOUT": "2"}),
+        ):
+            started = time.monotonic()
+            out = run_cli(
+                home, "component", "load", *args, f"oci://{server.host}/slow/c:v1", env=env
+            )
+            elapsed = time.monotonic() - started
+            assert out.returncode != 0
+            assert "did not finish in time" in out.stderr and server.host in out.stderr
+            assert "manifest phase" in out.stderr
+            assert elapsed < 2 + SLACK + 5, elapsed  # + interpreter start-up
+        bad = run_cli(home, "component", "load", "--timeout", "0", "oci://x.example/a:v1")
+        assert bad.returncode != 0 and "--timeout" in bad.stderr
     finally:
         server.close()
