@@ -18,8 +18,10 @@ Values in and out are plain wasmtime-py values; JSON conversion lives in ``value
 from __future__ import annotations
 
 import math
+import os
 import queue
 import re
+import selectors
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -91,30 +93,139 @@ class InvokeResult:
 
 
 class _Tail:
-    """The last ``limit`` bytes written by the guest to one stream."""
+    """The last ``limit`` bytes written by the guest to one stream, plus a margin.
 
-    def __init__(self, limit: int) -> None:
+    The margin (``keep`` - ``limit``) is what lets redaction run *before* the cut: a secret
+    that straddles the cut is still whole in the buffer, so it is replaced as a whole and
+    no prefix or suffix of it is left at the start of the tail.
+    """
+
+    def __init__(self, limit: int, margin: int = 0) -> None:
         self.limit = limit
+        self.keep = limit + margin
         self.total = 0
         self._buf = bytearray()
+        self.lock = threading.Lock()
+        self.closed = False
 
     def write(self, data: bytes) -> None:
         self.total += len(data)
         self._buf += data
-        if len(self._buf) > self.limit:
-            del self._buf[: len(self._buf) - self.limit]
+        if len(self._buf) > self.keep:
+            del self._buf[: len(self._buf) - self.keep]
 
-    def text(self) -> str:
-        return bytes(self._buf).decode("utf-8", errors="replace")
+    def redacted(self, redact: Redactor) -> str:
+        """The last ``limit`` bytes as text, secrets redacted before the cut."""
+        with self.lock:
+            buf = bytes(self._buf)
+        cut = max(0, len(buf) - self.limit)
+        while cut < len(buf) and 0x80 <= buf[cut] < 0xC0:  # not inside a UTF-8 character
+            cut += 1
+        start = len(buf[:cut].decode("utf-8", errors="replace"))
+        text = buf.decode("utf-8", errors="replace")
+        return redact.tail(text, start)
+
+
+class _Pump:
+    """Drains the pipes that carry guest stdout/stderr into their :class:`_Tail`.
+
+    Why pipes: wasmtime's custom-output stream offers the guest 8 KiB per write, a file
+    stream 64 KiB, and guest runtimes (CPython's among them) drop the rest of a larger write
+    when it comes back short, so a 20 KB write arrived as its first 8 KB. A pipe opened by
+    path is a file stream (64 KiB per write), and draining it here keeps memory bounded by
+    the tail, however much the guest writes. One thread serves every call.
+    """
+
+    def __init__(self) -> None:
+        self._sel = selectors.DefaultSelector()
+        self._lock = threading.Lock()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._sel.register(self._wake_r, selectors.EVENT_READ, None)
+        threading.Thread(target=self._loop, name="wassette-output", daemon=True).start()
+
+    def open(self, tail: _Tail) -> tuple[int, int]:
+        """A new pipe drained into ``tail``: (read fd, write fd). The caller closes the
+        write fd once wasmtime has opened its own, and calls :meth:`finish` at the end."""
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        with self._lock:
+            self._sel.register(r, selectors.EVENT_READ, tail)
+        os.write(self._wake_w, b"\0")
+        return r, w
+
+    @staticmethod
+    def _drain(fd: int, tail: _Tail) -> bool:
+        """Read what is buffered; False at end of stream. Call with ``tail.lock`` held."""
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            if not data:
+                return False
+            tail.write(data)
+
+    def finish(self, fd: int, tail: _Tail) -> None:
+        """Take what the guest wrote so far, stop draining ``fd`` and close it."""
+        with self._lock:
+            try:
+                self._sel.unregister(fd)
+            except (KeyError, ValueError):
+                pass
+        with tail.lock:
+            if not tail.closed:
+                self._drain(fd, tail)
+                tail.closed = True
+                os.close(fd)
+
+    def _loop(self) -> None:
+        while True:
+            for key, _ in self._sel.select():
+                tail = key.data
+                if tail is None:
+                    try:
+                        os.read(self._wake_r, 4096)
+                    except BlockingIOError:
+                        pass
+                    continue
+                assert isinstance(tail, _Tail)
+                fd = key.fd
+                with tail.lock:
+                    # A finished tail's fd is closed (its number may be reused): skip it.
+                    if tail.closed or self._drain(fd, tail):
+                        continue
+                    with self._lock:
+                        try:
+                            self._sel.unregister(fd)
+                        except (KeyError, ValueError):
+                            pass
+                    tail.closed = True
+                    os.close(fd)
+
+
+_pump: _Pump | None = None
+_pump_lock = threading.Lock()
+
+
+def _get_pump() -> _Pump:
+    global _pump  # noqa: PLW0603 - one drain thread per process, started on first use
+    with _pump_lock:
+        if _pump is None:
+            _pump = _Pump()
+        return _pump
 
 
 class _Call:
     """State shared between the caller and the worker thread of one call."""
 
-    def __init__(self, caps: Capabilities, output_limit: int) -> None:
+    def __init__(self, caps: Capabilities, output_limit: int, margin: int = 0) -> None:
         self.caps = caps
-        self.stdout = _Tail(output_limit)
-        self.stderr = _Tail(output_limit)
+        self.stdout = _Tail(output_limit, margin)
+        self.stderr = _Tail(output_limit, margin)
+        self.fds: list[tuple[int, _Tail]] = []
         self.http = http_policy.HttpCallContext(caps=caps)
         self.phase = "setup"
         self.value: object = None
@@ -223,8 +334,14 @@ def _wasi_config(call: _Call) -> wasmtime.WasiConfig:
                 why="the directory does not exist or cannot be opened",
                 fix="create the directory, or revoke the storage permission for it",
             ) from exc
-    wasi.stdout_custom = call.stdout.write
-    wasi.stderr_custom = call.stderr.write
+    pump = _get_pump()
+    for tail, name in ((call.stdout, "stdout_file"), (call.stderr, "stderr_file")):
+        r, w = pump.open(tail)
+        call.fds.append((r, tail))
+        try:
+            setattr(wasi, name, f"/proc/self/fd/{w}")  # wasmtime opens its own write end
+        finally:
+            os.close(w)
     return wasi
 
 
@@ -300,13 +417,16 @@ def invoke(
             "that cannot be cancelled, and each holds a thread",
             fix="wait for them to finish, or restart the server; check why the component blocks",
         )
-    call = _Call(caps, output_limit)
+    redact = _redactor(caps)
+    call = _Call(caps, output_limit, margin=redact.max_match)
     started = time.monotonic()
     call_args = list(args)
     _pool.submit(lambda: _run(loaded, index, call_args, call))
     finished = call.done.wait(max(caps.timeout_seconds, 0.0) + TIMEOUT_GRACE_SECONDS)
     elapsed = time.monotonic() - started
-    redact = _redactor(caps)
+    pump = _get_pump()
+    for fd, tail in list(call.fds):
+        pump.finish(fd, tail)
     denied = tuple(call.http.denied)
     if not finished:
         with _abandoned_lock:
@@ -315,8 +435,8 @@ def invoke(
     if call.ok:
         return InvokeResult(
             value=call.value,
-            stdout=redact(call.stdout.text()),
-            stderr=redact(call.stderr.text()),
+            stdout=call.stdout.redacted(redact),
+            stderr=call.stderr.redacted(redact),
             denied_requests=denied,
             elapsed_seconds=elapsed,
         )
@@ -341,7 +461,7 @@ def _name(loaded: LoadedComponent, export_path: Sequence[str]) -> str:
 
 
 def _stderr_excerpt(call: _Call, redact: Redactor) -> str:
-    text = redact(call.stderr.text()).strip()
+    text = call.stderr.redacted(redact).strip()
     if not text:
         return ""
     excerpt = text[-_STDERR_IN_MESSAGE:]
@@ -349,15 +469,15 @@ def _stderr_excerpt(call: _Call, redact: Redactor) -> str:
     return " | ".join(lines)
 
 
-def _trap_reason(error: BaseException) -> str:
+def _trap_reason(text: str, kind: str) -> str:
     """The useful part of a wasmtime error: its root cause, not the wasm backtrace.
 
     A trap reads "error while executing at wasm backtrace: ... Caused by: wasm trap: X": we keep
     X. Other errors (e.g. a missing import) keep their headline plus the deepest cause.
     """
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
-        return type(error).__name__
+        return kind
     if "Caused by:" not in lines:
         return lines[0] if len(lines) == 1 else f"{lines[0]} ({lines[-1]})"
     causes = [re.sub(r"^\d+:\s*", "", c) for c in lines[lines.index("Caused by:") + 1 :]]
@@ -388,7 +508,8 @@ def network_fix_hint(component_id: str, denied: Sequence[DeniedRequest]) -> str:
     Requests denied for their form (userinfo, an unknown scheme: ``port`` is None) are left
     out: no grant makes those pass.
     """
-    hosts = sorted({d.host for d in denied if d.host and d.port is not None})
+    # A host that held an injected value (now a placeholder) is never offered as a grant.
+    hosts = sorted({d.host for d in denied if d.host and d.port is not None and not d.redacted})
     if not hosts:
         return ""
     grants = "; ".join(f"`wassette permission grant network {component_id} {h}`" for h in hosts)
@@ -437,7 +558,7 @@ def _timeout_error(
         f"call to {_name(loaded, export_path)} timed out",
         why=why,
         fix=fix,
-        stderr_tail=redact(call.stderr.text()),
+        stderr_tail=call.stderr.redacted(redact),
         denied_destinations=tuple(d.destination for d in call.http.denied),
     )
 
@@ -454,9 +575,10 @@ def _classify(  # noqa: PLR0911 - one return per kind of failure reads best
         return error
     assert error is not None
     text = str(error)
-    reason = redact(_trap_reason(error))
+    # Redacted before the useful line is picked out: a value spanning lines is replaced whole.
+    reason = _trap_reason(redact(text), type(error).__name__)
     name = _name(loaded, export_path)
-    stderr_text = redact(call.stderr.text())
+    stderr_text = call.stderr.redacted(redact)
     denied = tuple(d.destination for d in call.http.denied)
     stderr = _stderr_excerpt(call, redact)
     tail = f"; guest stderr ends with: {stderr}" if stderr else ""
