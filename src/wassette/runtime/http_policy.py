@@ -147,9 +147,7 @@ def _handle(store: Any, req: Any, opts: Any) -> Any:
         # Keep no userinfo ("user:token@host"): it may be a credential.
         raw = str(authority or "").rpartition("@")[2]
         shown = redact.host(raw)
-        ctx.denied.append(
-            DeniedRequest(scheme or "other", shown[:255], None, method, shown != raw)
-        )
+        ctx.denied.append(DeniedRequest(scheme or "other", shown[:255], None, method, shown != raw))
         return _deny(store, req, opts)
     host, port = target
     if not ctx.caps.allows_request(scheme, host, port):

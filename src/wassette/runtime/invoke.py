@@ -17,6 +17,7 @@ Values in and out are plain wasmtime-py values; JSON conversion lives in ``value
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import queue
@@ -170,11 +171,8 @@ class _Pump:
 
     def finish(self, fd: int, tail: _Tail) -> None:
         """Take what the guest wrote so far, stop draining ``fd`` and close it."""
-        with self._lock:
-            try:
-                self._sel.unregister(fd)
-            except (KeyError, ValueError):
-                pass
+        with self._lock, contextlib.suppress(KeyError, ValueError):
+            self._sel.unregister(fd)
         with tail.lock:
             if not tail.closed:
                 self._drain(fd, tail)
@@ -186,10 +184,8 @@ class _Pump:
             for key, _ in self._sel.select():
                 tail = key.data
                 if tail is None:
-                    try:
+                    with contextlib.suppress(BlockingIOError):
                         os.read(self._wake_r, 4096)
-                    except BlockingIOError:
-                        pass
                     continue
                 assert isinstance(tail, _Tail)
                 fd = key.fd
@@ -197,11 +193,8 @@ class _Pump:
                     # A finished tail's fd is closed (its number may be reused): skip it.
                     if tail.closed or self._drain(fd, tail):
                         continue
-                    with self._lock:
-                        try:
-                            self._sel.unregister(fd)
-                        except (KeyError, ValueError):
-                            pass
+                    with self._lock, contextlib.suppress(KeyError, ValueError):
+                        self._sel.unregister(fd)
                     tail.closed = True
                     os.close(fd)
 

@@ -45,7 +45,9 @@ import base64
 import functools
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
+
+_S = TypeVar("_S", str, bytes)
 
 __all__ = ["CASELESS_LENGTH", "MIN_LENGTH", "Redactor", "redactor_for"]
 
@@ -56,7 +58,7 @@ CASELESS_LENGTH = 8
 """Values at least this long are also caught in any letter case."""
 
 _MAX_BACKSLASHES = 16
-_BS = r"\\{1,%d}" % _MAX_BACKSLASHES  # the backslashes of an escape, nested literals included
+_BS = rf"\\{{1,{_MAX_BACKSLASHES}}}"  # the backslashes of an escape, nested literals included
 _CONTROL = {"\n": "n", "\r": "r", "\t": "t", "\b": "b", "\f": "f", "\v": "v", "\a": "a", "\0": "0"}
 _HTML_NAMED = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "(?:apos|#39)"}
 # Upper bound of the text one character of a value can become in any covered form (the UTF-8
@@ -132,6 +134,7 @@ _HEX_DIGITS = b"0123456789abcdef"
 _TO_LOWER = bytes(range(256)).translate(bytes.maketrans(b"ABCDEF", b"abcdef"))
 _NOT_HEX = bytes(c for c in range(256) if c not in _HEX_DIGITS + b"ABCDEF")
 _NOT_DEC = bytes(c for c in range(256) if not 0x30 <= c <= 0x39)
+_SHORT_TEXT = 2048  # characters: below this, the fast path uses compiled alternations
 _ALNUM_RUN = re.compile(r"[A-Za-z0-9]+")
 
 
@@ -177,26 +180,57 @@ class _Views:
             self._utf8 = self.text.encode("utf-8", "surrogatepass")
         return self._utf8
 
-    def hex(self) -> bytes:
-        return self.utf8().translate(_TO_LOWER, _NOT_HEX)
-
-    def dec(self) -> bytes:
-        return self.utf8().translate(None, _NOT_DEC)
-
-    def positions(self, keep: str) -> list[int]:
+    def _positions(self, keep: str) -> list[int]:
         """Character index in ``text`` of each kept character of a view (ASCII digits and
         letters only, so one character per kept byte)."""
         allowed = set(keep)
         return [i for i, c in enumerate(self.text) if c in allowed]
 
+    def hex_spans(self, needle: bytes, key: str) -> list[tuple[int, int, str]]:
+        """Spans of ``needle`` in the text's hex digits (separators and ``0x`` ignored)."""
+        if self._hex is None:
+            self._hex = (self.utf8().translate(_TO_LOWER, _NOT_HEX), [])
+        view, pos = self._hex
+        hits = _finds(view, needle)
+        if hits and not pos:
+            pos.extend(self._positions("0123456789abcdefABCDEF"))
+        return [(pos[h], pos[h + len(needle) - 1] + 1, key) for h in hits]
 
-def _finds(haystack: bytes, needle: bytes) -> list[int]:
+    def dec_spans(self, needle: bytes, key: str) -> list[tuple[int, int, str]]:
+        """Spans of ``needle`` in the text's decimal digits (separators ignored)."""
+        if self._dec is None:
+            self._dec = (self.utf8().translate(None, _NOT_DEC), [])
+        view, pos = self._dec
+        hits = _finds(view, needle)
+        if hits and not pos:
+            pos.extend(self._positions("0123456789"))
+        return [(pos[h], pos[h + len(needle) - 1] + 1, key) for h in hits]
+
+
+def _finds(haystack: _S, needle: _S) -> list[int]:
     found: list[int] = []
     at = haystack.find(needle)
     while at >= 0:
         found.append(at)
         at = haystack.find(needle, at + 1)
     return found
+
+
+def _merge(found: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Overlapping spans joined into one, named after the key of the longest among them."""
+    found.sort(key=lambda s: (s[0], -s[1]))
+    merged: list[tuple[int, int, str]] = []
+    longest: list[int] = []
+    for start, end, key in found:
+        if merged and start < merged[-1][1]:
+            m_start, m_end, m_key = merged[-1]
+            if end - start > longest[-1]:
+                m_key, longest[-1] = key, end - start
+            merged[-1] = (m_start, max(m_end, end), m_key)
+        else:
+            merged.append((start, end, key))
+            longest.append(end - start)
+    return merged
 
 
 class Redactor:
@@ -218,6 +252,15 @@ class Redactor:
             _Value(by_value[v], v, len(v) >= caseless_length)
             for v in sorted(by_value, key=len, reverse=True)
         ]
+        literals = [v.literal for v in self._values]
+        self._quick = (
+            None
+            if None in literals
+            else re.compile("|".join(re.escape(x) for x in literals if x is not None)),
+            re.compile("|".join(re.escape(p) for v in self._values for p in v.base64) or "(?!)"),
+            re.compile(b"|".join(n for v in self._values for n in (v.hex, v.hex0)) or b"(?!)"),
+            re.compile(b"|".join(v.dec for v in self._values) or b"(?!)"),
+        )
         self.max_match = max((len(v) for v in by_value), default=0) * _MAX_FORM_PER_CHAR
         """An upper bound of the length of text one occurrence can span, in characters."""
         self._caseless: Redactor | None = None
@@ -225,14 +268,39 @@ class Redactor:
     def __bool__(self) -> bool:
         return bool(self._values)
 
+    def _maybe(self, text: str) -> bool:
+        """False when no value can occur in ``text`` (substring tests only: the fast path).
+
+        Short texts (most results) take one search per needle kind, each over one compiled
+        alternation; long ones a substring test per needle (C's fast search beats a regex
+        alternation there)."""
+        lower = text.lower()
+        raw = text.encode("utf-8", "surrogatepass")
+        hex_view = raw.translate(_TO_LOWER, _NOT_HEX)
+        dec_view = raw.translate(None, _NOT_DEC)
+        if len(text) <= _SHORT_TEXT:
+            quick = self._quick
+            return bool(
+                quick[0] is None
+                or quick[0].search(lower)
+                or quick[1].search(text)
+                or quick[2].search(hex_view)
+                or quick[3].search(dec_view)
+            )
+        for v in self._values:
+            if v.literal is None or v.literal in lower:
+                return True
+            if v.hex in hex_view or v.hex0 in hex_view or v.dec in dec_view:
+                return True
+            for piece in v.base64:
+                if piece in text:
+                    return True
+        return False
+
     def _spans(self, text: str) -> list[tuple[int, int, str]]:
         """Merged (start, end, key) spans of every occurrence, overlaps joined."""
         views = _Views(text)
         found: list[tuple[int, int, str]] = []
-        hex_view: bytes | None = None
-        dec_view: bytes | None = None
-        hex_pos: list[int] | None = None
-        dec_pos: list[int] | None = None
         for v in self._values:
             if v.literal is None or v.literal in views.lower:
                 found.extend(
@@ -240,41 +308,16 @@ class Redactor:
                     for m in v.text_pattern().finditer(text)
                 )
             for piece in v.base64:
-                at = text.find(piece)
-                while at >= 0:
-                    found.append((at, at + len(piece), v.key))
-                    at = text.find(piece, at + 1)
-            if hex_view is None:
-                hex_view = views.hex()
+                found.extend((at, at + len(piece), v.key) for at in _finds(text, piece))
             for needle in (v.hex, v.hex0):
-                hits = _finds(hex_view, needle)
-                if hits:
-                    hex_pos = hex_pos or views.positions("0123456789abcdefABCDEF")
-                    found.extend((hex_pos[h], hex_pos[h + len(needle) - 1] + 1, v.key) for h in hits)
-            if dec_view is None:
-                dec_view = views.dec()
-            hits = _finds(dec_view, v.dec)
-            if hits:
-                dec_pos = dec_pos or views.positions("0123456789")
-                found.extend((dec_pos[h], dec_pos[h + len(v.dec) - 1] + 1, v.key) for h in hits)
-        found.sort(key=lambda s: (s[0], -s[1]))
-        merged: list[tuple[int, int, str]] = []
-        longest: list[int] = []
-        for start, end, key in found:
-            if merged and start < merged[-1][1]:
-                m_start, m_end, m_key = merged[-1]
-                if end - start > longest[-1]:
-                    m_key, longest[-1] = key, end - start
-                merged[-1] = (m_start, max(m_end, end), m_key)
-            else:
-                merged.append((start, end, key))
-                longest.append(end - start)
-        return merged
+                found.extend(views.hex_spans(needle, v.key))
+            found.extend(views.dec_spans(v.dec, v.key))
+        return _merge(found)
 
     def tail(self, text: str, start: int) -> str:
         """``text[start:]`` with every known value replaced, redacting *before* cutting: an
         occurrence that straddles ``start`` becomes a whole placeholder, never a fragment."""
-        if not self._values or not text:
+        if not self._values or not text or not self._maybe(text):
             return text[start:]
         spans = self._spans(text)
         if not spans:
