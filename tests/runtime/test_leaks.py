@@ -71,9 +71,9 @@ def secret_windows(form: str, value: str, k: int = 4) -> set[str]:
     return {enc[i : i + k] for i in range(len(enc) - k + 1)} - context
 
 
-def survivors(text: str, form: str, value: str) -> set[str]:
+def survivors(text: str, form: str, value: str, k: int = 4) -> set[str]:
     blanked = _PLACEHOLDER.sub("\0", text)
-    return {w for w in secret_windows(form, value) if w in blanked}
+    return {w for w in secret_windows(form, value, k) if w in blanked}
 
 
 def _caps() -> Capabilities:
