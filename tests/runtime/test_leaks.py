@@ -63,9 +63,11 @@ def secret_windows(form: str, value: str, k: int = 4) -> set[str]:
     design (docs/redaction.md), so it is context here.
     """
     enc = FORMS[form](value)
-    filler = "Z" * len(value)
+    # Quotes and backslashes are kept: they decide the quoting of the context (repr picks
+    # double quotes for a value holding a single one), which is not part of the secret.
+    filler = "".join(c if c in "\"'\\" else "Z" for c in value)
     if form in BASE64_FORMS:
-        filler = value[0] + filler[2:] + value[-1]
+        filler = value[0] + filler[1:-1] + value[-1]
     dummy = FORMS[form](filler)
     context = {dummy[i : i + k] for i in range(len(dummy) - k + 1)}
     return {enc[i : i + k] for i in range(len(enc) - k + 1)} - context

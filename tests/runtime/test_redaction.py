@@ -79,9 +79,11 @@ secret_values = st.text(
 
 def _core_windows(form: str, value: str, k: int = 4) -> set[str]:
     enc = FORMS[form](value)
-    filler = "Z" * len(value)
+    # Quotes and backslashes are kept: they decide the quoting of the context (repr picks
+    # double quotes for a value holding a single one), which is not part of the secret.
+    filler = "".join(c if c in "\"'\\" else "Z" for c in value)
     if form in {"base64", "base64url", "basic-auth"}:
-        filler = value[0] + filler[2:] + value[-1]  # the boundary characters are context
+        filler = value[0] + filler[1:-1] + value[-1]  # the boundary characters are context
     dummy = FORMS[form](filler)
     context = {dummy[i : i + k] for i in range(len(dummy) - k + 1)}
     return {enc[i : i + k] for i in range(len(enc) - k + 1)} - context

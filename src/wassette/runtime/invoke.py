@@ -17,16 +17,16 @@ Values in and out are plain wasmtime-py values; JSON conversion lives in ``value
 
 from __future__ import annotations
 
-import contextlib
+import ctypes
 import math
 import os
 import queue
 import re
-import selectors
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import wasmtime
 import wasmtime.component as wc
@@ -104,13 +104,11 @@ class _Tail:
     def __init__(self, limit: int, margin: int = 0) -> None:
         self.limit = limit
         self.keep = limit + margin
-        self.total = 0
         self._buf = bytearray()
         self.lock = threading.Lock()
         self.closed = False
 
     def write(self, data: bytes) -> None:
-        self.total += len(data)
         self._buf += data
         if len(self._buf) > self.keep:
             del self._buf[: len(self._buf) - self.keep]
@@ -127,88 +125,101 @@ class _Tail:
         return redact.tail(text, start)
 
 
-class _Pump:
-    """Drains the pipes that carry guest stdout/stderr into their :class:`_Tail`.
+class _Spool:
+    """Collects guest stdout/stderr from in-memory files into their :class:`_Tail`.
 
-    Why pipes: wasmtime's custom-output stream offers the guest 8 KiB per write, a file
-    stream 64 KiB, and guest runtimes (CPython's among them) drop the rest of a larger write
-    when it comes back short, so a 20 KB write arrived as its first 8 KB. A pipe opened by
-    path is a file stream (64 KiB per write), and draining it here keeps memory bounded by
-    the tail, however much the guest writes. One thread serves every call.
+    Why files: wasmtime's custom-output stream offers the guest 8 KiB per write, a file stream
+    64 KiB, and guest runtimes (CPython's among them) drop the rest of a larger write when it
+    comes back short, so a 20 KB write arrived as its first 8 KB. A pipe would do too, but
+    wasmtime serves a pipe through its slow non-file path (several ms per call with output);
+    an anonymous in-memory file (``memfd``) is as fast as the custom stream.
+
+    Memory stays bounded: while a call runs, one thread reads what each file gained every
+    :data:`period` seconds into the bounded tail and punches the consumed range out of the
+    file (the file keeps its size, as a hole, so the guest's write offset stays valid). At the
+    end of the call the rest is read and the file closed.
     """
 
+    period = 0.01
+
     def __init__(self) -> None:
-        self._sel = selectors.DefaultSelector()
-        self._lock = threading.Lock()
-        self._wake_r, self._wake_w = os.pipe()
-        os.set_blocking(self._wake_r, False)
-        self._sel.register(self._wake_r, selectors.EVENT_READ, None)
+        self._active: dict[int, tuple[_Tail, list[int]]] = {}
+        self._cond = threading.Condition()
         threading.Thread(target=self._loop, name="wassette-output", daemon=True).start()
 
-    def open(self, tail: _Tail) -> tuple[int, int]:
-        """A new pipe drained into ``tail``: (read fd, write fd). The caller closes the
-        write fd once wasmtime has opened its own, and calls :meth:`finish` at the end."""
-        r, w = os.pipe()
-        os.set_blocking(r, False)
-        with self._lock:
-            self._sel.register(r, selectors.EVENT_READ, tail)
-        os.write(self._wake_w, b"\0")
-        return r, w
+    def open(self, tail: _Tail) -> int:
+        """A new in-memory file collected into ``tail``; give wasmtime ``/proc/self/fd/N``."""
+        fd = os.memfd_create("wassette-guest-output", os.MFD_CLOEXEC)
+        with self._cond:
+            self._active[fd] = (tail, [0])
+            self._cond.notify()
+        return fd
 
     @staticmethod
-    def _drain(fd: int, tail: _Tail) -> bool:
-        """Read what is buffered; False at end of stream. Call with ``tail.lock`` held."""
-        while True:
-            try:
-                data = os.read(fd, 65536)
-            except BlockingIOError:
-                return True
-            except OSError:
-                return False
+    def _collect(fd: int, tail: _Tail, offset: list[int]) -> None:
+        """Move what the file gained since ``offset`` into ``tail``. Hold ``tail.lock``."""
+        size = os.fstat(fd).st_size
+        start = max(offset[0], size - tail.keep)  # older bytes would fall out of the tail
+        while start < size:
+            data = os.pread(fd, min(size - start, 1 << 20), start)
             if not data:
-                return False
+                break
             tail.write(data)
+            start += len(data)
+        if start > offset[0]:
+            _punch_hole(fd, start)
+            offset[0] = start
 
     def finish(self, fd: int, tail: _Tail) -> None:
-        """Take what the guest wrote so far, stop draining ``fd`` and close it."""
-        with self._lock, contextlib.suppress(KeyError, ValueError):
-            self._sel.unregister(fd)
+        """Take what the guest wrote so far, stop collecting ``fd`` and close it."""
+        with self._cond:
+            entry = self._active.pop(fd, None)
         with tail.lock:
-            if not tail.closed:
-                self._drain(fd, tail)
+            if entry is not None and not tail.closed:
+                self._collect(fd, tail, entry[1])
                 tail.closed = True
                 os.close(fd)
 
     def _loop(self) -> None:
         while True:
-            for key, _ in self._sel.select():
-                tail = key.data
-                if tail is None:
-                    with contextlib.suppress(BlockingIOError):
-                        os.read(self._wake_r, 4096)
-                    continue
-                assert isinstance(tail, _Tail)
-                fd = key.fd
+            with self._cond:
+                while not self._active:
+                    self._cond.wait()
+                entries = list(self._active.items())
+            for fd, (tail, offset) in entries:
                 with tail.lock:
-                    # A finished tail's fd is closed (its number may be reused): skip it.
-                    if tail.closed or self._drain(fd, tail):
-                        continue
-                    with self._lock, contextlib.suppress(KeyError, ValueError):
-                        self._sel.unregister(fd)
-                    tail.closed = True
-                    os.close(fd)
+                    if not tail.closed:  # a closed tail's fd number may already be reused
+                        self._collect(fd, tail, offset)
+            time.sleep(self.period)
 
 
-_pump: _Pump | None = None
-_pump_lock = threading.Lock()
+_PAGE = 4096
+_libc: Any = None
 
 
-def _get_pump() -> _Pump:
-    global _pump  # noqa: PLW0603 - one drain thread per process, started on first use
-    with _pump_lock:
-        if _pump is None:
-            _pump = _Pump()
-        return _pump
+def _punch_hole(fd: int, end: int) -> None:
+    """Free the memory of bytes [0, end) of ``fd`` (keeping its size); best effort."""
+    global _libc  # noqa: PLW0603 - loaded once
+    length = end - end % _PAGE
+    if length <= 0:
+        return
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+    # FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE
+    _libc.fallocate(fd, 0x01 | 0x02, 0, length)
+
+
+_spool: _Spool | None = None
+_spool_lock = threading.Lock()
+
+
+def _get_spool() -> _Spool:
+    global _spool  # noqa: PLW0603 - one collector thread per process, started on first use
+    with _spool_lock:
+        if _spool is None:
+            _spool = _Spool()
+        return _spool
 
 
 class _Call:
@@ -327,14 +338,11 @@ def _wasi_config(call: _Call) -> wasmtime.WasiConfig:
                 why="the directory does not exist or cannot be opened",
                 fix="create the directory, or revoke the storage permission for it",
             ) from exc
-    pump = _get_pump()
+    spool = _get_spool()
     for tail, name in ((call.stdout, "stdout_file"), (call.stderr, "stderr_file")):
-        r, w = pump.open(tail)
-        call.fds.append((r, tail))
-        try:
-            setattr(wasi, name, f"/proc/self/fd/{w}")  # wasmtime opens its own write end
-        finally:
-            os.close(w)
+        fd = spool.open(tail)
+        call.fds.append((fd, tail))
+        setattr(wasi, name, f"/proc/self/fd/{fd}")  # wasmtime opens a descriptor of its own
     return wasi
 
 
@@ -417,9 +425,9 @@ def invoke(
     _pool.submit(lambda: _run(loaded, index, call_args, call))
     finished = call.done.wait(max(caps.timeout_seconds, 0.0) + TIMEOUT_GRACE_SECONDS)
     elapsed = time.monotonic() - started
-    pump = _get_pump()
+    spool = _get_spool()
     for fd, tail in list(call.fds):
-        pump.finish(fd, tail)
+        spool.finish(fd, tail)
     denied = tuple(call.http.denied)
     if not finished:
         with _abandoned_lock:
