@@ -9,7 +9,8 @@ redacting every ``debug`` or ``true`` would shred ordinary text while protecting
 
 Not only the value itself is caught, but the shapes a careless component (or a guest runtime's
 error printer) turns it into. Each character of the value may appear as itself or as any of its
-escapes, mixed freely within one occurrence:
+escapes, mixed freely within one occurrence (ASCII letters and digits only as themselves: no
+common encoder escapes them):
 
 * string-literal escapes, nested to any depth up to 16 backslashes: JSON (``\\"``, ``\\\\``,
   ``\\/``, ``\\n``, ``\\u00e9``, surrogate pairs; both ``ensure_ascii`` settings), Python
