@@ -19,26 +19,32 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def parse_env_assignment(text: str, where: str) -> tuple[str, str]:
-    """``K=V`` -> (K, V). Errors name the place and the key, never the value."""
+    """``K=V`` -> (K, V). Errors name the place and what is wrong, never the text: an
+    argument without ``=`` may well be a bare secret pasted where ``NAME=secret`` belonged."""
     key, sep, value = text.partition("=")
     key = key.strip()
     if key.startswith("export "):
         key = key[len("export ") :].strip()
     if not sep or not _ENV_NAME.match(key):
-        shown = key if _ENV_NAME.match(key) else "(not a valid name)"
         raise UsageError(
-            f"{where}: expected KEY=VALUE",
-            why=f"key {shown} {'has no =' if not sep else 'is not a valid variable name'}",
-            fix="write it as NAME=value, NAME made of letters, digits and _",
+            f"{where}: expected NAME=VALUE",
+            why="the argument has no '='"
+            if not sep
+            else "the text before '=' is not a valid variable name",
+            fix="write it as NAME=value, NAME made of letters, digits and _ "
+            "(the argument is not shown: it may hold a secret)",
         )
-    value = value.strip() if where.startswith("--env-file") else value
     if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
         value = value[1:-1]
     return key, value
 
 
 def parse_env_file(path: Path) -> dict[str, str]:
-    """A dotenv-style file: ``KEY=VALUE`` lines, ``#`` comments, optional ``export``."""
+    """A dotenv file, in the one env format wassette reads and writes (the rules of
+    ``secret import``/``export``: ``#`` comments, ``export``, single or double quotes with
+    escapes). Errors name the line and what is wrong, never its content."""
+    from wassette.secretstore.transfer import parse_env
+
     try:
         text = path.read_text("utf-8")
     except OSError as exc:
@@ -49,13 +55,7 @@ def parse_env_file(path: Path) -> dict[str, str]:
         ) from None
     except UnicodeDecodeError:
         raise ConfigError(f"--env-file {path} is not UTF-8", fix="re-save it as UTF-8") from None
-    out: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        key, value = parse_env_assignment(line, f"--env-file {path} line {number}")
-        out[key] = value
-    return out
+    return parse_env(text, f"--env-file {path}")
 
 
 def read_token_file(path: Path) -> str:

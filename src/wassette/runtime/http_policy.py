@@ -41,6 +41,7 @@ import wasmtime
 import wasmtime.component as wc
 
 from wassette.runtime.capabilities import Capabilities
+from wassette.runtime.redaction import Redactor, redactor_for
 
 __all__ = [
     "HELPER_WAT",
@@ -96,6 +97,9 @@ class DeniedRequest:
     host: str
     port: int | None
     method: str
+    # True when an injected value was found (and replaced) in the host: such a destination
+    # is never offered as a `permission grant network` fix.
+    redacted: bool = False
 
     @property
     def destination(self) -> str:
@@ -149,10 +153,10 @@ def _scheme_name(value: Any) -> str | None:
     return None
 
 
-def _method_name(value: Any) -> str:
+def _method_name(value: Any, redact: Redactor) -> str:
     tag = getattr(value, "tag", None)
-    if tag == "other":
-        return str(getattr(value, "payload", "OTHER")).upper()[:32]
+    if tag == "other":  # a guest-chosen string: redacted before it is cut
+        return redact.host(str(getattr(value, "payload", "OTHER"))).upper()[:32]
     return str(tag or value).upper()[:32]
 
 
@@ -177,18 +181,23 @@ def _handle(store: Any, req: Any, opts: Any) -> Any:
     if ctx is None or not ctx.helper:
         return _deny(store, req, opts)
     f = ctx.helper
+    # A denied destination is echoed in errors, fix hints and logs: an injected value used as
+    # (part of) a host name is replaced there, in any letter case, before anything is cut.
+    redact = redactor_for(ctx.caps.redaction_pairs())
     scheme = _scheme_name(f["scheme"](store, req))
     authority = f["authority"](store, req)
-    method = _method_name(f["method"](store, req))
+    method = _method_name(f["method"](store, req), redact)
     target = parse_authority(scheme, authority) if scheme and isinstance(authority, str) else None
     if scheme is None or target is None:
         # Keep no userinfo ("user:token@host"): it may be a credential.
-        shown = str(authority or "").rpartition("@")[2][:255]
-        ctx.denied.append(DeniedRequest(scheme or "other", shown, None, method))
+        raw = str(authority or "").rpartition("@")[2]
+        shown = redact.host(raw)
+        ctx.denied.append(DeniedRequest(scheme or "other", shown[:255], None, method, shown != raw))
         return _deny(store, req, opts)
     host, port = target
     if not ctx.caps.allows_request(scheme, host, port):
-        ctx.denied.append(DeniedRequest(scheme, host, port, method))
+        shown = redact.host(host)
+        ctx.denied.append(DeniedRequest(scheme, shown, port, method, shown != host))
         return _deny(store, req, opts)
     if not names_itself(host) and resolves_to_non_public(host, port):
         # No port recorded: granting the name again would not help (see the module doc).

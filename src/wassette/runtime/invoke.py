@@ -17,13 +17,16 @@ Values in and out are plain wasmtime-py values; JSON conversion lives in ``value
 
 from __future__ import annotations
 
+import ctypes
 import math
+import os
 import queue
 import re
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import wasmtime
 import wasmtime.component as wc
@@ -91,30 +94,142 @@ class InvokeResult:
 
 
 class _Tail:
-    """The last ``limit`` bytes written by the guest to one stream."""
+    """The last ``limit`` bytes written by the guest to one stream, plus a margin.
 
-    def __init__(self, limit: int) -> None:
+    The margin (``keep`` - ``limit``) is what lets redaction run *before* the cut: a secret
+    that straddles the cut is still whole in the buffer, so it is replaced as a whole and
+    no prefix or suffix of it is left at the start of the tail.
+    """
+
+    def __init__(self, limit: int, margin: int = 0) -> None:
         self.limit = limit
-        self.total = 0
+        self.keep = limit + margin
         self._buf = bytearray()
+        self.lock = threading.Lock()
+        self.closed = False
 
     def write(self, data: bytes) -> None:
-        self.total += len(data)
         self._buf += data
-        if len(self._buf) > self.limit:
-            del self._buf[: len(self._buf) - self.limit]
+        if len(self._buf) > self.keep:
+            del self._buf[: len(self._buf) - self.keep]
 
-    def text(self) -> str:
-        return bytes(self._buf).decode("utf-8", errors="replace")
+    def redacted(self, redact: Redactor) -> str:
+        """The last ``limit`` bytes as text, secrets redacted before the cut."""
+        with self.lock:
+            buf = bytes(self._buf)
+        cut = max(0, len(buf) - self.limit)
+        while cut < len(buf) and 0x80 <= buf[cut] < 0xC0:  # not inside a UTF-8 character
+            cut += 1
+        start = len(buf[:cut].decode("utf-8", errors="replace"))
+        text = buf.decode("utf-8", errors="replace")
+        return redact.tail(text, start)
+
+
+class _Spool:
+    """Collects guest stdout/stderr from in-memory files into their :class:`_Tail`.
+
+    Why files: wasmtime's custom-output stream offers the guest 8 KiB per write, a file stream
+    64 KiB, and guest runtimes (CPython's among them) drop the rest of a larger write when it
+    comes back short, so a 20 KB write arrived as its first 8 KB. A pipe would do too, but
+    wasmtime serves a pipe through its slow non-file path (several ms per call with output);
+    an anonymous in-memory file (``memfd``) is as fast as the custom stream.
+
+    Memory stays bounded: while a call runs, one thread reads what each file gained every
+    :data:`period` seconds into the bounded tail and punches the consumed range out of the
+    file (the file keeps its size, as a hole, so the guest's write offset stays valid). At the
+    end of the call the rest is read and the file closed.
+    """
+
+    period = 0.01
+
+    def __init__(self) -> None:
+        self._active: dict[int, tuple[_Tail, list[int]]] = {}
+        self._cond = threading.Condition()
+        threading.Thread(target=self._loop, name="wassette-output", daemon=True).start()
+
+    def open(self, tail: _Tail) -> int:
+        """A new in-memory file collected into ``tail``; give wasmtime ``/proc/self/fd/N``."""
+        fd = os.memfd_create("wassette-guest-output", os.MFD_CLOEXEC)
+        with self._cond:
+            self._active[fd] = (tail, [0])
+            self._cond.notify()
+        return fd
+
+    @staticmethod
+    def _collect(fd: int, tail: _Tail, offset: list[int]) -> None:
+        """Move what the file gained since ``offset`` into ``tail``. Hold ``tail.lock``."""
+        size = os.fstat(fd).st_size
+        start = max(offset[0], size - tail.keep)  # older bytes would fall out of the tail
+        while start < size:
+            data = os.pread(fd, min(size - start, 1 << 20), start)
+            if not data:
+                break
+            tail.write(data)
+            start += len(data)
+        if start > offset[0]:
+            _punch_hole(fd, start)
+            offset[0] = start
+
+    def finish(self, fd: int, tail: _Tail) -> None:
+        """Take what the guest wrote so far, stop collecting ``fd`` and close it."""
+        with self._cond:
+            entry = self._active.pop(fd, None)
+        with tail.lock:
+            if entry is not None and not tail.closed:
+                self._collect(fd, tail, entry[1])
+                tail.closed = True
+                os.close(fd)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._active:
+                    self._cond.wait()
+                entries = list(self._active.items())
+            for fd, (tail, offset) in entries:
+                with tail.lock:
+                    if not tail.closed:  # a closed tail's fd number may already be reused
+                        self._collect(fd, tail, offset)
+            time.sleep(self.period)
+
+
+_PAGE = 4096
+_libc: Any = None
+
+
+def _punch_hole(fd: int, end: int) -> None:
+    """Free the memory of bytes [0, end) of ``fd`` (keeping its size); best effort."""
+    global _libc  # noqa: PLW0603 - loaded once
+    length = end - end % _PAGE
+    if length <= 0:
+        return
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+    # FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE
+    _libc.fallocate(fd, 0x01 | 0x02, 0, length)
+
+
+_spool: _Spool | None = None
+_spool_lock = threading.Lock()
+
+
+def _get_spool() -> _Spool:
+    global _spool  # noqa: PLW0603 - one collector thread per process, started on first use
+    with _spool_lock:
+        if _spool is None:
+            _spool = _Spool()
+        return _spool
 
 
 class _Call:
     """State shared between the caller and the worker thread of one call."""
 
-    def __init__(self, caps: Capabilities, output_limit: int) -> None:
+    def __init__(self, caps: Capabilities, output_limit: int, margin: int = 0) -> None:
         self.caps = caps
-        self.stdout = _Tail(output_limit)
-        self.stderr = _Tail(output_limit)
+        self.stdout = _Tail(output_limit, margin)
+        self.stderr = _Tail(output_limit, margin)
+        self.fds: list[tuple[int, _Tail]] = []
         self.http = http_policy.HttpCallContext(caps=caps)
         self.phase = "setup"
         self.value: object = None
@@ -223,8 +338,11 @@ def _wasi_config(call: _Call) -> wasmtime.WasiConfig:
                 why="the directory does not exist or cannot be opened",
                 fix="create the directory, or revoke the storage permission for it",
             ) from exc
-    wasi.stdout_custom = call.stdout.write
-    wasi.stderr_custom = call.stderr.write
+    spool = _get_spool()
+    for tail, name in ((call.stdout, "stdout_file"), (call.stderr, "stderr_file")):
+        fd = spool.open(tail)
+        call.fds.append((fd, tail))
+        setattr(wasi, name, f"/proc/self/fd/{fd}")  # wasmtime opens a descriptor of its own
     return wasi
 
 
@@ -300,13 +418,16 @@ def invoke(
             "that cannot be cancelled, and each holds a thread",
             fix="wait for them to finish, or restart the server; check why the component blocks",
         )
-    call = _Call(caps, output_limit)
+    redact = _redactor(caps)
+    call = _Call(caps, output_limit, margin=redact.max_match)
     started = time.monotonic()
     call_args = list(args)
     _pool.submit(lambda: _run(loaded, index, call_args, call))
     finished = call.done.wait(max(caps.timeout_seconds, 0.0) + TIMEOUT_GRACE_SECONDS)
     elapsed = time.monotonic() - started
-    redact = _redactor(caps)
+    spool = _get_spool()
+    for fd, tail in list(call.fds):
+        spool.finish(fd, tail)
     denied = tuple(call.http.denied)
     if not finished:
         with _abandoned_lock:
@@ -315,8 +436,8 @@ def invoke(
     if call.ok:
         return InvokeResult(
             value=call.value,
-            stdout=redact(call.stdout.text()),
-            stderr=redact(call.stderr.text()),
+            stdout=call.stdout.redacted(redact),
+            stderr=call.stderr.redacted(redact),
             denied_requests=denied,
             elapsed_seconds=elapsed,
         )
@@ -341,7 +462,7 @@ def _name(loaded: LoadedComponent, export_path: Sequence[str]) -> str:
 
 
 def _stderr_excerpt(call: _Call, redact: Redactor) -> str:
-    text = redact(call.stderr.text()).strip()
+    text = call.stderr.redacted(redact).strip()
     if not text:
         return ""
     excerpt = text[-_STDERR_IN_MESSAGE:]
@@ -349,15 +470,15 @@ def _stderr_excerpt(call: _Call, redact: Redactor) -> str:
     return " | ".join(lines)
 
 
-def _trap_reason(error: BaseException) -> str:
+def _trap_reason(text: str, kind: str) -> str:
     """The useful part of a wasmtime error: its root cause, not the wasm backtrace.
 
     A trap reads "error while executing at wasm backtrace: ... Caused by: wasm trap: X": we keep
     X. Other errors (e.g. a missing import) keep their headline plus the deepest cause.
     """
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
-        return type(error).__name__
+        return kind
     if "Caused by:" not in lines:
         return lines[0] if len(lines) == 1 else f"{lines[0]} ({lines[-1]})"
     causes = [re.sub(r"^\d+:\s*", "", c) for c in lines[lines.index("Caused by:") + 1 :]]
@@ -388,7 +509,8 @@ def network_fix_hint(component_id: str, denied: Sequence[DeniedRequest]) -> str:
     Requests denied for their form (userinfo, an unknown scheme: ``port`` is None) are left
     out: no grant makes those pass.
     """
-    hosts = sorted({d.host for d in denied if d.host and d.port is not None})
+    # A host that held an injected value (now a placeholder) is never offered as a grant.
+    hosts = sorted({d.host for d in denied if d.host and d.port is not None and not d.redacted})
     if not hosts:
         return ""
     grants = "; ".join(f"`wassette permission grant network {component_id} {h}`" for h in hosts)
@@ -437,7 +559,7 @@ def _timeout_error(
         f"call to {_name(loaded, export_path)} timed out",
         why=why,
         fix=fix,
-        stderr_tail=redact(call.stderr.text()),
+        stderr_tail=call.stderr.redacted(redact),
         denied_destinations=tuple(d.destination for d in call.http.denied),
     )
 
@@ -454,9 +576,10 @@ def _classify(  # noqa: PLR0911 - one return per kind of failure reads best
         return error
     assert error is not None
     text = str(error)
-    reason = redact(_trap_reason(error))
+    # Redacted before the useful line is picked out: a value spanning lines is replaced whole.
+    reason = _trap_reason(redact(text), type(error).__name__)
     name = _name(loaded, export_path)
-    stderr_text = redact(call.stderr.text())
+    stderr_text = call.stderr.redacted(redact)
     denied = tuple(d.destination for d in call.http.denied)
     stderr = _stderr_excerpt(call, redact)
     tail = f"; guest stderr ends with: {stderr}" if stderr else ""
