@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
@@ -37,6 +37,9 @@ from wassette.errors import NotFoundError, WassetteError
 from wassette.manager import ComponentManager
 from wassette.server import builtin_tools
 from wassette.server.logs import event, redact
+
+if TYPE_CHECKING:
+    from wassette.runtime.cancel import CancelHandle
 
 log = logging.getLogger("wassette.server")
 
@@ -78,6 +81,15 @@ def error_text(exc: WassetteError) -> str:
     return text
 
 
+def _progress_token(params: types.CallToolRequestParams) -> str | int | None:
+    """The request's ``_meta.progressToken``, if the client asked for progress."""
+    meta: Any = params.meta
+    if not meta:
+        return None
+    token = meta.get("progressToken", meta.get("progress_token"))
+    return token if isinstance(token, (str, int)) and not isinstance(token, bool) else None
+
+
 def _error_result(text: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
 
@@ -102,9 +114,11 @@ class WassetteMCP:
         builtin: bool = True,
         fetch_options: Callable[[str], Any] | None = None,
         max_concurrent_calls: int = 64,
+        progress_interval: float = 5.0,
     ) -> None:
         self.manager = manager
         self.builtin = builtin
+        self.progress_interval = progress_interval
         self._builtin_ctx = builtin_tools.BuiltinContext(
             manager, fetch_options or (lambda uri: None)
         )
@@ -341,9 +355,20 @@ class WassetteMCP:
                 )
                 out = _json_result(result)
             else:
-                out = await anyio.to_thread.run_sync(
-                    self._call_component, name, args, limiter=self._limiter
-                )
+                out = await self._run_component_call(ctx, params, name, args, started)
+        except anyio.get_cancelled_exc_class():
+            # The client cancelled (notifications/cancelled) or went away; the guest has
+            # been told to stop. The SDK never answers a cancelled request.
+            event(
+                log,
+                logging.INFO,
+                "tools/call",
+                tool=name,
+                ok=False,
+                cancelled=True,
+                ms=round((time.monotonic() - started) * 1000, 2),
+            )
+            raise
         except MCPError:
             event(log, logging.INFO, "tools/call", tool=name, ok=False, error="unknown tool")
             raise
@@ -382,7 +407,58 @@ class WassetteMCP:
             await self.notify_tools_changed()
         return out
 
-    def _call_component(self, name: str, args: Any) -> types.CallToolResult:
+    async def _run_component_call(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        params: types.CallToolRequestParams,
+        name: str,
+        args: Any,
+        started: float,
+    ) -> types.CallToolResult:
+        """Run a component tool in a worker thread; stop its guest if this task is cancelled;
+        send progress every ``progress_interval`` s if the client asked for progress."""
+        from wassette.runtime.cancel import CancelHandle  # wasmtime loads on the first call
+
+        handle = CancelHandle()
+        token = _progress_token(params)
+        try:
+            async with anyio.create_task_group() as tg:
+                if token is not None:
+                    tg.start_soon(self._report_progress, ctx, name, started)
+                try:
+                    # abandon_on_cancel: a cancelled request is settled at once (the HTTP
+                    # stream closes); the worker thread returns within a fraction of a
+                    # second because the handle below stops its guest.
+                    out = await anyio.to_thread.run_sync(
+                        self._call_component,
+                        name,
+                        args,
+                        handle,
+                        limiter=self._limiter,
+                        abandon_on_cancel=True,
+                    )
+                finally:
+                    tg.cancel_scope.cancel()
+        except anyio.get_cancelled_exc_class():
+            handle.cancel("the client cancelled the request")
+            raise
+        return out
+
+    async def _report_progress(
+        self, ctx: ServerRequestContext[Any, Any], name: str, started: float
+    ) -> None:
+        """``notifications/progress`` while the call runs: clients that reset their request
+        timeout on progress keep waiting for a call that is still within its limit."""
+        while True:
+            await anyio.sleep(self.progress_interval)
+            seconds = time.monotonic() - started
+            await ctx.session.report_progress(
+                round(seconds, 1), None, f"{name} still running after {seconds:.0f} s"
+            )
+
+    def _call_component(
+        self, name: str, args: Any, cancel: CancelHandle | None = None
+    ) -> types.CallToolResult:
         try:
             # Listed tools skip the extra lookup (call_tool finds the tool itself).
             if name not in self._schemas:
@@ -393,7 +469,7 @@ class WassetteMCP:
                 message=f"Unknown tool: {name}",
                 data=exc.why,
             ) from None
-        res = self.manager.call_tool(name, args)
+        res = self.manager.call_tool(name, args, cancel=cancel)
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=res.text)],
             structured_content=res.structured,
