@@ -30,7 +30,7 @@ from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 from mcp.shared.exceptions import MCPError
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
 from wassette import __version__
 from wassette.errors import NotFoundError, WassetteError
@@ -156,6 +156,7 @@ class WassetteMCP:
         # The SDK's default middleware is an OpenTelemetry span per message: a cost on every
         # call for an exporter we do not install. Only our connection tracking remains.
         self.server.middleware = [self._track_connections]
+        self.server.add_request_handler("server/discover", types.RequestParams, self._on_discover)
 
     # ------------------------------------------------------------------------ lifecycle
 
@@ -255,6 +256,17 @@ class WassetteMCP:
                 )
             if needed_compile:
                 self.notify_threadsafe()
+
+    async def _on_discover(
+        self, ctx: ServerRequestContext[Any, Any], params: types.RequestParams | None
+    ) -> types.DiscoverResult:
+        """``server/discover``: every revision this server speaks, not only the stateless one
+        (the SDK's default lists 2026-07-28 alone, though the handshake serves 2024-11-05 on)."""
+        return types.DiscoverResult(
+            supported_versions=[*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS],
+            capabilities=self.server.get_capabilities(protocol_version=ctx.protocol_version),
+            instructions=INSTRUCTIONS,
+        )
 
     # -------------------------------------------------------------------- notifications
 
