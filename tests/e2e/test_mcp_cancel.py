@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from itertools import pairwise
@@ -17,6 +19,7 @@ import httpx
 import pytest
 from mcp.shared.exceptions import MCPError
 
+from tests.componentbuild import JS_TOOLCHAIN
 from tests.conftest import Home
 from tests.e2e.flows import text
 from tests.e2e.mcpserver import HttpServer, install_prepared, stdio_client
@@ -175,3 +178,39 @@ def test_cancel_over_stdio_then_next_call_works(home: Home, prepared: Path, mode
     anyio.run(go)
     spins = _logged_calls(log.read_text(), "spin")
     assert len(spins) == 1 and spins[0]["cancelled"] is True
+
+
+TS_CLIENT = JS_TOOLCHAIN / "node_modules" / "@modelcontextprotocol" / "client"
+
+
+@pytest.mark.skipif(not TS_CLIENT.is_dir(), reason="make test installs the TypeScript client")
+def test_progress_keeps_a_client_with_a_short_timeout_waiting(home: Home, prepared: Path) -> None:
+    """An 8 s call, a client whose request timeout is 6 s: with a progress token and
+    resetTimeoutOnProgress the official TypeScript client waits for the result (the server
+    reports progress every 5 s); without the reset it gives up at 6 s. (The official Python
+    client 2.3.0 never resets its read timeout on progress.)"""
+    install_prepared(home.plugin_dir, "misbehaver")
+    script = Path(__file__).parent / "js" / "progress_client.mjs"
+    env = {**home.env, "MCP_CLIENT_DIR": str(TS_CLIENT)}
+    server_args = json.dumps(["-m", "wassette", "serve", "--stdio"])
+    call = ["nap", '{"seconds": 8}', "6000"]
+
+    def run(reset: str) -> dict[str, Any]:
+        done = subprocess.run(
+            ["node", str(script), sys.executable, server_args, *call, reset],
+            check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+    with_reset = run("1")
+    assert with_reset["ok"], with_reset
+    assert with_reset["ms"] > 7500 and json.loads(with_reset["text"]) == 1
+    assert len(with_reset["progress"]) >= 1 and with_reset["progress"][0]["progress"] > 0
+    without = run("0")
+    assert not without["ok"] and "timed out" in without["error"].lower(), without
+    assert without["ms"] < 7500
