@@ -97,3 +97,25 @@ def test_progress_is_reported_while_a_call_runs(home: Home, prepared: Path) -> N
     values = [p for p, _t, _m in seen]
     assert values == sorted(values) and values[0] > 0
     assert all(m is not None and "nap still running" in m for _p, _t, m in seen)
+
+
+@pytest.mark.parametrize("with_token", [False, True])
+def test_a_failing_call_is_still_explained(home: Home, prepared: Path, with_token: bool) -> None:
+    """The progress task group must not turn a tool's own error into an internal error."""
+    install_prepared(home.plugin_dir, "misbehaver")
+    mcp = _mcp(home, progress_interval=0.1)
+
+    async def ignore(progress: float, total: float | None, message: str | None) -> None:
+        return None
+
+    async def go() -> None:
+        async with Client(mcp.server, mode="legacy") as c:
+            await c.list_tools()
+            result = await c.call_tool(
+                "crash", {"reason": "on purpose"}, progress_callback=ignore if with_token else None
+            )
+            assert result.is_error
+            message = result.content[0].text  # type: ignore[union-attr]
+            assert "crashed" in message and "internal error" not in message
+
+    anyio.run(go)

@@ -36,6 +36,7 @@ from wassette import __version__
 from wassette.errors import NotFoundError, WassetteError
 from wassette.manager import ComponentManager
 from wassette.server import builtin_tools
+from wassette.server._sdk_compat import connection_of
 from wassette.server.logs import event, redact
 
 if TYPE_CHECKING:
@@ -276,7 +277,7 @@ class WassetteMCP:
         if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
             # The SDK builds a ServerSession per request; its connection is the lasting
             # per-client object, with the standalone channel list_changed must go on.
-            conn = getattr(ctx.session, "_connection", None)
+            conn = connection_of(ctx.session)
             if conn is not None and id(conn) not in self._legacy:
                 key = id(conn)
                 self._legacy[key] = conn
@@ -433,6 +434,8 @@ class WassetteMCP:
 
         handle = CancelHandle()
         token = _progress_token(params)
+        out: types.CallToolResult | None = None
+        error: Exception | None = None
         try:
             async with anyio.create_task_group() as tg:
                 if token is not None:
@@ -449,11 +452,17 @@ class WassetteMCP:
                         limiter=self._limiter,
                         abandon_on_cancel=True,
                     )
+                except Exception as exc:  # noqa: BLE001 - re-raised below, unwrapped
+                    # Raised inside the task group it would come out as an ExceptionGroup.
+                    error = exc
                 finally:
                     tg.cancel_scope.cancel()
         except anyio.get_cancelled_exc_class():
             handle.cancel("the client cancelled the request")
             raise
+        if error is not None:
+            raise error
+        assert out is not None
         return out
 
     async def _report_progress(
@@ -464,9 +473,12 @@ class WassetteMCP:
         while True:
             await anyio.sleep(self.progress_interval)
             seconds = time.monotonic() - started
-            await ctx.session.report_progress(
-                round(seconds, 1), None, f"{name} still running after {seconds:.0f} s"
-            )
+            try:
+                await ctx.session.report_progress(
+                    round(seconds, 1), None, f"{name} still running after {seconds:.0f} s"
+                )
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, MCPError, OSError):
+                return  # best effort: the client went away; the call's answer decides
 
     def _call_component(
         self, name: str, args: Any, cancel: CancelHandle | None = None

@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wassette.errors import UsageError
 from wassette.server import jsonrpc
+from wassette.server._sdk_compat import request_send
 from wassette.server.app import WassetteMCP
 from wassette.server.events import BoundedEventStore
 from wassette.server.fast_stdio import fast_stdio_server
@@ -257,7 +258,8 @@ def sse_app(mcp: WassetteMCP, options: HttpOptions) -> ASGIApp:
     sse = SseServerTransport("/messages/", security_settings=security_settings(options))
 
     async def handle_sse(request: Request) -> Response:
-        async with sse.connect_sse(request.scope, request.receive, request._send) as streams:
+        send = request_send(request)
+        async with sse.connect_sse(request.scope, request.receive, send) as streams:
             await mcp.server.run(streams[0], streams[1], mcp.server.create_initialization_options())
         return Response()
 
