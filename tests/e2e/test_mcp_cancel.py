@@ -66,7 +66,12 @@ def _logged_calls(log: str, tool: str) -> list[dict[str, Any]]:
     return calls
 
 
-def test_cancelled_spin_stops_burning_cpu_within_100ms(home: Home, prepared: Path) -> None:
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+def test_cancelled_spin_stops_burning_cpu_within_100ms(
+    home: Home, prepared: Path, mode: str
+) -> None:
+    """legacy: the client POSTs notifications/cancelled; auto (2026-07-28): it closes the
+    request's response stream, which is how that revision cancels."""
     install_prepared(home.plugin_dir, "misbehaver")
     with HttpServer(home) as server:
         assert server.proc is not None
@@ -74,7 +79,7 @@ def test_cancelled_spin_stops_burning_cpu_within_100ms(home: Home, prepared: Pat
         figures: dict[str, float] = {}
 
         async def go() -> None:
-            async with server.client(mode="legacy") as c:
+            async with server.client(mode=mode) as c:
                 await c.list_tools()
                 before = thread_cpu(pid)
                 samples: list[tuple[float, float]] = []
