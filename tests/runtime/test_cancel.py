@@ -45,7 +45,8 @@ def test_cancelled_spin_stops_at_once_and_uses_no_more_cpu(component: Get) -> No
     with pytest.raises(ComponentCancelledError) as info:
         invoke(mis, ("spin",), [], Capabilities(timeout_seconds=30), cancel=handle)
     returned = time.monotonic() - when["at"]
-    assert returned < 0.1, f"invoke returned {returned * 1000:.0f} ms after cancel"
+    # ~30 ms to the next check of the guest, plus thread wake-ups on a shared machine.
+    assert returned < 0.15, f"invoke returned {returned * 1000:.0f} ms after cancel"
     assert "test cancelled it" in str(info.value) and "stopped" in str(info.value)
     # The guest's thread is idle: the process burns (almost) no CPU from here on.
     cpu0, wall0 = time.process_time(), time.monotonic()
