@@ -20,6 +20,8 @@ positions only.
     │   ├── SecretReferenceError                a vault:/env: reference is dangling or malformed
     │   └── SourceNotFoundError                 a component URI names nothing (file, 404, tag)
     ├── AbortedError                   exit 1   the user declined a confirmation
+    │   └── ApprovalRefusedError                a change asked for by an untrusted party was
+    │                                           not approved (declined, denied, nobody to ask)
     ├── ConfigError                    exit 4   config.toml or WASSETTE_* unusable
     │   └── SecretsKeyError                     no usable encryption key (custody)
     ├── StorageError                   exit 5   a file we own cannot be read or written
@@ -118,6 +120,12 @@ class AbortedError(WassetteError):
     """The user declined a confirmation, or none could be asked for."""
 
     exit_code = 1
+
+
+class ApprovalRefusedError(AbortedError):
+    """A change an untrusted party asked for (the MCP client, a shipped policy, a replacement
+    binary) was not approved: declined by the person, refused by the ``mcp_grants`` setting,
+    or nobody could be asked. Nothing was changed."""
 
 
 class ConfigError(WassetteError):

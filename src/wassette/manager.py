@@ -13,6 +13,7 @@ server can answer ``tools/list`` without compiling anything; otherwise the compo
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -32,6 +33,7 @@ from wassette.errors import (
 )
 from wassette.ids import validate_component_id
 from wassette.policy.model import Policy
+from wassette.policy.protection import Protection
 from wassette.policy.store import PolicyStore
 from wassette.runtime.capabilities import Capabilities
 from wassette.runtime.environment import build_capabilities, missing_required_keys
@@ -159,10 +161,20 @@ class ComponentManager:
         default_timeout: float = 60.0,
         policies: PolicyStore | None = None,
         audit: Any = None,
+        protection: Protection | None = None,
     ) -> None:
         self.component_dir = Path(component_dir)
         self.secrets = secrets
-        self.policies = policies or PolicyStore(self.component_dir)
+        # Protected paths and server credentials, checked at every call (policy/protection.py).
+        # Without the full set from the composition root: /, /proc, /sys, /dev, the component
+        # dir and, for the file store, the secrets dir; never nothing.
+        if protection is None:
+            protection = Protection.minimal()
+            own = getattr(secrets, "secrets_dir", None)
+            if isinstance(own, Path):
+                protection = protection.with_secrets_dir(own)
+        self.protection = protection.with_component_dir(self.component_dir)
+        self.policies = policies or PolicyStore(self.component_dir, self.protection)
         self.explicit_env = dict(explicit_env or {})
         self.inherited_env = dict(inherited_env or {})
         self.default_timeout = default_timeout
@@ -228,7 +240,10 @@ class ComponentManager:
             return compile_wasm(path, path.stem)
 
         def validate_policy(data: bytes) -> object:
-            return parse_policy(data, source="the policy layer of " + uri)
+            shipped = parse_policy(data, source="the policy layer of " + uri)
+            for entry in shipped.storage:  # a publisher is not trusted with wassette's files
+                self.protection.check_grant(entry.path, to=f"the component loaded from {uri}")
+            return shipped
 
         outcome = fetch_and_install(
             uri, self.component_dir, options, validate=validate, validate_policy=validate_policy
@@ -405,14 +420,18 @@ class ComponentManager:
             explicit_env=self.explicit_env,
             inherited_env=self.inherited_env,
             default_timeout=self.default_timeout,
+            protection=self.protection,
+            component_id=component_id,
         )
         missing = missing_required_keys(policy, caps)
         if missing:
             keys = ", ".join(missing)
+            blocked = [reason for key, reason in caps.env_blocked if key in missing]
             raise PolicyError(
                 f"component '{component_id}' is missing required environment variable(s): {keys}",
                 why="the policy marks them required and no tier (policy value, server --env, "
-                "secret, inherited environment) provides them",
+                "secret, inherited environment) provides them"
+                + "".join(f"; {reason}" for reason in blocked),
                 fix=f"set them with `wassette secret set {component_id} "
                 + " ".join(f"{k}=<value>" for k in missing)
                 + "`",
@@ -430,13 +449,17 @@ class ComponentManager:
         own = dict(self.secrets.get_all(component_id))
         allowed = [] if policy is None else [e.key for e in policy.environment]
         caps = build_capabilities(
-            policy,
+            # Storage is not what status reports: a missing or refused directory must not
+            # hide where the environment comes from.
+            None if policy is None else dataclasses.replace(policy, storage=()),
             secrets={k: v for k, v in own.items() if k in allowed},
             explicit_env=self.explicit_env,
             inherited_env=self.inherited_env,
             default_timeout=self.default_timeout,
+            protection=self.protection,
         )
         tiers = {k: str(t) for k, t in caps.env_tiers}
+        blocked = dict(caps.env_blocked)
         required = set() if policy is None else {e.key for e in policy.environment if e.required}
         return {
             "status": "success",
@@ -444,6 +467,7 @@ class ComponentManager:
             "policy": policy is not None,
             "environment": [
                 {"key": k, "source": tiers.get(k, "missing"), "required": k in required}
+                | ({"source": "blocked", "reason": blocked[k]} if k in blocked else {})
                 for k in allowed
             ],
             "secrets_not_allowed": sorted(k for k in own if k not in allowed),

@@ -276,7 +276,8 @@ def status_cmd(component_id: str, fmt: str, plugin_dir: Path | None) -> None:
     """Show which source supplies each environment variable the policy allows.
 
     Sources, by precedence: policy (a value in the policy or the operator's config),
-    secret, inherited (this process's environment: a server's may differ), or missing.
+    secret, inherited (this process's environment: a server's may differ), blocked (a server
+    credential such as WASSETTE_*/VAULT_*/BAO_* that only that environment holds), or missing.
     Also lists secrets that are set but not allowed (never injected) and required keys with
     no value. Never shows values.
     """
@@ -286,7 +287,12 @@ def status_cmd(component_id: str, fmt: str, plugin_dir: Path | None) -> None:
     report = manager_for(plugin_dir).status(component_id)
     if fmt.lower() == "table":
         rows = [
-            [e["key"], e["source"], "yes" if e["required"] else ""] for e in report["environment"]
+            [
+                e["key"],
+                e["source"] + (f": {e['reason']}" if "reason" in e else ""),
+                "yes" if e["required"] else "",
+            ]
+            for e in report["environment"]
         ]
         rows += [[k, "not allowed (never injected)", ""] for k in report["secrets_not_allowed"]]
         emit(to_table(["KEY", "SOURCE", "REQUIRED"], rows))
