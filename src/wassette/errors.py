@@ -45,6 +45,7 @@ positions only.
         └── ComponentRunError                   a call failed while running (carries the
             │                                   guest's redacted stderr tail)
             ├── ComponentTimeoutError           the call ran past its time limit
+            ├── ComponentCancelledError         the caller cancelled the call (guest stopped)
             ├── ComponentTrapError              the guest crashed (trapped)
             │   └── ComponentMemoryError        ... because it ran out of memory
             └── ComponentArgumentError          the arguments do not fit the export's types
@@ -277,6 +278,10 @@ class ComponentRunError(ComponentError):
 
 class ComponentTimeoutError(ComponentRunError):
     """The call ran past its time limit and was stopped (or abandoned, if blocked in the host)."""
+
+
+class ComponentCancelledError(ComponentRunError):
+    """The caller cancelled the call; the guest was stopped (or abandoned, if blocked)."""
 
 
 class ComponentTrapError(ComponentRunError):

@@ -22,7 +22,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wassette import fsutil, layout
 from wassette.approval import Approver
@@ -41,6 +41,9 @@ from wassette.runtime.environment import build_capabilities, missing_required_ke
 from wassette.schema.tools import ToolSpec
 from wassette.secretstore.backend import SecretBackend
 from wassette.secretstore.references import ReferenceScope, reference_kind, scope_for
+
+if TYPE_CHECKING:  # the runtime (wasmtime) is imported lazily, on the first call
+    from wassette.runtime.cancel import CancelHandle
 
 log = logging.getLogger(__name__)
 
@@ -546,8 +549,13 @@ class ComponentManager:
 
     # ----------------------------------------------------------------------------- calls
 
-    def call_tool(self, name: str, arguments: Any) -> CallResult:
-        """Validate ``arguments``, run the tool in a fresh sandbox, and return its JSON result."""
+    def call_tool(
+        self, name: str, arguments: Any, *, cancel: CancelHandle | None = None
+    ) -> CallResult:
+        """Validate ``arguments``, run the tool in a fresh sandbox, and return its JSON result.
+
+        Cancelling ``cancel`` stops the guest and raises ``ComponentCancelledError``.
+        """
         from wassette.runtime.invoke import invoke, network_fix_hint
         from wassette.runtime.redaction import redactor_for
         from wassette.runtime.values import args_from_json, result_to_json
@@ -558,7 +566,7 @@ class ComponentManager:
         loaded = self.loaded(tool.component_id)
         if self.injections is not None and caps.env_tiers:
             self.injections.record(tool.component_id, {k: str(t) for k, t in caps.env_tiers})
-        result = invoke(loaded, tool.spec.export_path, args, caps)
+        result = invoke(loaded, tool.spec.export_path, args, caps, cancel=cancel)
         # The result is the component's answer to the model: an injected secret it echoes
         # (on purpose or not) is replaced by [REDACTED:<KEY>] before it leaves the server.
         structured = redactor_for(caps.redaction_pairs()).json(

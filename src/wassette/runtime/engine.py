@@ -8,8 +8,10 @@ regular file owned by us with no group/other permissions, and a sidecar key file
 the artifact's own size and mtime. Anything else (a mismatch, a corrupt or foreign file, a
 deserialize error) means: compile again and rewrite the cache. A bad cache never fails a load.
 
-The engine has epoch interruption on; a daemon thread bumps the epoch every
-:data:`EPOCH_TICK_SECONDS`, and each call's Store gets a deadline in ticks (``invoke.py``).
+The engine has epoch interruption on; a daemon thread keeps the epoch at the number of
+:data:`EPOCH_TICK_SECONDS` elapsed on the monotonic clock (catching up after a late wake-up, so
+limits do not stretch under load), and each call's Store gets a deadline in ticks
+(``invoke.py``).
 """
 
 from __future__ import annotations
@@ -66,9 +68,20 @@ def engine_fingerprint() -> str:
 
 
 def _tick(engine: wasmtime.Engine) -> None:
+    """Keep the engine epoch equal to the monotonic time elapsed, in ticks.
+
+    Counting sleeps would fall behind real time on a loaded machine (each sleep overshoots,
+    and the thread may wait for a core), stretching every time limit; instead each wake-up
+    adds however many ticks have elapsed since the ticker started.
+    """
+    started = time.monotonic()
+    issued = 0
     while True:
         time.sleep(EPOCH_TICK_SECONDS)
-        engine.increment_epoch()
+        due = int((time.monotonic() - started) / EPOCH_TICK_SECONDS)
+        for _ in range(due - issued):
+            engine.increment_epoch()
+        issued = max(issued, due)
 
 
 def get_engine() -> wasmtime.Engine:

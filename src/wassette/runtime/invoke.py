@@ -7,10 +7,13 @@ env list (assigned once: ``WasiConfig.env`` appends), one preopen per grant with
 passed explicitly (wasmtime's default is read-write), no inherited stdio, args or env, guest
 output captured into bounded tails, wasi:http requests checked by ``http_policy``.
 
-Time: the engine's epoch deadline stops a guest that computes too long; a guest blocked in a
-*host* call (a sleep, an HTTP wait) is not interruptible, so the call runs in its own thread and
-the caller stops waiting at ``timeout + grace``. The abandoned thread finishes on its own and
-traps as soon as it re-enters wasm (its deadline has passed); its Store is never touched again.
+Time and cancellation: each Store has a :class:`~wassette.runtime.cancel.StoreClock` whose
+epoch callback traps the guest once the monotonic clock passes the call's deadline or the
+call's :class:`~wassette.runtime.cancel.CancelHandle` is cancelled (within ~30 ms). A guest
+blocked in a *host* call (a sleep, an HTTP wait) runs no wasm and cannot be interrupted, so the
+call runs in its own thread and the caller stops waiting at the deadline (plus a short grace) or
+at once on cancellation. The abandoned thread finishes on its own and traps as soon as it
+re-enters wasm; its Store is never touched again.
 
 Values in and out are plain wasmtime-py values; JSON conversion lives in ``values.py``.
 """
@@ -33,6 +36,7 @@ import wasmtime.component as wc
 
 from wassette.errors import (
     ComponentArgumentError,
+    ComponentCancelledError,
     ComponentError,
     ComponentMemoryError,
     ComponentRunError,
@@ -42,8 +46,10 @@ from wassette.errors import (
     PolicyError,
 )
 from wassette.runtime import http_policy
+from wassette.runtime._wasmtime_compat import TRAP_MESSAGE
+from wassette.runtime.cancel import CancelHandle, StoreClock
 from wassette.runtime.capabilities import Capabilities
-from wassette.runtime.engine import EPOCH_TICK_SECONDS, LoadedComponent, get_engine
+from wassette.runtime.engine import LoadedComponent, get_engine
 from wassette.runtime.http_policy import DeniedRequest
 from wassette.runtime.redaction import Redactor, redactor_for
 
@@ -58,8 +64,18 @@ __all__ = [
 DEFAULT_OUTPUT_LIMIT = 16 * 1024
 """Bytes of guest stdout and of stderr kept per call (the tail; older output is dropped)."""
 
-TIMEOUT_GRACE_SECONDS = 0.25
-"""How long past the deadline we wait for the epoch interrupt before abandoning the thread."""
+TIMEOUT_GRACE_SECONDS = 0.2
+"""How long past the deadline we wait for the guest to finish or trap, before asking again."""
+
+LATE_TRAP_SECONDS = 0.25
+"""After the grace, how much longer we wait for a trap before calling the guest blocked.
+
+A computing guest traps within ~30 ms of its deadline, but on a loaded machine its thread may
+wait for a core: only a guest still not back after both waits is judged stuck in a host call.
+Together they bound a call to its limit + 0.45 s."""
+
+CANCEL_GRACE_SECONDS = 0.25
+"""After a cancellation, how long we wait for the guest to trap before abandoning it."""
 
 MAX_ABANDONED_PER_COMPONENT = 16
 """Timed-out calls of one component still blocked in host calls before we refuse new ones.
@@ -225,8 +241,16 @@ def _get_spool() -> _Spool:
 class _Call:
     """State shared between the caller and the worker thread of one call."""
 
-    def __init__(self, caps: Capabilities, output_limit: int, margin: int = 0) -> None:
+    def __init__(
+        self,
+        caps: Capabilities,
+        output_limit: int,
+        margin: int = 0,
+        cancel: CancelHandle | None = None,
+    ) -> None:
         self.caps = caps
+        self.cancel = cancel
+        self.clock: StoreClock | None = None
         self.stdout = _Tail(output_limit, margin)
         self.stderr = _Tail(output_limit, margin)
         self.fds: list[tuple[int, _Tail]] = []
@@ -236,6 +260,8 @@ class _Call:
         self.ok = False
         self.error: BaseException | None = None
         self.done = threading.Event()
+        # Set when the worker is done *or* the call is cancelled: what the caller waits on.
+        self.wake = threading.Event()
 
 
 _abandoned: dict[_Call, str] = {}
@@ -355,13 +381,15 @@ def _run(
     try:
         store = wasmtime.Store(engine)
         caps = call.caps
+        # Before anything runs guest code (instantiation does): the time limit and the
+        # cancel handle apply from here.
+        call.clock = StoreClock.install(store, caps.timeout_seconds)
+        call.clock.arm(caps.timeout_seconds, call.cancel)
         if caps.memory_limit_bytes is not None:
             store.set_limits(memory_size=caps.memory_limit_bytes)
         store.set_wasi(_wasi_config(call))
         if loaded.imports_http:
             store.set_wasi_http()
-        ticks = max(1, math.ceil(caps.timeout_seconds / EPOCH_TICK_SECONDS)) + 1
-        store.set_epoch_deadline(ticks)
         linker = _linker(loaded)
         call.phase = "instantiate"
         if loaded.http_handler_imports:
@@ -389,6 +417,7 @@ def _run(
         # interpreter shutdown, when wasmtime's threads can no longer call back into Python.
         store = None
         call.done.set()
+        call.wake.set()
 
 
 def invoke(
@@ -398,6 +427,7 @@ def invoke(
     caps: Capabilities,
     *,
     output_limit: int = DEFAULT_OUTPUT_LIMIT,
+    cancel: CancelHandle | None = None,
 ) -> InvokeResult:
     """Call ``export_path`` of ``loaded`` with ``args`` in a fresh sandbox built from ``caps``.
 
@@ -408,6 +438,10 @@ def invoke(
     :class:`PolicyError` (a memory limit too small to start, a missing preopen directory),
     :class:`NotFoundError` (no such export) or :class:`ComponentError`. The next call works
     whatever happened to this one.
+
+    ``cancel``: cancelling it (from any thread) stops the guest within ~30 ms (or abandons
+    it, if blocked in a host call, after :data:`CANCEL_GRACE_SECONDS`) and raises
+    :class:`ComponentCancelledError`, unless the call had already succeeded.
     """
     index = _export_index(loaded, tuple(export_path))
     stuck = abandoned_calls(loaded.component_id)
@@ -419,11 +453,21 @@ def invoke(
             fix="wait for them to finish, or restart the server; check why the component blocks",
         )
     redact = _redactor(caps)
-    call = _Call(caps, output_limit, margin=redact.max_match)
+    call = _Call(caps, output_limit, margin=redact.max_match, cancel=cancel)
     started = time.monotonic()
     call_args = list(args)
-    _pool.submit(lambda: _run(loaded, index, call_args, call))
-    finished = call.done.wait(max(caps.timeout_seconds, 0.0) + TIMEOUT_GRACE_SECONDS)
+    if cancel is not None:
+        cancel.on_cancel(call.wake.set)
+    try:
+        _pool.submit(lambda: _run(loaded, index, call_args, call))
+        call.wake.wait(max(caps.timeout_seconds, 0.0) + TIMEOUT_GRACE_SECONDS)
+        if not call.done.is_set():
+            cancelled = cancel is not None and cancel.cancelled
+            call.done.wait(CANCEL_GRACE_SECONDS if cancelled else LATE_TRAP_SECONDS)
+    finally:
+        if cancel is not None:
+            cancel.remove(call.wake.set)
+    finished = call.done.is_set()
     elapsed = time.monotonic() - started
     spool = _get_spool()
     for fd, tail in list(call.fds):
@@ -432,6 +476,9 @@ def invoke(
     if not finished:
         with _abandoned_lock:
             _abandoned[call] = loaded.component_id
+    if cancel is not None and cancel.cancelled and not (finished and call.ok):
+        raise _cancelled_error(loaded, export_path, call, redact, abandoned=not finished)
+    if not finished:
         raise _timeout_error(loaded, export_path, caps, call, redact, blocked=True)
     if call.ok:
         return InvokeResult(
@@ -564,6 +611,30 @@ def _timeout_error(
     )
 
 
+def _cancelled_error(
+    loaded: LoadedComponent,
+    export_path: Sequence[str],
+    call: _Call,
+    redact: Redactor,
+    *,
+    abandoned: bool,
+) -> ComponentCancelledError:
+    reason = (call.cancel.reason if call.cancel is not None else None) or "it was cancelled"
+    how = (
+        "the guest was blocked in a host call (sleeping or waiting on I/O) and was abandoned; "
+        "its thread ends when that host call returns"
+        if abandoned
+        else "the guest was stopped"
+    )
+    return ComponentCancelledError(
+        f"call to {_name(loaded, export_path)} was cancelled",
+        why=f"{reason}; {how}",
+        fix="call the tool again if its result is still needed",
+        stderr_tail=call.stderr.redacted(redact),
+        denied_destinations=tuple(d.destination for d in call.http.denied),
+    )
+
+
 def _classify(  # noqa: PLR0911 - one return per kind of failure reads best
     loaded: LoadedComponent,
     export_path: Sequence[str],
@@ -584,7 +655,9 @@ def _classify(  # noqa: PLR0911 - one return per kind of failure reads best
     stderr = _stderr_excerpt(call, redact)
     tail = f"; guest stderr ends with: {stderr}" if stderr else ""
 
-    if isinstance(error, wasmtime.WasmtimeError) and "wasm trap: interrupt" in text:
+    if isinstance(error, wasmtime.WasmtimeError) and (
+        TRAP_MESSAGE in text or "wasm trap: interrupt" in text
+    ):
         return _timeout_error(loaded, export_path, caps, call, redact, blocked=False)
 
     limit = caps.memory_limit_bytes

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
@@ -31,13 +31,14 @@ from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 from mcp.shared.exceptions import MCPError
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
 from wassette import __version__
 from wassette.approval import ApprovalPending
 from wassette.errors import ApprovalRefusedError, NotFoundError, WassetteError
 from wassette.manager import ComponentManager
 from wassette.server import builtin_tools
+from wassette.server._sdk_compat import connection_of
 from wassette.server.approvals import (
     STATE_CHANGING,
     Approvals,
@@ -46,6 +47,9 @@ from wassette.server.approvals import (
     client_name,
 )
 from wassette.server.logs import event, redact
+
+if TYPE_CHECKING:
+    from wassette.runtime.cancel import CancelHandle
 
 log = logging.getLogger("wassette.server")
 
@@ -87,6 +91,15 @@ def error_text(exc: WassetteError) -> str:
     return text
 
 
+def _progress_token(params: types.CallToolRequestParams) -> str | int | None:
+    """The request's ``_meta.progressToken``, if the client asked for progress."""
+    meta: Any = params.meta
+    if not meta:
+        return None
+    token = meta.get("progressToken", meta.get("progress_token"))
+    return token if isinstance(token, (str, int)) and not isinstance(token, bool) else None
+
+
 def _error_result(text: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
 
@@ -115,9 +128,11 @@ class WassetteMCP:
         audit: Any = None,
         max_concurrent_loads: int = 4,
         max_waiting_loads: int = 32,
+        progress_interval: float = 5.0,
     ) -> None:
         self.manager = manager
         self.builtin = builtin
+        self.progress_interval = progress_interval
         #: How state changes asked for by the client are approved (config ``mcp_grants``).
         self.approvals = Approvals(mcp_grants)
         #: The audit log (secretstore.audit.AuditLog): every state change made over MCP.
@@ -164,6 +179,7 @@ class WassetteMCP:
         # The SDK's default middleware is an OpenTelemetry span per message: a cost on every
         # call for an exporter we do not install. Only our connection tracking remains.
         self.server.middleware = [self._track_connections]
+        self.server.add_request_handler("server/discover", types.RequestParams, self._on_discover)
 
     # ------------------------------------------------------------------------ lifecycle
 
@@ -264,6 +280,17 @@ class WassetteMCP:
             if needed_compile:
                 self.notify_threadsafe()
 
+    async def _on_discover(
+        self, ctx: ServerRequestContext[Any, Any], params: types.RequestParams | None
+    ) -> types.DiscoverResult:
+        """``server/discover``: every revision this server speaks, not only the stateless one
+        (the SDK's default lists 2026-07-28 alone, though the handshake serves 2024-11-05 on)."""
+        return types.DiscoverResult(
+            supported_versions=[*HANDSHAKE_PROTOCOL_VERSIONS, *MODERN_PROTOCOL_VERSIONS],
+            capabilities=self.server.get_capabilities(protocol_version=ctx.protocol_version),
+            instructions=INSTRUCTIONS,
+        )
+
     # -------------------------------------------------------------------- notifications
 
     async def _track_connections(
@@ -272,7 +299,7 @@ class WassetteMCP:
         if ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
             # The SDK builds a ServerSession per request; its connection is the lasting
             # per-client object, with the standalone channel list_changed must go on.
-            conn = getattr(ctx.session, "_connection", None)
+            conn = connection_of(ctx.session)
             if conn is not None and id(conn) not in self._legacy:
                 key = id(conn)
                 self._legacy[key] = conn
@@ -374,9 +401,20 @@ class WassetteMCP:
                     return self.approvals.input_required(approver, pending.request)
                 out = _json_result(result)
             else:
-                out = await anyio.to_thread.run_sync(
-                    self._call_component, name, args, limiter=self._limiter
-                )
+                out = await self._run_component_call(ctx, params, name, args, started)
+        except anyio.get_cancelled_exc_class():
+            # The client cancelled (notifications/cancelled) or went away; the guest has
+            # been told to stop. The SDK never answers a cancelled request.
+            event(
+                log,
+                logging.INFO,
+                "tools/call",
+                tool=name,
+                ok=False,
+                cancelled=True,
+                ms=round((time.monotonic() - started) * 1000, 2),
+            )
+            raise
         except MCPError:
             event(log, logging.INFO, "tools/call", tool=name, ok=False, error="unknown tool")
             raise
@@ -414,6 +452,66 @@ class WassetteMCP:
         if is_builtin and name in builtin_tools.CHANGES_TOOLS:
             await self.notify_tools_changed()
         return out
+
+    async def _run_component_call(
+        self,
+        ctx: ServerRequestContext[Any, Any],
+        params: types.CallToolRequestParams,
+        name: str,
+        args: Any,
+        started: float,
+    ) -> types.CallToolResult:
+        """Run a component tool in a worker thread; stop its guest if this task is cancelled;
+        send progress every ``progress_interval`` s if the client asked for progress."""
+        from wassette.runtime.cancel import CancelHandle  # wasmtime loads on the first call
+
+        handle = CancelHandle()
+        token = _progress_token(params)
+        out: types.CallToolResult | None = None
+        error: Exception | None = None
+        try:
+            async with anyio.create_task_group() as tg:
+                if token is not None:
+                    tg.start_soon(self._report_progress, ctx, name, started)
+                try:
+                    # abandon_on_cancel: a cancelled request is settled at once (the HTTP
+                    # stream closes); the worker thread returns within a fraction of a
+                    # second because the handle below stops its guest.
+                    out = await anyio.to_thread.run_sync(
+                        self._call_component,
+                        name,
+                        args,
+                        handle,
+                        limiter=self._limiter,
+                        abandon_on_cancel=True,
+                    )
+                except Exception as exc:  # noqa: BLE001 - re-raised below, unwrapped
+                    # Raised inside the task group it would come out as an ExceptionGroup.
+                    error = exc
+                finally:
+                    tg.cancel_scope.cancel()
+        except anyio.get_cancelled_exc_class():
+            handle.cancel("the client cancelled the request")
+            raise
+        if error is not None:
+            raise error
+        assert out is not None
+        return out
+
+    async def _report_progress(
+        self, ctx: ServerRequestContext[Any, Any], name: str, started: float
+    ) -> None:
+        """``notifications/progress`` while the call runs: clients that reset their request
+        timeout on progress keep waiting for a call that is still within its limit."""
+        while True:
+            await anyio.sleep(self.progress_interval)
+            seconds = time.monotonic() - started
+            try:
+                await ctx.session.report_progress(
+                    round(seconds, 1), None, f"{name} still running after {seconds:.0f} s"
+                )
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, MCPError, OSError):
+                return  # best effort: the client went away; the call's answer decides
 
     def _run_builtin(
         self, approver: CallApprover, client: str, name: str, args: Any
@@ -476,7 +574,9 @@ class WassetteMCP:
         except WassetteError as exc:
             log.error("audit log: %s", exc.message)
 
-    def _call_component(self, name: str, args: Any) -> types.CallToolResult:
+    def _call_component(
+        self, name: str, args: Any, cancel: CancelHandle | None = None
+    ) -> types.CallToolResult:
         try:
             # Listed tools skip the extra lookup (call_tool finds the tool itself).
             if name not in self._schemas:
@@ -487,7 +587,7 @@ class WassetteMCP:
                 message=f"Unknown tool: {name}",
                 data=exc.why,
             ) from None
-        res = self.manager.call_tool(name, args)
+        res = self.manager.call_tool(name, args, cancel=cancel)
         return types.CallToolResult(
             content=[types.TextContent(type="text", text=res.text)],
             structured_content=res.structured,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import json
 import os
 import stat
 import sys
@@ -23,6 +24,8 @@ import anyio
 import mcp_types as types
 from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
+
+from wassette.server import jsonrpc
 
 _LIMIT = 64 * 1024 * 1024  # largest accepted JSON-RPC line
 
@@ -41,13 +44,31 @@ def _claim(fd: int, diversion: int) -> int:
     return private
 
 
-async def _pump_in(reader: asyncio.StreamReader, read_send: Any) -> None:
+def _answer(writer: asyncio.StreamWriter, reply: dict[str, Any]) -> None:
+    """Write a JSON-RPC error straight to the wire (the session never saw the message)."""
+    writer.write(json.dumps(reply, separators=(",", ":")).encode("utf-8") + b"\n")
+
+
+async def _pump_in(
+    reader: asyncio.StreamReader, read_send: Any, writer: asyncio.StreamWriter
+) -> None:
     async with read_send:
         while True:
             try:
                 line = await reader.readline()
-            except (ValueError, asyncio.LimitOverrunError) as exc:
-                await read_send.send(exc)
+            except (ValueError, asyncio.LimitOverrunError):
+                # Longer than _LIMIT: the line is discarded, so its id is unknown.
+                _answer(
+                    writer,
+                    {
+                        "jsonrpc": "2.0",
+                        "id": None,
+                        "error": {
+                            "code": jsonrpc.INVALID_REQUEST,
+                            "message": f"Invalid Request: message longer than {_LIMIT} bytes",
+                        },
+                    },
+                )
                 continue
             if not line:
                 return
@@ -55,9 +76,20 @@ async def _pump_in(reader: asyncio.StreamReader, read_send: Any) -> None:
                 continue
             try:
                 message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
-            except Exception as exc:  # noqa: BLE001 - handed to the session, as the SDK does
-                await read_send.send(exc)
+            except Exception as exc:  # noqa: BLE001 - explained below, or handed to the session
+                reply = jsonrpc.rejection(line)
+                if reply is None:  # an envelope the SDK rejects for reasons of its own
+                    await read_send.send(exc)
+                elif reply:
+                    _answer(writer, reply)
                 continue
+            if isinstance(message, types.JSONRPCNotification) and b'"id"' in line:
+                # The SDK reads a request whose id is null, a float or an object as a
+                # notification, which is never answered: the client would wait forever.
+                reply = jsonrpc.rejection(line)
+                if reply:
+                    _answer(writer, reply)
+                    continue
             await read_send.send(SessionMessage(message))
 
 
@@ -101,7 +133,7 @@ async def fast_stdio_server() -> AsyncIterator[tuple[Any, Any]]:
 
     try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(_pump_in, reader, read_send)
+            tg.start_soon(_pump_in, reader, read_send, writer)
             tg.start_soon(_pump_out, writer, write_recv)
             yield read_recv, write_send
             tg.cancel_scope.cancel()

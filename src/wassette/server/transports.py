@@ -24,15 +24,23 @@ from types import FrameType
 import anyio
 import anyio.abc
 from mcp.server.sse import SseServerTransport
-from mcp.server.transport_security import TransportSecuritySettings
+from mcp.server.streamable_http import EventStore
+from mcp.server.transport_security import (
+    DEFAULT_MAX_REQUEST_BODY_SIZE,
+    TransportSecurityMiddleware,
+    TransportSecuritySettings,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wassette.errors import UsageError
+from wassette.server import jsonrpc
+from wassette.server._sdk_compat import request_send
 from wassette.server.app import WassetteMCP
+from wassette.server.events import BoundedEventStore
 from wassette.server.fast_stdio import fast_stdio_server
 from wassette.server.logs import event
 
@@ -222,16 +230,83 @@ def _health_route(mcp: WassetteMCP) -> Route:
     return Route("/health", health, methods=["GET"])
 
 
-def streamable_http_app(mcp: WassetteMCP, options: HttpOptions) -> ASGIApp:
-    """The streamable HTTP app: ``/mcp`` and ``/health``."""
+RETRY_INTERVAL_MS = 1000
+"""The reconnect delay suggested to clients (SSE ``retry:``) after a dropped stream."""
+
+MAX_BODY_BYTES = DEFAULT_MAX_REQUEST_BODY_SIZE
+
+
+class JsonRpcGuard:
+    """ASGI middleware: a malformed JSON-RPC body POSTed to ``path`` gets the error JSON-RPC
+    assigns it (``server/jsonrpc.py``), the same as over stdio; anything else goes on to the
+    SDK untouched. The SDK's own Host/Origin/Content-Type checks answer first."""
+
+    def __init__(self, app: ASGIApp, security: TransportSecuritySettings, path: str) -> None:
+        self.app = app
+        self._security = TransportSecurityMiddleware(security)
+        self._path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope.get("method") != "POST"
+            or scope.get("path", "").rstrip("/") != self._path
+        ):
+            await self.app(scope, receive, send)
+            return
+        refused = await self._security.validate_request(Request(scope), is_post=True)
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
+        body = bytearray()
+        messages: list[Message] = []
+        complete = False
+        while len(body) <= MAX_BODY_BYTES:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                complete = True
+                break
+        reply = jsonrpc.rejection(bytes(body)) if complete else None
+        if reply is None:  # well-formed (or too large: the SDK answers 413)
+
+            async def replay() -> Message:
+                return messages.pop(0) if messages else await receive()
+
+            await self.app(scope, replay, send)
+        elif reply is jsonrpc.DROP:
+            await Response(status_code=202)(scope, receive, send)
+        else:
+            await Response(
+                json.dumps(reply, separators=(",", ":")),
+                status_code=400,
+                media_type="application/json",
+            )(scope, receive, send)
+
+
+def streamable_http_app(
+    mcp: WassetteMCP, options: HttpOptions, event_store: EventStore | None = None
+) -> ASGIApp:
+    """The streamable HTTP app: ``/mcp`` and ``/health``.
+
+    Response streams are resumable: events carry ids from a bounded in-memory store, and a
+    client that lost its connection reconnects with ``Last-Event-ID``.
+    """
+    security = security_settings(options)
     app: ASGIApp = mcp.server.streamable_http_app(
         streamable_http_path="/mcp",
-        transport_security=security_settings(options),
+        transport_security=security,
         host=options.host,
         custom_starlette_routes=[_health_route(mcp)],
+        event_store=event_store if event_store is not None else BoundedEventStore(),
+        retry_interval=RETRY_INTERVAL_MS,
         max_sessions=options.max_sessions,
         session_idle_timeout=options.session_idle_timeout,
     )
+    app = JsonRpcGuard(app, security, "/mcp")
     return BearerGuard(app, options.auth_token) if options.auth_token else app
 
 
@@ -255,7 +330,8 @@ def sse_app(mcp: WassetteMCP, options: HttpOptions) -> ASGIApp:
             )
         open_streams += 1
         try:
-            async with sse.connect_sse(request.scope, request.receive, request._send) as streams:
+            send = request_send(request)
+            async with sse.connect_sse(request.scope, request.receive, send) as streams:
                 await mcp.server.run(
                     streams[0], streams[1], mcp.server.create_initialization_options()
                 )
