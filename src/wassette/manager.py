@@ -169,6 +169,8 @@ class ComponentManager:
         self._clashes_logged: set[tuple[str, str, str]] = set()
         self._loaded: dict[str, tuple[_Stamp, Any]] = {}
         self._tools: dict[str, tuple[_Stamp, tuple[ToolSpec, ...]]] = {}
+        # Manifest ``value_from``: component id -> {key: server variable or reference}.
+        self._value_sources: dict[str, dict[str, str]] = {}
 
     # --------------------------------------------------------------------------- paths
 
@@ -375,6 +377,47 @@ class ComponentManager:
         """The component's current policy (None: no policy file, deny everything)."""
         return self.policies.load(component_id)
 
+    def set_value_sources(self, component_id: str, sources: Mapping[str, str]) -> None:
+        """Where keys of a component read their value from (a manifest's ``value_from``):
+        another variable of the server's environment, or a ``vault:``/``env:`` reference.
+        Resolved on every call and used as the key's inherited value."""
+        with self._lock:
+            if sources:
+                self._value_sources[component_id] = dict(sources)
+            else:
+                self._value_sources.pop(component_id, None)
+
+    def value_sources(self, component_id: str) -> dict[str, str]:
+        """The ``value_from`` sources of a component (empty when none)."""
+        with self._lock:
+            return dict(self._value_sources.get(component_id, {}))
+
+    def _inherited_for(self, component_id: str) -> Mapping[str, str]:
+        """The inherited tier for one component: the server's environment, with each
+        ``value_from`` key taking its value from the variable (or reference) it names."""
+        sources = self.value_sources(component_id)
+        if not sources:
+            return self.inherited_env
+        from wassette.secretstore.references import is_reference, resolve_references
+
+        env = dict(self.inherited_env)
+        for key, source in sources.items():
+            env.pop(key, None)
+            if not is_reference(source):
+                if source in self.inherited_env:
+                    env[key] = self.inherited_env[source]
+                continue
+            vault = self.secrets if self.secrets.name == "vault" else None
+            env.update(
+                resolve_references(
+                    {key: source},
+                    vault=vault,  # type: ignore[arg-type]
+                    environ=self.inherited_env,
+                    component_id=component_id,
+                )
+            )
+        return env
+
     def capabilities(self, component_id: str) -> Capabilities:
         """What a call of ``component_id`` may touch right now (current policy and secrets)."""
         from wassette.secretstore.references import resolve_references
@@ -400,7 +443,7 @@ class ComponentManager:
             policy,
             secrets=secrets,
             explicit_env=self.explicit_env,
-            inherited_env=self.inherited_env,
+            inherited_env=self._inherited_for(component_id),
             default_timeout=self.default_timeout,
         )
         missing = missing_required_keys(policy, caps)
@@ -430,7 +473,7 @@ class ComponentManager:
             policy,
             secrets={k: v for k, v in own.items() if k in allowed},
             explicit_env=self.explicit_env,
-            inherited_env=self.inherited_env,
+            inherited_env=self._inherited_for(component_id),
             default_timeout=self.default_timeout,
         )
         tiers = {k: str(t) for k, t in caps.env_tiers}

@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, str] = {
     "inspect": "wassette.cli.inspect_cmd:inspect",
     "serve": "wassette.cli.serve:serve",
     "run": "wassette.cli.serve:run",
+    "manifest": "wassette.cli.manifest:manifest",
 }
 
 

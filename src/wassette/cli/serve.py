@@ -1,18 +1,22 @@
-"""``wassette serve`` (stdio, streamable HTTP or SSE) and ``wassette run`` (= serve --stdio)."""
+"""``wassette serve`` (streamable HTTP by default, stdio or SSE) and ``wassette run``
+(= serve --stdio), with manifest provisioning for headless deployments."""
 
 from __future__ import annotations
 
 import logging
 import os
 import re
-from collections.abc import Mapping
+import signal
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
 from wassette.cli.common import plugin_dir_option
-from wassette.errors import ConfigError, UsageError
+from wassette.errors import ConfigError, UsageError, WassetteError
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -77,6 +81,122 @@ def read_token_file(path: Path) -> str:
     return token[0].strip()
 
 
+@dataclass(frozen=True)
+class ServeExtras:
+    """The options beyond the transport: manifest provisioning and HTTP behaviour."""
+
+    manifest: Path | None = None
+    continue_on_provisioning_failure: bool = False
+    watch_manifest: bool = False
+    legacy_sessions: bool = True
+    json_response: bool = False
+
+
+def _progress_printer() -> Callable[[str], None]:
+    from wassette.cli.progress import step_printer
+
+    return step_printer()
+
+
+def _provision(system: Any, manifest_path: Path, extras: ServeExtras, fetch_options: Any) -> Any:
+    """Provision the manifest before serving: fail fast (after attempting every component)
+    unless --continue-on-provisioning-failure."""
+    from wassette.manifest import load_manifest, provision
+
+    manifest = load_manifest(manifest_path)  # located errors, before anything is fetched
+    report = provision(
+        manifest,
+        system.manager,
+        fetch_options=fetch_options,
+        remove_missing=True,
+        progress=_progress_printer(),
+    )
+    log = logging.getLogger("wassette.server")
+    log.info("manifest %s: %s", manifest_path, report.summary())
+    if report.failed:
+        if not extras.continue_on_provisioning_failure:
+            raise report.error()
+        for outcome in report.failed:
+            log.error(
+                "not serving %s (%s): %s",
+                outcome.label,
+                outcome.uri,
+                outcome.error.message if outcome.error else "failed",
+            )
+    return manifest
+
+
+class ManifestReloader:
+    """Re-applies the manifest on SIGHUP and, with --watch-manifest, when the file changes.
+
+    Runs on one background thread: new components are loaded, removed ones unloaded, changed
+    policies rewritten (each component on its own, so one failure leaves the others applied),
+    then one tools/list_changed goes out. A manifest that no longer parses is reported and
+    the running set is left as it was.
+    """
+
+    def __init__(
+        self, path: Path, system: Any, mcp: Any, fetch_options: Any, *, watch: bool
+    ) -> None:
+        self.path = path
+        self.system = system
+        self.mcp = mcp
+        self.fetch_options = fetch_options
+        self.watch = watch
+        self._wake = threading.Event()
+        self._stamp = self._file_stamp()
+        self.applied = 0
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def start(self) -> None:
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, lambda _s, _f: self._wake.set())
+        threading.Thread(target=self._run, name="wassette-manifest", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            woke = self._wake.wait(timeout=1.0 if self.watch else None)
+            self._wake.clear()
+            stamp = self._file_stamp()
+            if not woke and stamp == self._stamp:
+                continue
+            self._stamp = stamp
+            self.apply()
+
+    def apply(self) -> None:
+        from wassette.manifest import load_manifest, provision
+
+        log = logging.getLogger("wassette.server")
+        try:
+            manifest = load_manifest(self.path)
+            report = provision(
+                manifest,
+                self.system.manager,
+                fetch_options=self.fetch_options,
+                remove_missing=True,
+                progress=_progress_printer(),
+            )
+        except WassetteError as exc:
+            log.error("manifest %s not re-applied: %s", self.path, exc.message)
+            return
+        self.applied += 1
+        log.info("manifest %s re-applied: %s", self.path, report.summary())
+        for outcome in report.failed:
+            log.error(
+                "manifest: %s failed: %s",
+                outcome.label,
+                outcome.error.message if outcome.error else "failed",
+            )
+        if report.changed or any(o.policy_applied for o in report.outcomes):
+            self.mcp.notify_threadsafe()
+
+
 def _serve(  # noqa: PLR0917 - the command's options, passed straight through
     transport: str,
     bind_address: str | None,
@@ -87,6 +207,7 @@ def _serve(  # noqa: PLR0917 - the command's options, passed straight through
     auth_token_file: Path | None,
     allowed_host: tuple[str, ...],
     verbose: int,
+    extras: ServeExtras | None = None,
 ) -> None:
     import anyio
 
@@ -114,7 +235,18 @@ def _serve(  # noqa: PLR0917 - the command's options, passed straight through
     def fetch_options(uri: str) -> Any:
         return options_from_environment(environ, home)
 
+    extras = extras or ServeExtras()
+    if extras.manifest is not None:
+        _provision(system, extras.manifest, extras, lambda uri, _digest: fetch_options(uri))
     mcp = WassetteMCP(manager, builtin=not disable_builtin_tools, fetch_options=fetch_options)
+    if extras.manifest is not None:
+        ManifestReloader(
+            extras.manifest,
+            system,
+            mcp,
+            lambda uri, _digest: fetch_options(uri),
+            watch=extras.watch_manifest,
+        ).start()
     logs.event(
         logging.getLogger("wassette.server"),
         logging.INFO,
@@ -129,17 +261,24 @@ def _serve(  # noqa: PLR0917 - the command's options, passed straight through
         return
     host, port = parse_bind_address(settings.bind_address)
     token = read_token_file(auth_token_file) if auth_token_file is not None else None
-    options = HttpOptions(host=host, port=port, auth_token=token, allowed_hosts=allowed_host)
+    options = HttpOptions(
+        host=host,
+        port=port,
+        auth_token=token,
+        allowed_hosts=allowed_host,
+        legacy_sessions=extras.legacy_sessions,
+        json_response=extras.json_response,
+    )
     anyio.run(serve_http, mcp, options, transport)
 
 
 @click.command("serve")
-@click.option("--stdio", "transport", flag_value="stdio", help="MCP over stdin/stdout (default).")
+@click.option("--stdio", "transport", flag_value="stdio", help="MCP over stdin/stdout.")
 @click.option(
     "--streamable-http",
     "transport",
     flag_value="streamable-http",
-    help="MCP over streamable HTTP at http://BIND/mcp.",
+    help="MCP over streamable HTTP at http://BIND/mcp (the default).",
 )
 @click.option(
     "--sse", "transport", flag_value="sse", help="Legacy MCP over SSE at http://BIND/sse."
@@ -169,6 +308,39 @@ def _serve(  # noqa: PLR0917 - the command's options, passed straight through
     metavar="HOST[:PORT]",
     help="Also accept this Host/Origin (DNS-rebinding protection stays on).",
 )
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Provision the components of this manifest before serving (headless deployment).",
+)
+@click.option(
+    "--continue-on-provisioning-failure",
+    is_flag=True,
+    help="Serve the manifest components that did load (default: exit if any fails).",
+)
+@click.option(
+    "--watch-manifest",
+    is_flag=True,
+    help="Re-apply the manifest when the file changes (SIGHUP always re-applies it).",
+)
+@click.option(
+    "--legacy-sessions",
+    type=click.BOOL,
+    default=True,
+    show_default=True,
+    metavar="BOOL",
+    help="Keep the pre-2026-07-28 session lifecycle; 2026-07-28 requests are always stateless.",
+)
+@click.option(
+    "--json-response",
+    type=click.BOOL,
+    default=False,
+    is_flag=False,
+    flag_value=True,
+    metavar="[BOOL]",
+    help="Reply to a simple stateless request with application/json (default: false).",
+)
 @plugin_dir_option
 @click.pass_context
 def serve(  # noqa: PLR0917 - click passes options positionally by name
@@ -180,12 +352,22 @@ def serve(  # noqa: PLR0917 - click passes options positionally by name
     disable_builtin_tools: bool,
     auth_token_file: Path | None,
     allowed_host: tuple[str, ...],
+    manifest: Path | None,
+    continue_on_provisioning_failure: bool,
+    watch_manifest: bool,
+    legacy_sessions: bool,
+    json_response: bool,
     plugin_dir: Path | None,
 ) -> None:
-    """Run the MCP server: the components' tools plus the built-in management tools."""
+    """Run the MCP server: the components' tools plus the built-in management tools.
+
+    Serves streamable HTTP on 127.0.0.1:9001 unless told otherwise (--stdio, --sse).
+    """
     verbose = _verbosity(ctx)
+    if watch_manifest and manifest is None:
+        raise UsageError("--watch-manifest needs --manifest FILE", fix="add --manifest FILE")
     _serve(
-        transport or "stdio",
+        transport or "streamable-http",
         bind_address,
         env,
         env_file,
@@ -194,6 +376,13 @@ def serve(  # noqa: PLR0917 - click passes options positionally by name
         auth_token_file,
         allowed_host,
         verbose,
+        ServeExtras(
+            manifest=manifest,
+            continue_on_provisioning_failure=continue_on_provisioning_failure,
+            watch_manifest=watch_manifest,
+            legacy_sessions=legacy_sessions,
+            json_response=json_response,
+        ),
     )
 
 

@@ -178,6 +178,10 @@ class WassetteMCP:
         with self._compile_lock:
             return set(self._pending)
 
+    def server_started(self) -> bool:
+        """Whether :meth:`start` ran (the transport is up and compiling has been queued)."""
+        return self._started
+
     def close(self) -> None:
         """End every open listen stream gracefully."""
         self.listen.close()

@@ -49,6 +49,11 @@ class HttpOptions:
     port: int
     auth_token: str | None = None
     allowed_hosts: Sequence[str] = field(default_factory=tuple)
+    # Serve pre-2026-07-28 clients with sessions (False: statelessly, no GET stream);
+    # 2026-07-28 requests are always served statelessly.
+    legacy_sessions: bool = True
+    # Answer a simple stateless request with application/json instead of an event stream.
+    json_response: bool = False
 
 
 def parse_bind_address(text: str) -> tuple[str, int]:
@@ -167,13 +172,60 @@ def _health_route(mcp: WassetteMCP) -> Route:
     return Route("/health", health, methods=["GET"])
 
 
+def is_ready(mcp: WassetteMCP) -> bool:
+    """Ready: serving has started (provisioning ran before it) and no component's first
+    metadata load is still running."""
+    return mcp.server_started() and not mcp.pending()
+
+
+def _ready_route(mcp: WassetteMCP) -> Route:
+    async def ready(_request: Request) -> Response:
+        if is_ready(mcp):
+            return JSONResponse({"status": "ready"})
+        return JSONResponse(
+            {"status": "not ready", "compiling": sorted(mcp.pending())},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
+    return Route("/ready", ready, methods=["GET"])
+
+
+def _info_route() -> Route:
+    from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+
+    from wassette import __version__
+    from wassette.buildinfo import build_info
+
+    async def info(_request: Request) -> Response:
+        return JSONResponse(
+            {
+                "name": "wassette",
+                "version": __version__,
+                "build_info": build_info(),
+                "protocol_revisions": {
+                    "stateless": list(MODERN_PROTOCOL_VERSIONS),
+                    "sessions": list(HANDSHAKE_PROTOCOL_VERSIONS),
+                },
+            }
+        )
+
+    return Route("/info", info, methods=["GET"])
+
+
+def _status_routes(mcp: WassetteMCP) -> list[Route]:
+    return [_health_route(mcp), _ready_route(mcp), _info_route()]
+
+
 def streamable_http_app(mcp: WassetteMCP, options: HttpOptions) -> ASGIApp:
-    """The streamable HTTP app: ``/mcp`` and ``/health``."""
+    """The streamable HTTP app: ``/mcp``, ``/health``, ``/ready`` and ``/info``."""
     app: ASGIApp = mcp.server.streamable_http_app(
         streamable_http_path="/mcp",
         transport_security=security_settings(options),
         host=options.host,
-        custom_starlette_routes=[_health_route(mcp)],
+        stateless_http=not options.legacy_sessions,
+        json_response=options.json_response,
+        custom_starlette_routes=_status_routes(mcp),
     )
     return BearerGuard(app, options.auth_token) if options.auth_token else app
 
@@ -199,7 +251,7 @@ def sse_app(mcp: WassetteMCP, options: HttpOptions) -> ASGIApp:
         routes=[
             Route("/sse", handle_sse, methods=["GET"]),
             Mount("/messages/", app=sse.handle_post_message),
-            _health_route(mcp),
+            *_status_routes(mcp),
         ],
         lifespan=lifespan,
     )
