@@ -241,7 +241,8 @@ def test_unreachable_registry_fails_fast_after_retries(home: Home) -> None:
     manifest = _write(
         home,
         f"version: 1\ncomponents:\n  - uri: oci://127.0.0.1:{dead}/x/y:1\n    name: gone\n"
-        "    permissions: {}\n    retry_policy: {attempts: 2, backoff: {linear: {increment_ms: 10}}}\n",
+        "    permissions: {}\n"
+        "    retry_policy: {attempts: 2, backoff: {linear: {increment_ms: 10}}}\n",
     )
     code, err, port = _serve_fails(home, manifest)
     assert code == 7, err
