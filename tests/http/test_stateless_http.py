@@ -19,7 +19,7 @@ from tests.e2e.mcpserver import HttpServer
 from tests.manifest.watcomponents import write_answer
 
 TS_CLIENT = Path(__file__).with_name("ts_client.mjs")
-TS_MODULE = JS_TOOLCHAIN / "node_modules" / "@modelcontextprotocol" / "client" / "dist" / "index.mjs"
+TS_MODULE = JS_TOOLCHAIN / "node_modules/@modelcontextprotocol/client/dist/index.mjs"
 MODERN = "2026-07-28"
 HEADERS = {
     "content-type": "application/json",
@@ -86,7 +86,7 @@ def test_typescript_sdk_stateless_session(answer_home: Home) -> None:
         pytest.fail("run `make js-toolchain` (installs @modelcontextprotocol/client)")
     with HttpServer(answer_home) as server:
         done = subprocess.run(
-            ["node", str(TS_CLIENT), str(TS_MODULE), server.url, "answer", "{}"],  # noqa: S607
+            ["node", str(TS_CLIENT), str(TS_MODULE), server.url, "answer", "{}"],
             capture_output=True,
             text=True,
             timeout=60,
