@@ -33,6 +33,7 @@ KNOWN_KEYS = frozenset(
         "vault",
         "encrypt_new",
         "history_limit",
+        "catalogue_file",
     }
 )
 
