@@ -71,7 +71,10 @@ class CallResult:
         """The result as compact JSON text (what MCP puts in the text content)."""
         if self.structured is None:
             return "null"
-        return json.dumps(self.structured["result"], ensure_ascii=False, separators=(",", ":"))
+        value = self.structured["result"]
+        if isinstance(value, str):
+            return value  # a string result is the text itself (as Wassette sends it)
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)

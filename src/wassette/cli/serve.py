@@ -197,6 +197,12 @@ class ManifestReloader:
             self.mcp.notify_threadsafe()
 
 
+def _catalogue(settings: Any) -> list[Any]:
+    from wassette.catalogue import catalogue_path, load_catalogue
+
+    return list(load_catalogue(catalogue_path(settings.raw, settings.config_file)))
+
+
 def _serve(  # noqa: PLR0917 - the command's options, passed straight through
     transport: str,
     bind_address: str | None,
@@ -239,6 +245,7 @@ def _serve(  # noqa: PLR0917 - the command's options, passed straight through
     if extras.manifest is not None:
         _provision(system, extras.manifest, extras, lambda uri, _digest: fetch_options(uri))
     mcp = WassetteMCP(manager, builtin=not disable_builtin_tools, fetch_options=fetch_options)
+    mcp.builtin_context.catalogue = _catalogue(settings)
     if extras.manifest is not None:
         ManifestReloader(
             extras.manifest,

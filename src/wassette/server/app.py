@@ -178,6 +178,11 @@ class WassetteMCP:
         with self._compile_lock:
             return set(self._pending)
 
+    @property
+    def builtin_context(self) -> builtin_tools.BuiltinContext:
+        """What the built-in tools run against (the serve command sets its catalogue)."""
+        return self._builtin_ctx
+
     def server_started(self) -> bool:
         """Whether :meth:`start` ran (the transport is up and compiling has been queued)."""
         return self._started
