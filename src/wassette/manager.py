@@ -45,14 +45,47 @@ METADATA_FORMAT = 1
 
 @dataclass(frozen=True)
 class Tool:
-    """A tool offered by an installed component."""
+    """A tool offered by an installed component, under the name it is offered as.
+
+    ``offered_name`` is the spec's own name while no other component offers a tool of that
+    name, and ``<component-id>.<tool>`` for every tool of a clashing name (see
+    :func:`offered_names`).
+    """
 
     component_id: str
     spec: ToolSpec
+    offered_name: str | None = None
 
     @property
     def name(self) -> str:
-        return self.spec.name
+        return self.offered_name or self.spec.name
+
+
+def qualified_name(component_id: str, tool_name: str) -> str:
+    """``<component-id>.<tool>``: how a tool is offered when its name clashes."""
+    return f"{component_id}.{tool_name}"
+
+
+def offered_names(
+    entries: list[tuple[str, tuple[ToolSpec, ...]]], reserved: frozenset[str] = frozenset()
+) -> list[tuple[str, str, ToolSpec]]:
+    """``(offered name, component id, spec)`` for every tool of every component.
+
+    A name stays bare while exactly one component offers it; when two or more do, each of
+    them is offered as ``<component-id>.<tool>`` and the bare name is not offered at all (no
+    component silently hides another). A tool named like a ``reserved`` (built-in) tool is
+    always qualified.
+    """
+    counts: dict[str, int] = {}
+    for _cid, specs in entries:
+        for tool_name in {s.name for s in specs}:
+            counts[tool_name] = counts.get(tool_name, 0) + 1
+    out = []
+    for cid, specs in entries:
+        for spec in specs:
+            clash = counts[spec.name] > 1 or spec.name in reserved
+            out.append((qualified_name(cid, spec.name) if clash else spec.name, cid, spec))
+    return out
 
 
 @dataclass(frozen=True)
@@ -337,35 +370,43 @@ class ComponentManager:
         return discovery.tools
 
     def all_tools(self) -> list[Tool]:
-        """Every tool of every installed component, sorted by name; first component wins a
-        name clash (and the clash is logged)."""
-        seen: dict[str, Tool] = {}
+        """Every tool of every installed component, sorted by offered name. Same-named tools
+        of two components are offered as ``<component-id>.<tool>`` (see :func:`offered_names`)."""
+        entries: list[tuple[str, tuple[ToolSpec, ...]]] = []
         for component_id in self.component_ids():
             try:
-                specs = self.tools_of(component_id)
+                entries.append((component_id, self.tools_of(component_id)))
             except WassetteError as exc:
                 log.warning("component %s offers no tools: %s", component_id, exc.message)
-                continue
-            for spec in specs:
-                if spec.name in seen:
-                    clash = (spec.name, component_id, seen[spec.name].component_id)
-                    # Every call looks tools up: say it once, not on each call.
-                    if clash not in self._clashes_logged:
-                        self._clashes_logged.add(clash)
-                        log.warning(
-                            "tool %s of component %s is hidden by component %s's tool of that name",
-                            *clash,
-                        )
-                    continue
-                seen[spec.name] = Tool(component_id, spec)
-        return sorted(seen.values(), key=lambda t: t.name)
+        tools = [Tool(cid, spec, name) for name, cid, spec in offered_names(entries)]
+        for tool in tools:
+            if tool.name != tool.spec.name:
+                clash = (tool.spec.name, tool.component_id, tool.name)
+                if clash not in self._clashes_logged:  # every call looks tools up: say it once
+                    self._clashes_logged.add(clash)
+                    log.info(
+                        "tool %s is offered by several components; component %s's is %s",
+                        *clash,
+                    )
+        return sorted(tools, key=lambda t: t.name)
 
     def find_tool(self, name: str) -> Tool:
-        """The tool called ``name``, or a NotFoundError listing what exists."""
+        """The tool offered as ``name`` (or ``<component-id>.<tool>``, which always works), or
+        a NotFoundError listing what exists."""
         tools = self.all_tools()
         for tool in tools:
             if tool.name == name:
                 return tool
+        for tool in tools:
+            if qualified_name(tool.component_id, tool.spec.name) == name:
+                return tool
+        clashing = [t.name for t in tools if t.spec.name == name]
+        if clashing:
+            raise NotFoundError(
+                f"tool name {name!r} is offered by several components",
+                why=f"call one of: {', '.join(clashing)}",
+                fix="use the <component-id>.<tool> name of the one you mean",
+            )
         names = [t.name for t in tools]
         raise NotFoundError(
             f"no tool named {name!r}",
