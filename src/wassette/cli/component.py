@@ -10,6 +10,7 @@ import click
 
 from wassette.cli.common import manager_for, plugin_dir_option, require_component
 from wassette.cli.output import emit, output_option, render, to_table
+from wassette.cli.progress import activity
 
 
 @click.group("component")
@@ -39,7 +40,8 @@ def load_cmd(
         insecure=insecure_registry,
         progress=stderr_progress(sys.stderr, uri),
     )
-    outcome, tools = manager.load(uri, options)
+    with activity(f"loading {uri} (fetching, compiling)"):
+        outcome, tools = manager.load(uri, options)
     if outcome.id_note:
         click.echo(f"note: {outcome.id_note}", err=True)
     emit(

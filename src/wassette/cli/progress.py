@@ -8,10 +8,11 @@ step is one plain line, so logs stay readable.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TextIO
 
 _SPINNER = "|/-\\"
@@ -76,3 +77,48 @@ def step_printer(stream: TextIO | None = None) -> Callable[[str], None]:
         out.flush()
 
     return plain
+
+
+#: Work shorter than this shows nothing (a warm load, a cached compile).
+QUIET_SECONDS = 1.0
+
+
+@contextlib.contextmanager
+def activity(
+    label: str, stream: TextIO | None = None, *, quiet: float = QUIET_SECONDS
+) -> Iterator[None]:
+    """Show that ``label`` (e.g. ``compiling weather``) is under way, on stderr.
+
+    Nothing is shown for work that ends within ``quiet`` seconds. After that, a terminal gets
+    a live status line (spinner and elapsed time) and anything else one line when the work
+    starts to take time and one when it ends.
+    """
+    out = stream or sys.stderr
+    started = time.monotonic()
+    live = LiveLine(out) if out.isatty() else None
+    shown = threading.Event()
+
+    def show() -> None:
+        shown.set()
+        if live is not None:
+            live.step(label)
+        else:
+            out.write(f"wassette: {label} ...\n")
+            out.flush()
+
+    timer = threading.Timer(quiet, show)
+    timer.daemon = True
+    timer.start()
+    outcome = "failed"
+    try:
+        yield
+        outcome = "done"
+    finally:
+        timer.cancel()
+        if shown.is_set():
+            text = f"{label}: {outcome} ({time.monotonic() - started:.1f}s)"
+            if live is not None:
+                live.step(text)
+            else:
+                out.write(f"wassette: {text}\n")
+                out.flush()
