@@ -31,8 +31,8 @@ installed as the components' policies without asking anyone.
             timeout: 30s             # extension: wall-clock limit per call
         retry_policy:                # optional, for fetching
           attempts: 3
-          backoff:
-            exponential: {base_ms: 200}      # or linear: {increment_ms: 500}
+          backoff: {type: exponential, base_ms: 200}   # Wassette 0.8.0's spelling; also
+          # accepted: {exponential: {base_ms: 200}}, {type: linear, increment_ms: 500}
 
 ``value_from`` (Wassette) names another variable of the server's environment; as an
 extension it may also be a secret reference, ``vault:<path>#<key>`` or ``env:<NAME>``. It is

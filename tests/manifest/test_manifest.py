@@ -83,8 +83,8 @@ components:
     retry_policy:
       attempts: 3
       backoff:
-        exponential:
-          base_ms: 100
+        type: exponential
+        base_ms: 100
 """
 
 

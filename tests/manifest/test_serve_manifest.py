@@ -198,8 +198,8 @@ components:
     retry_policy:
       attempts: 3
       backoff:
-        exponential:
-          base_ms: 100
+        type: exponential
+        base_ms: 100
 """,
     )
     with HttpServer(home, args=("--manifest", str(manifest), "--disable-builtin-tools")) as first:
