@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import anyio
@@ -152,3 +153,23 @@ def test_default_keeps_legacy_sessions_and_event_streams(answer_home: Home) -> N
         json_only = {**_modern_headers("answer"), "accept": "application/json"}
         r = httpx.post(server.url, json=_modern_call("answer"), headers=json_only, timeout=30)
         assert r.status_code == 406, r.text
+
+
+def test_ready_is_503_until_the_first_metadata_load_is_done(home: Home) -> None:
+    from tests.componentbuild import build_component
+
+    # A component without metadata: the server compiles it in the background after it
+    # starts listening, and is not ready until that is done.
+    home.plugin_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(build_component("hello"), home.plugin_dir / "hello.wasm")
+    with HttpServer(home) as server:
+        first = httpx.get(server.base + "/ready", timeout=5)
+        assert first.status_code == 503, first.text
+        assert first.json()["compiling"] == ["hello"]
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            r = httpx.get(server.base + "/ready", timeout=5)
+            if r.status_code == 200:
+                break
+            time.sleep(0.2)
+        assert (r.status_code, r.json()) == (200, {"status": "ready"})

@@ -308,3 +308,23 @@ def test_sighup_reapplies_the_manifest(home: Home, tmp_path: Path) -> None:
     assert "not re-applied" in server.stderr()
     state = json.loads((home.plugin_dir / ".manifest-state.json").read_text())
     assert list(state["components"]) == ["second"]
+
+
+def test_watch_manifest_reapplies_when_the_file_changes(home: Home, tmp_path: Path) -> None:
+    first = write_answer(tmp_path / "first.wasm", tool="first")
+    second = write_answer(tmp_path / "second.wasm", tool="second")
+    body = "version: 1\ncomponents:\n  - uri: {}\n    permissions: {{}}\n"
+    path = _write(home, body.format(first.as_uri()))
+    with HttpServer(home, args=("--manifest", str(path), "--watch-manifest")) as server:
+        assert "first" in _tools(server)
+        path.write_text(
+            body.format(first.as_uri()) + body.format(second.as_uri()).split("\n", 2)[2]
+        )
+        deadline = time.monotonic() + 20
+        names: set[str] = set()
+        while time.monotonic() < deadline and "second" not in names:
+            time.sleep(0.3)
+            names = _tools(server)
+        assert {"first", "second"} <= names, names
+        server.stop()
+    assert "re-applied" in server.stderr()
