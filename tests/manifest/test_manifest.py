@@ -298,7 +298,7 @@ def system(home: Home) -> object:
     from wassette.config import load_settings
     from wassette.wiring import System
 
-    env = {**home.env, "WEATHER_KEY": CANARY}
+    env = {**home.env, "WEATHER_KEY": CANARY, "APP_MODE": "blue"}
     settings = load_settings(environ=env, plugin_dir=home.plugin_dir)
     assert str(settings.plugin_dir).startswith(str(home.root))
     return System(settings, env)
@@ -311,6 +311,8 @@ def _manifest_for(wasm: Path, extra: str = "", digest: str | None = None) -> str
         f"  - uri: {wasm.as_uri()}\n    name: reader\n{pin}"
         "    permissions:\n      environment:\n        allow:\n"
         "          - key: API_KEY\n            value_from: WEATHER_KEY\n"
+        "            redact: false\n"
+        "          - key: MODE\n            value_from: env:APP_MODE\n"
         "            redact: false\n" + extra
     )
 
@@ -343,6 +345,8 @@ def test_provision_is_idempotent_and_value_from_is_resolved_per_call(
     result = manager.call_tool("get-var", {"key": "API_KEY"})
     assert result.structured == {"result": CANARY}
     assert manager.status("env_reader")["environment"][0]["source"] == "inherited"
+    # Our extension: value_from as a reference, resolved per call.
+    assert manager.call_tool("get-var", {"key": "MODE"}).structured == {"result": "blue"}
     # The variable named by value_from is not itself visible under its own name.
     assert manager.call_tool("get-var", {"key": "WEATHER_KEY"}).structured == {"result": None}
 

@@ -155,6 +155,12 @@ def test_results_have_wassettes_fields_and_statuses(home: Home, tmp_path: Path) 
             assert searched["status"] == "Component list found"
             assert [e["name"] for e in searched["components"]] == ["Time Server"]
             assert set(searched["components"][0]) >= {"name", "description", "uri", "loaded"}
+            assert searched["components"][0]["loaded"] is False
+            # The id oci://ghcr.io/microsoft/time-server-js:latest yields, once installed.
+            write_answer(home.plugin_dir / "microsoft_time-server-js.wasm", tool="now")
+            searched = await call("search-components", {"query": "time"})
+            assert searched["components"][0]["loaded"] is True
+            assert searched["components"][0]["component_id"] == "microsoft_time-server-js"
 
             # A string result is its raw text in content; structuredContent is unchanged.
             await call("load-component", {"path": (tmp_path / "say.wasm").as_uri()})
