@@ -195,14 +195,16 @@ def _info_route() -> Route:
     from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
     from wassette import __version__
-    from wassette.buildinfo import build_info
+    from wassette.buildinfo import build_info, version_text
 
     async def info(_request: Request) -> Response:
         return JSONResponse(
             {
-                "name": "wassette",
                 "version": __version__,
-                "build_info": build_info(),
+                # Wassette's field is one line of text; the same facts as an object follow.
+                "build_info": version_text(),
+                "name": "wassette",
+                "build": build_info(),
                 "protocol_revisions": {
                     "stateless": list(MODERN_PROTOCOL_VERSIONS),
                     "sessions": list(HANDSHAKE_PROTOCOL_VERSIONS),
