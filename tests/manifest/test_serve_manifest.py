@@ -22,6 +22,7 @@ import pytest
 from tests.components.ocipush import WASM_LAYER, Pusher
 from tests.components.registry_server import RegistryServer
 from tests.conftest import Home
+from tests.e2e.flows import Changes
 from tests.e2e.mcpserver import HttpServer, free_port, install_prepared, template_dir
 from tests.manifest.watcomponents import answer_component, write_answer
 
@@ -291,14 +292,19 @@ def test_sighup_reapplies_the_manifest(home: Home, tmp_path: Path) -> None:
         assert "first" in _tools(server)
         path.write_text(manifest(second))
         assert server.proc is not None
-        server.proc.send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 20
-        names: set[str] = set()
-        while time.monotonic() < deadline:
-            names = _tools(server)
-            if "second" in names:
-                break
-            time.sleep(0.2)
+        changes = Changes()
+
+        async def reapply() -> set[str]:
+            async with server.client(mode="legacy", message_handler=changes.handler) as c:
+                await anyio.sleep(0.3)  # the session's notification stream is open
+                assert server.proc is not None
+                server.proc.send_signal(signal.SIGHUP)
+                await changes.wait_beyond(0, timeout=20)
+                await anyio.sleep(1.0)  # anything more would arrive by now
+                assert changes.count == 1  # one unload and one load: one notification
+                return {t.name for t in (await c.list_tools()).tools}
+
+        names = anyio.run(reapply)
         assert "second" in names and "first" not in names, names
         # A broken edit is reported and changes nothing.
         path.write_text("version: 1\ncomponents: [\n")
