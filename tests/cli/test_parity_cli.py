@@ -156,6 +156,21 @@ def test_manifest_check_and_export(home: Home, tmp_path: Path) -> None:
     again = json.loads(run_cli(home, "manifest", "check", str(out), check=True).stdout)
     assert again["changes"][0]["action"] == "unchanged"
     assert again["changes"][0]["policy_change"] is False
+    assert again["problems"] == []
+    # Resolving without fetching: a local file that does not match its pin is an error, a
+    # value_from variable missing from this environment a warning.
+    pinned = tmp_path / "pinned.yaml"
+    pinned.write_text(
+        f"version: 1\ncomponents:\n  - uri: {wasm.as_uri()}\n    digest: sha256:{'0' * 64}\n"
+        "    permissions:\n      environment:\n        allow:\n"
+        "          - key: API_KEY\n            value_from: NOT_SET_ANYWHERE\n"
+    )
+    checked = run_cli(home, "manifest", "check", str(pinned))
+    assert checked.returncode == 7
+    problems = json.loads(checked.stdout)["problems"]
+    assert [p["level"] for p in problems] == ["error", "warning"]
+    assert "does not match the digest" in problems[0]["message"]
+    assert "NOT_SET_ANYWHERE" in problems[1]["message"]
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 1\ncomponents:\n  - uri: file:///x.wasm\n    permisions: {}\n")
     failed = run_cli(home, "manifest", "check", str(bad))
