@@ -57,4 +57,4 @@ def version_text() -> str:
     """The ``--version`` line: version, then the build information."""
     info = build_info()
     parts = [f"{k}={v}" for k, v in info.items() if k != "version" and v is not None]
-    return f"wassette {__version__} ({', '.join(parts)})"
+    return f"wassette, version {__version__} ({', '.join(parts)})"

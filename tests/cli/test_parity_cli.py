@@ -35,7 +35,7 @@ PEER_CATALOGUE = {
 
 def test_version_has_build_information(home: Home) -> None:
     out = run_cli(home, "--version", check=True).stdout
-    assert out.startswith("wassette ")
+    assert out.startswith("wassette, version ")
     for part in ("python=", "wasmtime=", "mcp="):
         assert part in out
 
