@@ -89,3 +89,14 @@ def refuse_all(how: str, reason: str) -> Approver:
         return Decision(False, how, reason)
 
     return _refuse
+
+
+class ApprovalPending(Exception):
+    """Raised by an approver that can only ask asynchronously (MCP 2026-07-28 clients answer
+    in a retried request). Whoever asks for approval must do so *before* changing anything,
+    and let this propagate: the request is then retried with the answer, from the start.
+    """
+
+    def __init__(self, request: ApprovalRequest) -> None:
+        super().__init__(request.summary)
+        self.request = request

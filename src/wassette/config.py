@@ -34,8 +34,21 @@ KNOWN_KEYS = frozenset(
         "encrypt_new",
         "history_limit",
         "catalogue_file",
+        "mcp_grants",
+        "http_max_sessions",
+        "http_session_idle_timeout",
     }
 )
+
+#: What the MCP server does when the (untrusted) client asks for a change of state:
+#: ``ask`` the person through MCP elicitation when the client can (else allow, as Wassette),
+#: ``require-approval`` (ask; refuse when the client cannot ask), ``allow`` (Wassette's
+#: behaviour), ``deny`` (every state-changing built-in refused; use the CLI).
+MCP_GRANTS_MODES = ("ask", "require-approval", "allow", "deny")
+DEFAULT_MCP_GRANTS = "ask"
+#: Streamable HTTP: open sessions at most (503 beyond), and idle seconds before one expires.
+DEFAULT_HTTP_MAX_SESSIONS = 256
+DEFAULT_HTTP_SESSION_IDLE_TIMEOUT = 900.0
 
 DEFAULT_BIND_ADDRESS = "127.0.0.1:9001"
 
@@ -59,6 +72,10 @@ class Settings:
     state_dir: Path = field(default_factory=paths.state_dir)
     # The whole parsed config table, for features that own keys of their own.
     raw: Mapping[str, Any] = field(default_factory=dict)
+    # How the MCP server treats state changes the client asks for (see MCP_GRANTS_MODES).
+    mcp_grants: str = DEFAULT_MCP_GRANTS
+    http_max_sessions: int = DEFAULT_HTTP_MAX_SESSIONS
+    http_session_idle_timeout: float = DEFAULT_HTTP_SESSION_IDLE_TIMEOUT
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -102,12 +119,34 @@ def _config_path(value: Any, key: str, config_path: Path) -> Path:
     return path if path.is_absolute() else config_path.parent / path
 
 
+def parse_mcp_grants(value: object, where: str) -> str:
+    """One of :data:`MCP_GRANTS_MODES`, or a ConfigError naming ``where`` it came from."""
+    if isinstance(value, str) and value.strip().lower() in MCP_GRANTS_MODES:
+        return value.strip().lower()
+    raise ConfigError(
+        f"{where}: mcp_grants must be one of {', '.join(MCP_GRANTS_MODES)}",
+        why=f"got {value!r}" if isinstance(value, str) and len(value) < 40 else None,
+        fix='e.g. mcp_grants = "ask" (ask the person through the MCP client) or "deny"',
+    )
+
+
+def _positive_number(value: object, key: str, where: str, *, integer: bool) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    if integer:
+        ok = ok and isinstance(value, int)
+    if not ok:
+        kind = "a whole number" if integer else "a number of seconds"
+        raise ConfigError(f"{where}: {key} must be {kind} greater than 0", fix=f"e.g. {key} = 60")
+    return float(value)  # type: ignore[arg-type]
+
+
 def load_settings(
     *,
     plugin_dir: Path | str | None = None,
     secrets_dir: Path | str | None = None,
     bind_address: str | None = None,
     environ: Mapping[str, str] | None = None,
+    mcp_grants: str | None = None,
 ) -> Settings:
     """Build :class:`Settings` from flags (the keyword arguments), environment and config."""
     env = os.environ if environ is None else environ
@@ -183,7 +222,33 @@ def load_settings(
             fix="write it as history_limit = 10 (0 keeps no history)",
         )
 
+    if mcp_grants is not None:
+        grants_mode = parse_mcp_grants(mcp_grants, "--mcp-grants")
+    elif env.get("WASSETTE_MCP_GRANTS"):
+        grants_mode = parse_mcp_grants(env["WASSETTE_MCP_GRANTS"], "WASSETTE_MCP_GRANTS")
+    else:
+        grants_mode = parse_mcp_grants(
+            cfg.get("mcp_grants", DEFAULT_MCP_GRANTS), f"config file {cfg_path}"
+        )
+    max_sessions = int(
+        _positive_number(
+            cfg.get("http_max_sessions", DEFAULT_HTTP_MAX_SESSIONS),
+            "http_max_sessions",
+            f"config file {cfg_path}",
+            integer=True,
+        )
+    )
+    idle_timeout = _positive_number(
+        cfg.get("http_session_idle_timeout", DEFAULT_HTTP_SESSION_IDLE_TIMEOUT),
+        "http_session_idle_timeout",
+        f"config file {cfg_path}",
+        integer=False,
+    )
+
     return Settings(
+        mcp_grants=grants_mode,
+        http_max_sessions=max_sessions,
+        http_session_idle_timeout=idle_timeout,
         plugin_dir=plugin,
         encrypt_new=encrypt_new,
         history_limit=history_limit,

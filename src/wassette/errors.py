@@ -20,6 +20,9 @@ positions only.
     │   ├── SecretReferenceError                a vault:/env: reference is dangling or malformed
     │   └── SourceNotFoundError                 a component URI names nothing (file, 404, tag)
     ├── AbortedError                   exit 1   the user declined a confirmation
+    ├── ApprovalRefusedError           exit 8   a change asked for by an untrusted party (the
+    │                                           MCP client, a shipped policy, a replacement
+    │                                           binary) was not approved: nothing changed
     ├── ConfigError                    exit 4   config.toml or WASSETTE_* unusable
     │   └── SecretsKeyError                     no usable encryption key (custody)
     ├── StorageError                   exit 5   a file we own cannot be read or written
@@ -32,6 +35,7 @@ positions only.
     │       ├── VaultPermissionError            token lacks a capability on a path
     │       └── VaultConflictError              check-and-set kept losing to other writers
     ├── PolicyError                    exit 6   a policy file or a grant is invalid
+    ├── ChangedButNotAuditedError      exit 8   a change WAS made, its audit record was not
     └── ComponentError                 exit 7   a component cannot be compiled, loaded or run
         ├── UnsupportedValueError               a value wasmtime-py cannot pass faithfully
         ├── ComponentSourceError                a component cannot be fetched (file/https/oci)
@@ -119,6 +123,18 @@ class AbortedError(WassetteError):
     exit_code = 1
 
 
+class ApprovalRefusedError(WassetteError):
+    """A change an untrusted party asked for (the MCP client, a shipped policy, a replacement
+    binary from another source) was not approved: declined by the person, refused by the
+    ``mcp_grants`` setting, or nobody could be asked. Nothing was changed."""
+
+    exit_code = 8
+
+
+#: The name the component loader uses for the same refusal.
+NotApprovedError = ApprovalRefusedError
+
+
 class ConfigError(WassetteError):
     """The configuration (file or environment) cannot be used."""
 
@@ -144,6 +160,25 @@ class SecretsDecryptError(StorageError):
 
 class AuditLogError(StorageError):
     """The audit log cannot be appended to, or its hash chain does not verify."""
+
+
+class ChangedButNotAuditedError(WassetteError):
+    """A secret change was made (it stands), but its audit record could not be written.
+
+    Its own exit code, so a script can tell "nothing happened" (5) from "it happened, but the
+    log does not say so" (8). ``cause`` is the audit log error.
+    """
+
+    exit_code = 8
+
+    def __init__(self, what: str, cause: WassetteError) -> None:
+        self.cause = cause
+        super().__init__(
+            f"{what}: {cause.message}",
+            fix=f"{cause.fix}; then note the change by hand if your records need it"
+            if cause.fix
+            else "note the change by hand if your records need it",
+        )
 
 
 class SecretsKeyError(ConfigError):

@@ -13,6 +13,7 @@ server can answer ``tools/list`` without compiling anything; otherwise the compo
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -23,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from wassette import fsutil
+from wassette import fsutil, layout
+from wassette.approval import Approver
 from wassette.components.registry import installed_ids, require_installed
 from wassette.errors import (
     NotFoundError,
@@ -32,6 +34,7 @@ from wassette.errors import (
 )
 from wassette.ids import validate_component_id
 from wassette.policy.model import Policy
+from wassette.policy.protection import Protection
 from wassette.policy.store import PolicyStore
 from wassette.runtime.capabilities import Capabilities
 from wassette.runtime.environment import build_capabilities, missing_required_keys
@@ -192,15 +195,26 @@ class ComponentManager:
         default_timeout: float = 60.0,
         policies: PolicyStore | None = None,
         audit: Any = None,
+        protection: Protection | None = None,
     ) -> None:
         self.component_dir = Path(component_dir)
         self.secrets = secrets
-        self.policies = policies or PolicyStore(self.component_dir)
+        # Protected paths and server credentials, checked at every call (policy/protection.py).
+        # Without the full set from the composition root: /, /proc, /sys, /dev, the component
+        # dir and, for the file store, the secrets dir; never nothing.
+        if protection is None:
+            protection = Protection.minimal()
+            own = getattr(secrets, "secrets_dir", None)
+            if isinstance(own, Path):
+                protection = protection.with_secrets_dir(own)
+        self.protection = protection.with_component_dir(self.component_dir)
+        self.policies = policies or PolicyStore(self.component_dir, self.protection)
         self.explicit_env = dict(explicit_env or {})
         self.inherited_env = dict(inherited_env or {})
         self.default_timeout = default_timeout
         # The audit log (secretstore.audit.AuditLog) records injections; None disables it.
         self.injections = InjectionAudit(audit) if audit is not None else None
+        self.audit = audit
         self._lock = threading.RLock()
         self._clashes_logged: set[tuple[str, str, str]] = set()
         self._loaded: dict[str, tuple[_Stamp, Any]] = {}
@@ -211,13 +225,13 @@ class ComponentManager:
     # --------------------------------------------------------------------------- paths
 
     def wasm_path(self, component_id: str) -> Path:
-        return self.component_dir / f"{validate_component_id(component_id)}.wasm"
+        return layout.path(self.component_dir, component_id, layout.WASM)
 
     def cache_path(self, component_id: str) -> Path:
-        return self.component_dir / f"{validate_component_id(component_id)}.cwasm"
+        return layout.path(self.component_dir, component_id, layout.COMPILED)
 
     def metadata_path(self, component_id: str) -> Path:
-        return self.component_dir / f"{validate_component_id(component_id)}.metadata.json"
+        return layout.path(self.component_dir, component_id, layout.METADATA)
 
     def component_ids(self) -> list[str]:
         return installed_ids(self.component_dir)
@@ -252,9 +266,15 @@ class ComponentManager:
 
     # ------------------------------------------------------------------------- lifecycle
 
-    def load(self, uri: str, options: Any = None) -> tuple[Any, tuple[ToolSpec, ...]]:
+    def load(
+        self, uri: str, options: Any = None, *, approver: Approver
+    ) -> tuple[Any, tuple[ToolSpec, ...]]:
         """Fetch ``uri``, validate it (compile; parse a shipped policy), install it, and
-        return ``(LoadOutcome, tools)``. A failure leaves any previous version in place."""
+        return ``(LoadOutcome, tools)``. A failure leaves any previous version in place.
+
+        ``approver`` decides what only the operator may: replacing the component from another
+        source, and granting what a shipped policy proposes (see ``components.load``).
+        """
         from wassette.components.load import load_component as fetch_and_install
         from wassette.policy.parser import parse_policy
         from wassette.runtime.engine import adopt_compiled, compile_wasm
@@ -263,15 +283,26 @@ class ComponentManager:
             return compile_wasm(path, path.stem)
 
         def validate_policy(data: bytes) -> object:
+            # Protected storage entries are dropped from the proposal (and reported) by
+            # policy.proposal.sanitize; the store refuses them again if anything slips past.
             return parse_policy(data, source="the policy layer of " + uri)
 
         outcome = fetch_and_install(
-            uri, self.component_dir, options, validate=validate, validate_policy=validate_policy
+            uri,
+            self.component_dir,
+            options,
+            approver=approver,
+            validate=validate,
+            validate_policy=validate_policy,
+            policies=self.policies,
+            secret_keys=self.secrets.list_keys,
+            default_timeout=self.default_timeout,
         )
         cid = outcome.component_id
         self.forget(cid)
         self.policies.forget(cid)
         # What `validate` returned: the compiled Component (typed loosely by the registry).
+        self._audit_load(outcome)
         compiled: Any = outcome.installed.validation
         loaded = adopt_compiled(
             compiled,
@@ -283,8 +314,53 @@ class ComponentManager:
             self._loaded[cid] = (_stamp(self.wasm_path(cid)), loaded)
         return outcome, self.tools_of(cid)
 
+    def accept_policy(self, component_id: str) -> dict[str, Any]:
+        """Grant exactly what the component's pending policy proposal showed."""
+        from wassette.components.load import accept_proposal
+
+        self.require(component_id)
+        result = accept_proposal(self.component_dir, component_id, self.policies)
+        self.policies.forget(component_id)
+        self._record("accept-policy", component_id, (), approved_by="operator")
+        return result
+
+    def _audit_load(self, outcome: Any) -> None:
+        """Record what only the operator may approve: a replacement hands the id's secrets to
+        another publisher's binary; an accepted proposal widens its policy."""
+        cid = outcome.component_id
+        if outcome.replaced is not None:
+            keys = outcome.replaced["now_applies"]["secret_keys"]
+            self._record(
+                "replace",
+                cid,
+                keys if isinstance(keys, list) else (),
+                previous_source=outcome.replaced["previous_source"],
+                previous_digest=outcome.replaced["previous_digest"],
+                source=outcome.source.uri if outcome.source is not None else None,
+                digest=outcome.digest,
+                approved_by=outcome.replaced["approved_by"],
+            )
+        if outcome.policy_installed:
+            self._record("accept-policy", cid, (), approved_by=outcome.policy.how)
+
+    def _record(self, event: str, cid: str, keys: Any, **detail: Any) -> None:
+        if self.audit is None:
+            return
+        try:
+            self.audit.record(event, cid, keys, **detail)
+        except WassetteError as exc:  # the change is made; say loudly that it is unrecorded
+            log.error("audit log: %s (%s of %s not recorded)", exc.message, event, cid)
+
+    def source(self, component_id: str) -> dict[str, Any]:
+        """Where the installed wasm came from (URI, digest), or the unknown-source note."""
+        from wassette.components.provenance import UNKNOWN, read_record
+
+        record = read_record(self.component_dir, component_id)
+        return dict(UNKNOWN) if record is None else record.shown()
+
     def unload(self, component_id: str) -> list[Path]:
-        """Remove a component's wasm, artifacts, metadata and policy (never its secrets)."""
+        """Remove a component's wasm, artifacts, metadata, policy, source record and pending
+        proposal (never its secrets)."""
         from wassette.components.registry import uninstall
 
         removed = uninstall(self.component_dir, component_id)
@@ -451,11 +527,10 @@ class ComponentManager:
                 if source in self.inherited_env:
                     env[key] = self.inherited_env[source]
                 continue
-            vault = self.secrets if self.secrets.name == "vault" else None
             env.update(
                 resolve_references(
                     {key: source},
-                    vault=vault,  # type: ignore[arg-type]
+                    vault=self.secrets.reference_reader(),
                     environ=self.inherited_env,
                     component_id=component_id,
                 )
@@ -474,14 +549,11 @@ class ComponentManager:
             # Only keys the policy allows are ever injected, so only those are resolved:
             # a reference under a key that is not allowed never touches Vault.
             wanted = {k: v for k, v in own.items() if k in allowed}
-            vault = None
-            if self.secrets.name == "vault":
-                from wassette.secretstore.backends.vault import VaultBackend
-
-                assert isinstance(self.secrets, VaultBackend)
-                vault = self.secrets
             secrets = resolve_references(
-                wanted, vault=vault, environ=self.inherited_env, component_id=component_id
+                wanted,
+                vault=self.secrets.reference_reader(),
+                environ=self.inherited_env,
+                component_id=component_id,
             )
         caps = build_capabilities(
             policy,
@@ -489,14 +561,18 @@ class ComponentManager:
             explicit_env=self.explicit_env,
             inherited_env=self._inherited_for(component_id),
             default_timeout=self.default_timeout,
+            protection=self.protection,
+            component_id=component_id,
         )
         missing = missing_required_keys(policy, caps)
         if missing:
             keys = ", ".join(missing)
+            blocked = [reason for key, reason in caps.env_blocked if key in missing]
             raise PolicyError(
                 f"component '{component_id}' is missing required environment variable(s): {keys}",
                 why="the policy marks them required and no tier (policy value, server --env, "
-                "secret, inherited environment) provides them",
+                "secret, inherited environment) provides them"
+                + "".join(f"; {reason}" for reason in blocked),
                 fix=f"set them with `wassette secret set {component_id} "
                 + " ".join(f"{k}=<value>" for k in missing)
                 + "`",
@@ -514,13 +590,17 @@ class ComponentManager:
         own = dict(self.secrets.get_all(component_id))
         allowed = [] if policy is None else [e.key for e in policy.environment]
         caps = build_capabilities(
-            policy,
+            # Storage is not what status reports: a missing or refused directory must not
+            # hide where the environment comes from.
+            None if policy is None else dataclasses.replace(policy, storage=()),
             secrets={k: v for k, v in own.items() if k in allowed},
             explicit_env=self.explicit_env,
             inherited_env=self._inherited_for(component_id),
             default_timeout=self.default_timeout,
+            protection=self.protection,
         )
         tiers = {k: str(t) for k, t in caps.env_tiers}
+        blocked = dict(caps.env_blocked)
         required = set() if policy is None else {e.key for e in policy.environment if e.required}
         return {
             "status": "success",
@@ -528,6 +608,7 @@ class ComponentManager:
             "policy": policy is not None,
             "environment": [
                 {"key": k, "source": tiers.get(k, "missing"), "required": k in required}
+                | ({"source": "blocked", "reason": blocked[k]} if k in blocked else {})
                 for k in allowed
             ],
             "secrets_not_allowed": sorted(k for k in own if k not in allowed),
@@ -568,14 +649,17 @@ class ComponentManager:
         )
 
     def inspect(self, component_id: str) -> dict[str, Any]:
-        """A description of an installed component: files, tools with schemas, policy."""
+        """A description of an installed component: source, files, tools with schemas,
+        policy, and any pending policy proposal."""
+        from wassette.components.load import pending_proposal_view
         from wassette.policy.view import policy_to_dict
 
         wasm = self.require(component_id)
         specs = self.tools_of(component_id)
         policy = self.policy(component_id)
-        return {
+        out: dict[str, Any] = {
             "component_id": component_id,
+            "source": self.source(component_id),
             "wasm": {"path": str(wasm), "size": wasm.stat().st_size, "sha256": _sha256(wasm)},
             "policy": None if policy is None else policy_to_dict(policy),
             "policy_file": str(self.policies.path_for(component_id))
@@ -584,3 +668,7 @@ class ComponentManager:
             "secret_keys": self.secrets.list_keys(component_id),
             "tools": [s.as_mcp_tool() for s in specs],
         }
+        proposal = pending_proposal_view(self.component_dir, component_id)
+        if proposal is not None:
+            out["policy_proposal"] = proposal
+        return out

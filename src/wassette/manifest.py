@@ -963,14 +963,7 @@ def _load_with_retry(  # noqa: PLR0917 - internal helper
 
 
 def _manager_load(manager: Any, uri: str, options: Any, approver: Any) -> Any:
-    import inspect
-
-    # ComponentManager.load gains an ``approver=`` parameter (shipped-policy approval);
-    # pass it when it is there, so this works on both sides of that change.
-    if "approver" in inspect.signature(manager.load).parameters:
-        outcome, _tools = manager.load(uri, options, approver=approver)
-    else:
-        outcome, _tools = manager.load(uri, options)
+    outcome, _tools = manager.load(uri, options, approver=approver)
     return outcome
 
 

@@ -22,10 +22,12 @@ from wassette.config import Settings, load_settings
 
 if TYPE_CHECKING:
     from wassette.manager import ComponentManager
+    from wassette.policy.protection import Protection
     from wassette.policy.store import PolicyStore
     from wassette.secretstore.audit import AuditLog
     from wassette.secretstore.backend import SecretBackend
     from wassette.secretstore.keys import KeyCustody
+    from wassette.secretstore.operations import SecretOperations
 
 AUDIT_LOG_NAME = "audit.log"
 
@@ -42,12 +44,36 @@ class System:
     ``environ`` is the server's (or CLI's) process environment: the inherited tier and the
     source of credentials (``VAULT_TOKEN``, ``WASSETTE_SECRETS_KEY``, ...). ``explicit_env``
     holds the operator's values (config ``[environment_vars]``, plus ``serve --env`` and
-    ``--env-file`` when serving).
+    ``--env-file`` when serving). ``credential_files`` are more files no component may be
+    granted, as ``(path, what, why)``: ``serve --auth-token-file`` and ``--env-file``.
     """
 
     settings: Settings
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     explicit_env: Mapping[str, str] | None = None
+    credential_files: tuple[tuple[Path, str, str], ...] = ()
+
+    @cached_property
+    def protection(self) -> Protection:
+        """Protected paths (wassette's own files, credential files, /, /proc, /sys, /dev) and
+        server credential names: consulted by every grant and every call."""
+        from wassette import paths
+        from wassette.policy.protection import Protection
+
+        docker = self.environ.get("DOCKER_CONFIG") or str(
+            Path(self.environ.get("HOME") or Path.home()) / ".docker"
+        )
+        files = (
+            *self.credential_files,
+            (
+                Path(docker) / "config.json",
+                "the registry credentials file",
+                "holds the container-registry credentials the server uses",
+            ),
+        )
+        return Protection.for_settings(
+            self.settings, cache_dir=paths.cache_dir(), credential_files=files
+        )
 
     @cached_property
     def custody(self) -> KeyCustody:
@@ -75,11 +101,18 @@ class System:
         return AuditLog(audit_log_path(self.settings))
 
     @cached_property
+    def secrets(self) -> SecretOperations:
+        """Secret operations (set, delete, history, rotation, ...) with history and audit."""
+        from wassette.secretstore.operations import SecretOperations
+
+        return SecretOperations(self.backend, self.audit, lambda: self.custody)
+
+    @cached_property
     def policies(self) -> PolicyStore:
         """The one writer of ``<id>.policy.yaml`` files."""
         from wassette.policy.store import PolicyStore
 
-        return PolicyStore(self.settings.plugin_dir)
+        return PolicyStore(self.settings.plugin_dir, self.protection)
 
     @cached_property
     def manager(self) -> ComponentManager:
@@ -98,6 +131,7 @@ class System:
             inherited_env=dict(self.environ),
             policies=self.policies,
             audit=self.audit,
+            protection=self.protection,
         )
 
 
@@ -107,8 +141,11 @@ def build_system(
     bind_address: str | None = None,
     environ: Mapping[str, str] | None = None,
     explicit_env: Mapping[str, str] | None = None,
+    mcp_grants: str | None = None,
 ) -> System:
     """Settings from flags > ``WASSETTE_*`` > config file > defaults, then the system on them."""
     env = dict(os.environ) if environ is None else dict(environ)
-    settings = load_settings(plugin_dir=plugin_dir, bind_address=bind_address, environ=env)
+    settings = load_settings(
+        plugin_dir=plugin_dir, bind_address=bind_address, environ=env, mcp_grants=mcp_grants
+    )
     return System(settings, env, explicit_env)

@@ -150,7 +150,7 @@ def test_a_kill_at_any_point_of_key_rotate_leaves_everything_readable(home: Home
         fresh = open_store()  # a new process's view: only what is on disk
         for cid, values in expected.items():
             assert dict(fresh.get_all(cid)) == values, cid
-            fresh.history(cid, "A")  # history stays decryptable too
+            fresh.key_history(cid, "A")  # history stays decryptable too
         if attempt >= 7 and mid_rotation >= 2:
             break
     assert mid_rotation >= 2, "no kill landed inside the re-encryption phase"

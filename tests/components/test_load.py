@@ -10,10 +10,13 @@ import pytest
 from tests.components.conftest import POLICY, Published
 from tests.components.ocipush import WASM_LAYER, Pusher, with_custom_section
 from tests.components.registry_server import RegistryServer
+from wassette.approval import approve_all
 from wassette.components.load import LOADED, RELOADED, load_component
 from wassette.components.registry import installed_ids
 from wassette.components.sources import FetchOptions
 from wassette.errors import ComponentError, SourceIntegrityError
+from wassette.policy.parser import parse_policy
+from wassette.policy.store import PolicyStore
 
 
 def test_load_from_registry_then_reload(
@@ -23,10 +26,16 @@ def test_load_from_registry_then_reload(
     staging = tmp_path / "staging"
     staging.mkdir()
     opts = FetchOptions(temp_dir=staging)
-    first = load_component(f"oci://{oci_registry.host}/test/with-policy:1.0", cdir, opts)
+    first = load_component(
+        f"oci://{oci_registry.host}/test/with-policy:1.0",
+        cdir,
+        opts,
+        approver=approve_all("operator"),
+    )
     assert (first.status, first.component_id) == (LOADED, "test_with-policy")
     assert first.policy_installed
-    assert (cdir / "test_with-policy.policy.yaml").read_bytes() == POLICY
+    # The approved proposal is written in canonical form, not the publisher's bytes.
+    assert PolicyStore(cdir).load("test_with-policy") == parse_policy(POLICY)
     assert (cdir / "test_with-policy.wasm").read_bytes() == hello_wasm
     assert first.manifest_digest == published.with_policy.manifest_digest
     again = load_component(

@@ -99,15 +99,25 @@ def test_component_lifecycle_from_a_file(home: Home, tmp_path: Path) -> None:
         "fetch_rs",
         ["greet"],
     )
+    digest = out["digest"]
+    # A bare path names the same file: a reload, not a replacement.
     assert ok(home, "component", "load", str(wasm))["status"] == "component reloaded successfully"
     listing = ok(home, "component", "list")
-    assert listing == {"components": [{"id": "fetch_rs", "tools": 1, "policy": False}], "total": 1}
+    assert listing == {
+        "components": [
+            {
+                "id": "fetch_rs",
+                "tools": 1,
+                "policy": False,
+                "source": wasm.as_uri(),
+                "digest": digest,
+            }
+        ],
+        "total": 1,
+    }
     table = run_cli(home, "component", "list", "-o", "table").stdout.splitlines()
-    assert table[0].split() == ["ID", "TOOLS", "POLICY"] and table[1].split() == [
-        "fetch_rs",
-        "1",
-        "no",
-    ]
+    assert table[0].split() == ["ID", "TOOLS", "POLICY", "SOURCE", "DIGEST"]
+    assert table[1].split() == ["fetch_rs", "1", "no", wasm.as_uri(), str(digest)[:19]]
     assert ok(home, "tool", "invoke", "greet", "--args", '{"name": "spec"}')["result"] == (
         "hello, spec"
     )
@@ -126,6 +136,7 @@ def test_component_lifecycle_from_a_file(home: Home, tmp_path: Path) -> None:
     }
     info = ok(home, "inspect", "fetch_rs")
     assert info["component_id"] == "fetch_rs" and info["policy"] is None
+    assert info["source"]["uri"] == wasm.as_uri()  # type: ignore[index]
     assert [t["name"] for t in info["tools"]] == ["greet"]  # type: ignore[index, union-attr]
     files = {p.name for p in home.plugin_dir.iterdir() if not p.name.startswith(".")}
     assert {"fetch_rs.wasm", "fetch_rs.cwasm", "fetch_rs.metadata.json"} <= files

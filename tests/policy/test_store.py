@@ -73,8 +73,9 @@ def test_first_grant_creates_a_private_valid_file(store: PolicyStore) -> None:
 
 def test_every_verb_returns_the_new_policy(store: PolicyStore, tmp_path: Path) -> None:
     cid = "c1"
-    p = store.grant_storage(cid, f"fs://{tmp_path}/**", ["read"])
-    p = store.grant_storage(cid, f"fs://{tmp_path}", ["write"])
+    data = tmp_path / "data"  # not tmp_path: that holds the component dir (protected)
+    p = store.grant_storage(cid, f"fs://{data}/**", ["read"])
+    p = store.grant_storage(cid, f"fs://{data}", ["write"])
     assert p.storage[0].access == {Access.READ, Access.WRITE}
     p = store.grant_network(cid, "*.example.com")
     p = store.grant_environment_variable(cid, "K", CANARY, required=True)
@@ -84,7 +85,7 @@ def test_every_verb_returns_the_new_policy(store: PolicyStore, tmp_path: Path) -
     assert p.timeout_seconds == 120.0
     assert p.memory_limit_bytes == 1 << 30
     assert p.find_environment("K") == EnvironmentPermission("K", CANARY, required=True)
-    p = store.revoke_storage(cid, f"fs://{tmp_path}/")
+    p = store.revoke_storage(cid, f"fs://{data}/")
     p = store.revoke_network(cid, "*.EXAMPLE.com")
     p = store.revoke_environment_variable(cid, "K")
     p = store.revoke_memory(cid)

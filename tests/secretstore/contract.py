@@ -23,6 +23,7 @@ are fresh per test, so backends may share storage between tests.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import uuid
 from collections.abc import Callable
@@ -304,6 +305,55 @@ class SecretBackendContract:
             assert dict(backend_factory().get_all(component)) == items
 
         check()
+
+    # ------------------------------------------------------------------ one write, many keys
+
+    def test_apply_changes_sets_deletes_and_replaces(
+        self, backend: SecretBackend, cid: str
+    ) -> None:
+        backend.set_many(cid, {"A": "1", "B": "2", "C": "3"})
+        changed = backend.apply_changes(cid, {"A": "10", "B": None, "D": "4"}, op="import")
+        assert changed == ["A", "B", "D"]
+        assert dict(backend.get_all(cid)) == {"A": "10", "C": "3", "D": "4"}
+        changed = backend.apply_changes(cid, {"A": "10", "E": "5"}, op="import", replace=True)
+        assert changed == ["C", "D", "E"]
+        assert dict(backend.get_all(cid)) == {"A": "10", "E": "5"}
+
+    # ------------------------------------------------------------------ versions (optional)
+
+    def test_versions_mean_the_same_on_every_backend(
+        self, backend: SecretBackend, cid: str
+    ) -> None:
+        from wassette.errors import NotFoundError
+
+        versions = backend.versions()
+        if versions is None:
+            pytest.skip("this backend keeps no versions")
+
+        def fp(name: str, value: str) -> str:
+            return f"{name}={value}"  # a stand-in fingerprint: test values only
+
+        backend.set_many(cid, {"A": "one", "B": "b"})
+        backend.set_many(cid, {"A": "two"})
+        backend.delete_many(cid, ["A"])
+        rows = versions.key_history(cid, "A", fp)["A"]
+        assert [r.fingerprint for r in rows] == ["A=one", "A=two", None]
+        assert [r.current for r in rows] == [False, False, True]
+        assert versions.rollback_key(cid, "A") == rows[1].version  # newest differing value
+        assert backend.get(cid, "A") == "two"
+        assert versions.rollback_key(cid, "A", rows[0].version) == rows[0].version
+        assert backend.get(cid, "A") == "one"
+        assert set(versions.key_history(cid, None, fp)) >= {"A", "B"}
+
+        assert versions.purge_key_history(cid, ["A"]) == ["A"]
+        left = versions.key_history(cid, "A", fp).get("A", [])
+        # Only the current value may remain; no earlier value of A exists any more.
+        assert [r.fingerprint for r in left if not r.current] == []
+        assert dict(backend.get_all(cid)) == {"A": "one", "B": "b"}
+        # A rollback can at most make A absent again; no earlier value comes back.
+        with contextlib.suppress(NotFoundError):
+            versions.rollback_key(cid, "A")
+        assert backend.get(cid, "A") in (None, "one")
 
     # ------------------------------------------------------------------ concurrency
 

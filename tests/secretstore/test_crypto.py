@@ -154,7 +154,7 @@ def test_canary_absent_from_every_file_under_the_secrets_dir_once_encrypted(tmp_
     s.encrypt("c")
     assert CANARY.encode() not in all_bytes_under(tmp_path / "secrets")
     s.set_many("c", {"API_KEY": f"{CANARY}-new"})  # history of an encrypted store stays so
-    s.rollback("c", "API_KEY")
+    s.rollback_key("c", "API_KEY")
     assert CANARY.encode() not in all_bytes_under(tmp_path / "secrets")
     assert s.get("c", "API_KEY") == f"{CANARY}-7"
 

@@ -59,6 +59,6 @@ def test_writers_during_rotations_stay_readable(tmp_path: Path) -> None:
         for w in range(3):
             last = max(i for i in range(40) if i % 5 == c)
             assert values[f"W{w}"] == f"{CANARY}-{w}-{last}"
-        fresh.history(f"comp{c}")  # every history value decrypts with the final key
+        fresh.key_history(f"comp{c}")  # every history value decrypts with the final key
     raw = b"".join(p.read_bytes() for p in (tmp_path / "secrets").rglob("*") if p.is_file())
     assert CANARY.encode() not in raw

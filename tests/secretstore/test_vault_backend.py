@@ -463,18 +463,18 @@ def test_hung_server_times_out_within_bounds(silent_server: int) -> None:
 
 def test_history_and_rollback(bao_server: BaoServer) -> None:
     backend = make_backend(bao_server.address, _prefix())
-    assert backend.history("app") == []
+    assert backend.secret_versions("app") == []
     backend.set_many("app", {"K": "v1"})
     backend.set_many("app", {"K": "v2", "X": "x"})
     backend.delete_many("app", ["X"])
-    versions = backend.history("app")
+    versions = backend.secret_versions("app")
     assert [v.version for v in versions] == [1, 2, 3]
     assert [v.current for v in versions] == [False, False, True]
-    assert backend.rollback("app", 1) == 4
+    assert backend.restore_version("app", 1) == 4
     assert dict(backend.get_all("app")) == {"K": "v1"}
     assert dict(make_backend(backend.address, backend.path_prefix).get_all("app")) == {"K": "v1"}
     with pytest.raises(NotFoundError, match="version 99"):
-        backend.rollback("app", 99)
+        backend.restore_version("app", 99)
 
 
 def test_sealed_vault_is_reported_as_unavailable() -> None:

@@ -14,7 +14,7 @@ from tests.secretstore.openbao import ROOT_TOKEN, BaoServer
 from wassette.config import load_settings
 from wassette.errors import VaultUnreachableError
 from wassette.secretstore.backends.vault import VaultBackend
-from wassette.secretstore.factory import open_backend
+from wassette.wiring import System
 
 
 def _settings(tmp_path: Path, address: str, encrypt: bool) -> dict[str, str]:
@@ -38,7 +38,7 @@ def _settings(tmp_path: Path, address: str, encrypt: bool) -> dict[str, str]:
 def _open(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> VaultBackend:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    backend = open_backend(load_settings(environ=env), env)
+    backend = System(load_settings(environ=env), env).backend  # custody from the root
     assert isinstance(backend, VaultBackend)
     return backend
 

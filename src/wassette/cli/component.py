@@ -1,16 +1,69 @@
-"""``wassette component load | unload | list``."""
+"""``wassette component load | unload | list | accept-policy``."""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
+from typing import IO, Any
 
 import click
 
+from wassette.approval import ApprovalRequest, Approver, Decision
 from wassette.cli.common import manager_for, plugin_dir_option, require_component
 from wassette.cli.output import emit, output_option, render, to_table
-from wassette.cli.progress import activity
+
+#: The flag that approves each kind of request without asking.
+_FLAGS = {"replace-component": "--replace", "accept-policy": "--accept-policy"}
+
+
+def terminal_approver(flags: dict[str, bool], stdin: IO[str] | None = None) -> Approver:
+    """The CLI's approver: a flag the operator gave approves its kind of request; otherwise
+    the person at the terminal is asked ``[y/N]`` on stderr; without a terminal, nobody can
+    answer and the request is not approved (the reason names the flag)."""
+
+    def ask(request: ApprovalRequest) -> Decision:
+        flag = _FLAGS.get(request.action)
+        if flag is not None and flags.get(flag):
+            return Decision(True, "operator")
+        tty = stdin if stdin is not None else sys.stdin
+        if tty is None or not tty.isatty():
+            hint = f"; pass {flag} to approve it" if flag else ""
+            return Decision(False, "unavailable", f"standard input is not a terminal{hint}")
+        click.echo(request.text(), err=True)
+        click.echo("Approve? [y/N] ", nl=False, err=True)
+        answer = tty.readline().strip().lower()
+        if answer in ("y", "yes"):
+            return Decision(True, "operator")
+        return Decision(False, "declined", "you answered no")
+
+    return ask
+
+
+def _notes(out: dict[str, Any]) -> None:
+    """Plain words on stderr for what a person must not miss in the JSON."""
+    replaced = out.get("replaced")
+    if replaced:
+        click.echo(f"warning: {replaced['message']}", err=True)
+    upgrade = out.get("upgrade")
+    if upgrade:
+        click.echo(f"note: upgraded: {upgrade['message']}", err=True)
+    proposal = out.get("policy_proposal")
+    if proposal and proposal["status"] == "pending":
+        click.echo(
+            "note: the policy shipped with this component was NOT installed; it asks to:",
+            err=True,
+        )
+        for line in proposal["permissions"]:
+            click.echo(f"  - {line}", err=True)
+        click.echo(f"  accept exactly these with: {proposal['accept_with']}", err=True)
+    elif proposal and proposal["status"] == "accepted":
+        click.echo("note: granted what the policy shipped with this component asked:", err=True)
+        for line in proposal["permissions"]:
+            click.echo(f"  - {line}", err=True)
+    if proposal:
+        for line in proposal.get("dropped", []):
+            click.echo(f"note: {line}", err=True)
 
 
 @click.group("component")
@@ -24,11 +77,34 @@ def component() -> None:
 @click.option(
     "--insecure-registry", is_flag=True, help="Allow plain http to a non-loopback OCI registry."
 )
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Allow replacing a component installed from another source (its policy and secrets "
+    "then apply to the new binary).",
+)
+@click.option(
+    "--accept-policy",
+    is_flag=True,
+    help="Grant what a policy shipped with the component asks for (shown in the output).",
+)
 @plugin_dir_option
-def load_cmd(
-    uri: str, digest: str | None, insecure_registry: bool, plugin_dir: Path | None
+def load_cmd(  # noqa: PLR0917 - click passes options positionally by name
+    uri: str,
+    digest: str | None,
+    insecure_registry: bool,
+    replace: bool,
+    accept_policy: bool,
+    plugin_dir: Path | None,
 ) -> None:
-    """Fetch, validate and install a component; loading an existing id replaces it."""
+    """Fetch, validate and install a component.
+
+    Loading an id again from the same source reloads (or upgrades) it. Loading it from a
+    different source is refused unless you confirm at the prompt or pass --replace. A policy
+    shipped with the component is only a proposal: it is granted if you confirm at the
+    prompt or pass --accept-policy; otherwise the component is installed without it and
+    `wassette component accept-policy <id>` grants exactly what was shown.
+    """
     from wassette.components.sources.environment import options_from_environment
     from wassette.components.sources.progress import stderr_progress
 
@@ -40,22 +116,27 @@ def load_cmd(
         insecure=insecure_registry,
         progress=stderr_progress(sys.stderr, uri),
     )
-    with activity(f"loading {uri} (fetching, compiling)"):
-        outcome, tools = manager.load(uri, options)
+    approver = terminal_approver({"--replace": replace, "--accept-policy": accept_policy})
+    # No live progress line here: the approver may ask a question on this terminal.
+    outcome, tools = manager.load(uri, options, approver=approver)
     if outcome.id_note:
         click.echo(f"note: {outcome.id_note}", err=True)
-    emit(
-        render(
-            {
-                "status": outcome.status,
-                "id": outcome.component_id,
-                "tools": [t.name for t in tools],
-                "digest": outcome.digest,
-                "policy_installed": outcome.policy_installed,
-            },
-            "json",
-        )
-    )
+    out = outcome.to_json([t.name for t in tools])
+    _notes(out)
+    emit(render(out, "json"))
+
+
+@component.command("accept-policy")
+@click.argument("component_id")
+@plugin_dir_option
+def accept_policy_cmd(component_id: str, plugin_dir: Path | None) -> None:
+    """Grant exactly the permissions a component's shipped policy proposed at its last load.
+
+    `wassette inspect <id>` shows a pending proposal; single permissions can be granted
+    instead with `wassette permission grant`.
+    """
+    manager = manager_for(plugin_dir)
+    emit(render(manager.accept_policy(component_id), "json"))
 
 
 @component.command("unload")
@@ -88,7 +169,7 @@ def unload_cmd(component_id: str, plugin_dir: Path | None) -> None:
 @output_option
 @plugin_dir_option
 def list_cmd(fmt: str, plugin_dir: Path | None) -> None:
-    """List the loaded components, their tool counts and whether they have a policy."""
+    """List the loaded components: tool counts, policy, and where each came from."""
     manager = manager_for(plugin_dir)
     rows: list[dict[str, object]] = []
     for cid in manager.component_ids():
@@ -96,16 +177,27 @@ def list_cmd(fmt: str, plugin_dir: Path | None) -> None:
             tools: int | None = len(manager.tools_of(cid))
         except Exception:  # noqa: BLE001 - one broken component must not hide the others
             tools = None
-        rows.append({"id": cid, "tools": tools, "policy": manager.policies.exists(cid)})
+        source = manager.source(cid)
+        rows.append(
+            {
+                "id": cid,
+                "tools": tools,
+                "policy": manager.policies.exists(cid),
+                "source": source["uri"],
+                "digest": source["digest"],
+            }
+        )
     if fmt.lower() == "table":
         emit(
             to_table(
-                ["ID", "TOOLS", "POLICY"],
+                ["ID", "TOOLS", "POLICY", "SOURCE", "DIGEST"],
                 [
                     [
                         str(r["id"]),
                         "?" if r["tools"] is None else str(r["tools"]),
                         "yes" if r["policy"] else "no",
+                        str(r["source"] or "unknown"),
+                        str(r["digest"])[:19] if r["digest"] else "-",
                     ]
                     for r in rows
                 ],

@@ -48,10 +48,18 @@ def search_cmd(query: str | None, fmt: str, plugin_dir: Path | None) -> None:
 
 @registry.command("get")
 @click.argument("component")
+@click.option(
+    "--replace", is_flag=True, help="Allow replacing a component installed from another source."
+)
+@click.option(
+    "--accept-policy", is_flag=True, help="Install the policy shipped with the component."
+)
 @plugin_dir_option
-def get_cmd(component: str, plugin_dir: Path | None) -> None:
-    """Fetch and load COMPONENT (a catalogue name or URI), as `component load` would."""
+def get_cmd(component: str, replace: bool, accept_policy: bool, plugin_dir: Path | None) -> None:
+    """Fetch and load COMPONENT (a catalogue name or URI), as `component load` would (the
+    same questions: replacing another source, accepting a shipped policy)."""
     from wassette.catalogue import Entry, find
+    from wassette.cli.component import terminal_approver
     from wassette.components.sources.environment import options_from_environment
     from wassette.components.sources.progress import stderr_progress
 
@@ -61,7 +69,8 @@ def get_cmd(component: str, plugin_dir: Path | None) -> None:
     options = options_from_environment(
         os.environ, Path.home(), progress=stderr_progress(sys.stderr, entry.uri)
     )
-    outcome, tools = manager.load(entry.uri, options)
+    approver = terminal_approver({"--replace": replace, "--accept-policy": accept_policy})
+    outcome, tools = manager.load(entry.uri, options, approver=approver)
     emit(
         render(
             {

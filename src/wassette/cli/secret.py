@@ -1,27 +1,27 @@
 """``wassette secret ...``: manage a component's secrets.
 
 ``list | set | delete`` are the specification's commands. Beyond it: ``encrypt | decrypt``
-(values encrypted at rest), ``key status | rotate``, ``history | rollback``, ``audit``,
+(values encrypted at rest), ``key status | rotate``, ``history | rollback | purge-history``
+(and ``delete --purge-history``), ``audit``,
 ``import | export``, and ``set ID KEY`` without ``=`` to read the value safely (a hidden prompt
 on a terminal, or one value from a pipe) so it never sits in shell history or ``ps``.
 
-Results go to stdout (JSON by default); prompts, warnings and errors go to stderr, so
+Every change goes through :mod:`wassette.secretstore.operations` (history and audit in the
+right order); this module only prompts and renders. Results go to stdout (JSON by default);
+prompts, warnings and errors go to stderr, so
 ``wassette secret list ID --show-values --yes -o yaml > backup.yaml`` captures only data.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from wassette.cli.common import plugin_dir_option, require_component, settings_for, system_for
+from wassette.cli.common import plugin_dir_option, require_component, system_for
 from wassette.cli.output import emit, output_option, to_json, to_table, to_yaml
-from wassette.config import Settings
 from wassette.errors import (
     AbortedError,
     AuditLogError,
@@ -30,36 +30,29 @@ from wassette.errors import (
     UsageError,
 )
 from wassette.ids import ENV_KEY_PATTERN, validate_component_id, validate_secret_key
-from wassette.secretstore.audit import AuditLog
-from wassette.secretstore.backend import SecretBackend
-from wassette.secretstore.store import SecretStore
-from wassette.wiring import audit_log_path
+
+if TYPE_CHECKING:
+    from wassette.secretstore.operations import SecretOperations
+    from wassette.wiring import System
 
 
-def _store(plugin_dir: Path | None) -> tuple[SecretBackend, Path]:
-    backend, settings = _open(plugin_dir)
-    return backend, settings.plugin_dir
+def _system(plugin_dir: Path | None) -> System:
+    return system_for(plugin_dir)
 
 
-def _open(plugin_dir: Path | None) -> tuple[SecretBackend, Settings]:
-    system = system_for(plugin_dir)
-    return system.backend, system.settings
+def _ops(plugin_dir: Path | None) -> SecretOperations:
+    return system_for(plugin_dir).secrets
 
 
-def _audit(settings: Settings) -> AuditLog:
-    return AuditLog(audit_log_path(settings))
-
-
-def _file_store(backend: SecretBackend, what: str) -> SecretStore:
-    """The local store, or a clear refusal on backends that do not support ``what``."""
-    if isinstance(backend, SecretStore):
-        return backend
-    raise UsageError(
-        f"{what} is not supported on this backend ({backend.name})",
-        why="it is a feature of the local YAML secrets store",
-        fix='use secrets_backend = "file" for it; Vault/OpenBao keeps its own encryption, '
-        "versions and audit devices",
-    )
+def _require_loaded(system: System, component_id: str) -> None:
+    try:
+        require_component(system.settings.plugin_dir, component_id)
+    except ComponentNotFoundError as exc:
+        raise ComponentNotFoundError(
+            exc.what,
+            why=exc.why,
+            fix=f"{exc.fix}, or pass --force to store secrets for a component you will load later",
+        ) from None
 
 
 @click.group()
@@ -93,27 +86,41 @@ def list_cmd(
 ) -> None:
     """List a component's secret keys (values only with --show-values)."""
     validate_component_id(component_id)
-    store, _ = _store(plugin_dir)
-    secrets = store.get_all(component_id)  # errors (corrupt file) surface before any prompt
+    ops = _ops(plugin_dir)
+    secrets = ops.read(component_id)  # errors (corrupt file) surface before any prompt
     if show_values and not yes:
         _confirm_reveal(component_id)
     keys = sorted(secrets)
     fmt = fmt.lower()
+    result: dict[str, object]
     if show_values:
         # Logged before anything is shown: no audit record, no reveal.
-        _audit(settings_for(plugin_dir)).record("reveal", component_id, keys, via="list")
-        values = {key: secrets[key] for key in keys}
+        shown = ops.disclose("reveal", component_id, secrets, via="list")
+        values = {key: shown[key] for key in keys}
         result = {"status": "success", "component_id": component_id, "secrets": values}
         table = to_table(["KEY", "VALUE"], [[k, values[k]] for k in keys])
     else:
         result = {"status": "success", "component_id": component_id, "secret_keys": keys}
         table = to_table(["KEY"], [[k] for k in keys])
+    _flag_plaintext(ops, component_id, result)
     if fmt == "yaml":
         emit(to_yaml(result))
     elif fmt == "table":
         emit(table)
     else:
         emit(to_json(result))
+
+
+def _flag_plaintext(ops: SecretOperations, component_id: str, result: dict[str, object]) -> None:
+    """Name values stored in the clear inside an encrypted file (a hand edit, most likely)."""
+    clear = ops.plaintext_keys(component_id)
+    if clear:
+        result["plaintext_in_encrypted_file"] = clear
+        click.echo(
+            f"warning: {', '.join(clear)} of {component_id} stored in plaintext in an encrypted "
+            f"secrets file; seal with: wassette secret encrypt {component_id}",
+            err=True,
+        )
 
 
 def _parse_assignments(pairs: tuple[str, ...], bare: list[str] | None = None) -> dict[str, str]:
@@ -237,26 +244,12 @@ def set_cmd(
     validate_component_id(component_id)
     bare: list[str] = []
     items = _parse_assignments(assignments, bare)
-    store, settings = _open(plugin_dir)
-    component_dir = settings.plugin_dir
+    system = _system(plugin_dir)
     if not force:
-        try:
-            require_component(component_dir, component_id)
-        except ComponentNotFoundError as exc:
-            raise ComponentNotFoundError(
-                exc.what,
-                why=exc.why,
-                fix=f"{exc.fix}, or pass --force to store secrets for a component you will "
-                "load later",
-            ) from None
+        _require_loaded(system, component_id)
     if bare:
         items.update(_read_values(bare))
-    from wassette.secretstore.store import validate_secret_value
-
-    for key, value in items.items():
-        validate_secret_value(key, value)
-    store.set_many(component_id, items)
-    _audit(settings).record("set", component_id, sorted(items))
+    system.secrets.set(component_id, items)
     emit(
         to_json(
             {
@@ -276,17 +269,23 @@ def status_cmd(component_id: str, fmt: str, plugin_dir: Path | None) -> None:
     """Show which source supplies each environment variable the policy allows.
 
     Sources, by precedence: policy (a value in the policy or the operator's config),
-    secret, inherited (this process's environment: a server's may differ), or missing.
+    secret, inherited (this process's environment: a server's may differ), blocked (a server
+    credential such as WASSETTE_*/VAULT_*/BAO_* that only that environment holds), or missing.
     Also lists secrets that are set but not allowed (never injected) and required keys with
     no value. Never shows values.
     """
-    from wassette.cli.common import manager_for
-
     validate_component_id(component_id)
-    report = manager_for(plugin_dir).status(component_id)
+    system = _system(plugin_dir)
+    report = system.manager.status(component_id)
+    _flag_plaintext(system.secrets, component_id, report)
     if fmt.lower() == "table":
         rows = [
-            [e["key"], e["source"], "yes" if e["required"] else ""] for e in report["environment"]
+            [
+                e["key"],
+                e["source"] + (f": {e['reason']}" if "reason" in e else ""),
+                "yes" if e["required"] else "",
+            ]
+            for e in report["environment"]
         ]
         rows += [[k, "not allowed (never injected)", ""] for k in report["secrets_not_allowed"]]
         emit(to_table(["KEY", "SOURCE", "REQUIRED"], rows))
@@ -297,51 +296,38 @@ def status_cmd(component_id: str, fmt: str, plugin_dir: Path | None) -> None:
 @secret.command("delete")
 @click.argument("component_id")
 @click.argument("keys", nargs=-1, required=True, metavar="KEY...")
+@click.option(
+    "--purge-history",
+    is_flag=True,
+    help="Also destroy every earlier value of these keys (a leaked secret).",
+)
 @plugin_dir_option
-def delete_cmd(component_id: str, keys: tuple[str, ...], plugin_dir: Path | None) -> None:
+def delete_cmd(
+    component_id: str, keys: tuple[str, ...], purge_history: bool, plugin_dir: Path | None
+) -> None:
     """Delete secrets by key; keys that do not exist are ignored."""
     validate_component_id(component_id)
-    store, settings = _open(plugin_dir)
-    removed = store.delete_many(component_id, keys)
-    if removed:
-        _audit(settings).record("delete", component_id, removed)
-    emit(
-        to_json(
-            {
-                "status": "success",
-                "component_id": component_id,
-                "message": f"Deleted {len(removed)} secret(s) from component {component_id}",
-                "deleted_keys": removed,
-            }
-        )
-    )
+    removed, purged = _ops(plugin_dir).delete(component_id, keys, purge_history=purge_history)
+    result: dict[str, object] = {
+        "status": "success",
+        "component_id": component_id,
+        "message": f"Deleted {len(removed)} secret(s) from component {component_id}",
+        "deleted_keys": removed,
+    }
+    if purge_history:
+        result["purged_history"] = purged
+    emit(to_json(result))
 
 
 # ------------------------------------------------------------------------- encryption
 
 
-def _target_ids(store: SecretStore, component_id: str | None, all_: bool) -> list[str]:
-    if all_ == (component_id is not None):
-        raise UsageError(
-            "give either a component id or --all", fix="e.g. `wassette secret encrypt --all`"
-        )
-    if component_id is not None:
-        return [validate_component_id(component_id)]
-    return sorted({*store.component_ids(), *store.history_component_ids()})
-
-
 def _reseal_command(
     component_id: str | None, all_: bool, plugin_dir: Path | None, mode: str
 ) -> None:
-    backend, settings = _open(plugin_dir)
-    store = _file_store(backend, f"secret {mode}")
-    ids = _target_ids(store, component_id, all_)
-    done: dict[str, int] = {}
-    for cid in ids:
-        count = store.encrypt(cid) if mode == "encrypt" else store.decrypt(cid)
-        done[cid] = count
-        if count:
-            _audit(settings).record(mode, cid, values=count)
+    ops = _ops(plugin_dir)
+    ids = ops.target_ids(component_id, all_, f"secret {mode}")
+    done = ops.reseal(ids, mode)
     verb = "Encrypted" if mode == "encrypt" else "Decrypted"
     emit(
         to_json(
@@ -381,76 +367,27 @@ def key_group() -> None:
 @plugin_dir_option
 def key_status_cmd(plugin_dir: Path | None) -> None:
     """Say which key custody is active (never the key) and what is encrypted."""
-    backend, _settings = _open(plugin_dir)
-    store = _file_store(backend, "secret key status")
-    assert store.custody is not None
-    status = store.custody.status()
-    encrypted = [cid for cid in store.component_ids() if store.is_encrypted(cid)]
-    emit(
-        to_json(
-            {
-                "status": "success",
-                **status,
-                "encrypt_new": store.encrypt_new,
-                "encrypted_components": encrypted,
-            }
-        )
-    )
+    emit(to_json({"status": "success", **_ops(plugin_dir).key_status()}))
 
 
 @key_group.command("rotate")
 @plugin_dir_option
 def key_rotate_cmd(plugin_dir: Path | None) -> None:
     """Re-encrypt everything with a new key, crash-safely (re-run to finish an interrupted one)."""
-    backend, settings = _open(plugin_dir)
-    store = _file_store(backend, "secret key rotate")
-    custody = store.custody
-    assert custody is not None
-    custody.rotatable()
-    with custody.rotation_lock():
-        # 1. the new key is stored as *pending* first: from here on every reader tries both
-        #    keys and every writer encrypts with the new one;
-        new_key = custody.begin_rotation()
-        # 2. every file (and history) is re-encrypted under its own lock, atomically;
-        ids = sorted({*store.component_ids(), *store.history_component_ids()})
-        count = sum(store.reencrypt(cid) for cid in ids)
-        # 3. only then does the new key replace the old one.
-        custody.commit_rotation(new_key)
-    _audit(settings).record("key-rotate", None, values=count, components=len(ids))
+    done = _ops(plugin_dir).rotate_key()
     emit(
         to_json(
             {
                 "status": "success",
-                "custody": custody.kind(),
-                "message": f"Rotated the key: re-encrypted {count} value(s) in {len(ids)} "
-                "component(s)",
+                "custody": done.custody,
+                "message": f"Rotated the key: re-encrypted {done.values} value(s) in "
+                f"{done.components} component(s)",
             }
         )
     )
 
 
 # ------------------------------------------------------------------------- history
-
-
-def _vault(backend: SecretBackend, what: str) -> Any:
-    """The Vault backend (KV v2 versions give history and rollback), or a clear refusal."""
-    from wassette.secretstore.backends.vault import VaultBackend
-
-    if isinstance(backend, VaultBackend):
-        return backend
-    return _file_store(backend, what)  # raises "not supported on this backend"
-
-
-def _fingerprinter(settings: Settings, component_id: str) -> Callable[[str, str], str]:
-    """Keyed fingerprints for a backend without its own custody (Vault): our key custody."""
-    from wassette.secretstore import crypto
-    from wassette.secretstore.keys import KeyCustody
-
-    custody = KeyCustody(
-        environ=os.environ, config_dir=settings.config_dir, secrets_dir=settings.secrets_dir
-    )
-    fp_key = custody.keys(create=True).fingerprint_key
-    return lambda name, value: crypto.fingerprint(fp_key, component_id, name, value)
 
 
 @secret.command("history")
@@ -467,13 +404,7 @@ def history_cmd(component_id: str, key: str | None, fmt: str, plugin_dir: Path |
     validate_component_id(component_id)
     if key is not None:
         validate_secret_key(key)
-    backend, settings = _open(plugin_dir)
-    if isinstance(backend, SecretStore):
-        versions = backend.history(component_id, key)
-    else:
-        versions = _vault(backend, "secret history").key_history(
-            component_id, _fingerprinter(settings, component_id), key
-        )
+    versions = _ops(plugin_dir).history(component_id, key)
     history = {
         name: [
             {
@@ -525,12 +456,7 @@ def rollback_cmd(component_id: str, key: str, version: int | None, plugin_dir: P
     """Restore a secret's earlier value (default: the one before the current); never prints it."""
     validate_component_id(component_id)
     validate_secret_key(key)
-    backend, settings = _open(plugin_dir)
-    if isinstance(backend, SecretStore):
-        restored = backend.rollback(component_id, key, version)
-    else:
-        restored = _vault(backend, "secret rollback").rollback_key(component_id, key, version)
-    _audit(settings).record("rollback", component_id, [key], to=restored)
+    restored = _ops(plugin_dir).rollback(component_id, key, version)
     emit(
         to_json(
             {
@@ -539,6 +465,52 @@ def rollback_cmd(component_id: str, key: str, version: int | None, plugin_dir: P
                 "key": key,
                 "restored_version": restored,
                 "message": f"Rolled back {key} of component {component_id} to version {restored}",
+            }
+        )
+    )
+
+
+@secret.command("purge-history")
+@click.argument("component_id")
+@click.argument("keys", nargs=-1, metavar="[KEY...]")
+@click.option("-y", "--yes", is_flag=True, help="Skip the confirmation.")
+@plugin_dir_option
+def purge_history_cmd(
+    component_id: str, keys: tuple[str, ...], yes: bool, plugin_dir: Path | None
+) -> None:
+    """Destroy every earlier value of KEYs (default: of all keys), e.g. after a leak.
+
+    Current values stay; only rollback targets go. Asks first (--yes to skip).
+    """
+    validate_component_id(component_id)
+    for key in keys:
+        validate_secret_key(key)
+    ops = _ops(plugin_dir)
+    if not yes:
+        what = ", ".join(keys) if keys else "every key"
+        stdin = sys.stdin
+        if stdin is None or not stdin.isatty():
+            raise AbortedError(
+                "refusing to purge history without confirmation",
+                why="standard input is not a terminal, so the prompt cannot be answered",
+                fix="add --yes to confirm non-interactively",
+            )
+        click.echo(
+            f"Destroy every earlier value of {what} of '{component_id}'? [y/N] ",
+            nl=False,
+            err=True,
+        )
+        if stdin.readline().strip().lower() not in ("y", "yes"):
+            raise AbortedError("aborted: the history was not purged")
+    purged = ops.purge_history(component_id, list(keys) or None)
+    emit(
+        to_json(
+            {
+                "status": "success",
+                "component_id": component_id,
+                "purged_keys": purged,
+                "message": f"Purged the history of {len(purged)} key(s) of component "
+                f"{component_id}",
             }
         )
     )
@@ -555,7 +527,18 @@ def audit_cmd(component_id: str | None, verify: bool, fmt: str) -> None:
     """Show the audit log (keys and events, never values), or verify it."""
     if component_id is not None:
         validate_component_id(component_id)
-    log = _audit(settings_for(None))
+    system = _system(None)
+    log = system.audit
+    plaintext = system.secrets.plaintext_report()
+    if component_id is not None:
+        plaintext = {c: k for c, k in plaintext.items() if c == component_id}
+    for cid, keys in plaintext.items():
+        click.echo(
+            f"warning: {', '.join(keys)} of {cid} stored in plaintext in an encrypted secrets "
+            f"file; seal with: wassette secret encrypt {cid}",
+            err=True,
+        )
+    extra = {"plaintext_in_encrypted_files": plaintext} if plaintext else {}
     if verify:
         result = log.verify()
         if not result.ok:
@@ -572,6 +555,7 @@ def audit_cmd(component_id: str | None, verify: bool, fmt: str) -> None:
                     "verified": True,
                     "lines": result.lines,
                     "path": str(log.path),
+                    **extra,
                 }
             )
         )
@@ -592,7 +576,7 @@ def audit_cmd(component_id: str | None, verify: bool, fmt: str) -> None:
         ]
         emit(to_table(["SEQ", "TIME", "ACTOR", "EVENT", "COMPONENT", "KEYS"], rows))
         return
-    result_doc = {"status": "success", "events": events}
+    result_doc = {"status": "success", "events": events, **extra}
     emit(to_yaml(result_doc) if fmt == "yaml" else to_json(result_doc))
 
 
@@ -641,41 +625,13 @@ def import_cmd(  # noqa: PLR0917 - click passes options positionally by name
         name = source
     fmt = (fmt or transfer.guess_format(name if source != "-" else "")).lower()
     items = transfer.parse(raw, fmt, name)  # everything is checked before anything changes
-    backend, settings = _open(plugin_dir)
+    system = _system(plugin_dir)
     if not force and not dry_run:
-        try:
-            require_component(settings.plugin_dir, component_id)
-        except ComponentNotFoundError as exc:
-            raise ComponentNotFoundError(
-                exc.what,
-                why=exc.why,
-                fix=f"{exc.fix}, or pass --force to store secrets for a component you will "
-                "load later",
-            ) from None
-    current = backend.get_all(component_id)
-    added = sorted(k for k in items if k not in current)
-    updated = sorted(k for k in items if k in current and current[k] != items[k])
-    unchanged = sorted(k for k in items if k in current and current[k] == items[k])
-    removed = sorted(k for k in current if k not in items) if replace else []
-    if not dry_run and (added or updated or removed):
-        if isinstance(backend, SecretStore):
-            backend.ensure_dir()
-            # Unchanged keys are passed too: with --replace, apply() deletes what is not here.
-            changes: dict[str, str | None] = dict(items)
-            backend.apply(component_id, changes, op="import", replace=replace)
-        else:
-            if added or updated:
-                backend.set_many(component_id, {k: items[k] for k in added + updated})
-            if removed:
-                backend.delete_many(component_id, removed)
-        _audit(settings).record(
-            "import",
-            component_id,
-            sorted(added + updated + removed),
-            added=len(added),
-            updated=len(updated),
-            removed=len(removed),
-        )
+        _require_loaded(system, component_id)
+    plan = system.secrets.plan_import(component_id, items, replace=replace)
+    if not dry_run:
+        system.secrets.apply_import(component_id, items, plan, replace=replace)
+    added, updated, unchanged, removed = plan.added, plan.updated, plan.unchanged, plan.removed
     emit(
         to_json(
             {
@@ -713,9 +669,9 @@ def export_cmd(component_id: str, fmt: str, yes: bool, plugin_dir: Path | None) 
     from wassette.secretstore import transfer
 
     validate_component_id(component_id)
-    backend, settings = _open(plugin_dir)
-    secrets = dict(backend.get_all(component_id))
+    ops = _ops(plugin_dir)
+    secrets = dict(ops.read(component_id))
     if not yes:
         _confirm_reveal(component_id, "Export secret values of")
-    _audit(settings).record("export", component_id, sorted(secrets), format=fmt.lower())
-    click.echo(transfer.render(secrets, fmt.lower()), nl=False)
+    shown = ops.disclose("export", component_id, secrets, format=fmt.lower())
+    click.echo(transfer.render(dict(shown), fmt.lower()), nl=False)

@@ -82,9 +82,21 @@ def read_token_file(path: Path) -> str:
 
 
 @dataclass(frozen=True)
-class ServeExtras:
-    """The options beyond the transport: manifest provisioning and HTTP behaviour."""
+class ServeOptions:
+    """The options of ``serve`` / ``run`` (``run`` fixes the transport to stdio)."""
 
+    transport: str = "stdio"
+    bind_address: str | None = None
+    env: tuple[str, ...] = ()
+    env_file: Path | None = None
+    disable_builtin_tools: bool = False
+    plugin_dir: Path | None = None
+    auth_token_file: Path | None = None
+    allowed_host: tuple[str, ...] = ()
+    mcp_grants: str | None = None
+    insecure_no_auth: bool = False
+    max_sessions: int | None = None
+    session_idle_timeout: float | None = None
     manifest: Path | None = None
     continue_on_provisioning_failure: bool = False
     watch_manifest: bool = False
@@ -98,7 +110,7 @@ def _progress_printer() -> Callable[[str], None]:
     return step_printer()
 
 
-def _provision(system: Any, manifest_path: Path, extras: ServeExtras, fetch_options: Any) -> Any:
+def _provision(system: Any, manifest_path: Path, extras: ServeOptions, fetch_options: Any) -> Any:
     """Provision the manifest before serving: fail fast (after attempting every component)
     unless --continue-on-provisioning-failure."""
     from wassette.manifest import load_manifest, provision
@@ -203,56 +215,85 @@ def _catalogue(settings: Any) -> list[Any]:
     return list(load_catalogue(catalogue_path(settings.raw, settings.config_file)))
 
 
-def _serve(  # noqa: PLR0917 - the command's options, passed straight through
-    transport: str,
-    bind_address: str | None,
-    env: tuple[str, ...],
-    env_file: Path | None,
-    disable_builtin_tools: bool,
-    plugin_dir: Path | None,
-    auth_token_file: Path | None,
-    allowed_host: tuple[str, ...],
-    verbose: int,
-    extras: ServeExtras | None = None,
-) -> None:
+def _serve(opts: ServeOptions, verbose: int) -> None:
     import anyio
 
     from wassette.components.sources.environment import options_from_environment
     from wassette.config import load_settings
     from wassette.server import logs
     from wassette.server.app import WassetteMCP
-    from wassette.server.transports import HttpOptions, parse_bind_address, serve_http, serve_stdio
+    from wassette.server.transports import (
+        HttpOptions,
+        check_exposure,
+        parse_bind_address,
+        serve_http,
+        serve_stdio,
+    )
     from wassette.wiring import System
 
     logs.configure(logging.DEBUG if verbose else logging.INFO)
-    settings = load_settings(plugin_dir=plugin_dir, bind_address=bind_address)
+    settings = load_settings(
+        plugin_dir=opts.plugin_dir, bind_address=opts.bind_address, mcp_grants=opts.mcp_grants
+    )
+    options: HttpOptions | None = None
+    if opts.transport != "stdio":
+        # Refuse an unsafe exposure before anything is built, listened on or compiled.
+        host, port = parse_bind_address(settings.bind_address)
+        token = read_token_file(opts.auth_token_file) if opts.auth_token_file else None
+        options = HttpOptions(
+            host=host,
+            port=port,
+            auth_token=token,
+            allowed_hosts=opts.allowed_host,
+            insecure_no_auth=opts.insecure_no_auth,
+            max_sessions=opts.max_sessions or settings.http_max_sessions,
+            session_idle_timeout=opts.session_idle_timeout or settings.http_session_idle_timeout,
+            legacy_sessions=opts.legacy_sessions,
+            json_response=opts.json_response,
+        )
+        check_exposure(options)
     explicit: dict[str, str] = dict(settings.environment_vars)
-    if env_file is not None:
-        explicit.update(parse_env_file(env_file))
-    for item in env:
+    if opts.env_file is not None:
+        explicit.update(parse_env_file(opts.env_file))
+    for item in opts.env:
         key, value = parse_env_assignment(item, "--env")
         explicit[key] = value
     environ: Mapping[str, str] = dict(os.environ)
     settings.plugin_dir.mkdir(parents=True, exist_ok=True)
-    system = System(settings, environ, explicit)
+    # Files holding the server's own credentials: no component may ever be granted them.
+    guarded = tuple(
+        (path, what, why)
+        for path, what, why in (
+            (opts.auth_token_file, "the --auth-token-file", "holds the MCP server's bearer token"),
+            (opts.env_file, "the --env-file", "holds operator-provided environment values"),
+        )
+        if path is not None
+    )
+    system = System(settings, environ, explicit, guarded)
     manager = system.manager
     home = Path.home()
 
     def fetch_options(uri: str) -> Any:
         return options_from_environment(environ, home)
 
-    extras = extras or ServeExtras()
-    if extras.manifest is not None:
-        _provision(system, extras.manifest, extras, lambda uri, _digest: fetch_options(uri))
-    mcp = WassetteMCP(manager, builtin=not disable_builtin_tools, fetch_options=fetch_options)
+    if opts.manifest is not None:
+        # Before anything listens: a failure exits here (unless told to continue).
+        _provision(system, opts.manifest, opts, lambda uri, _digest: fetch_options(uri))
+    mcp = WassetteMCP(
+        manager,
+        builtin=not opts.disable_builtin_tools,
+        fetch_options=fetch_options,
+        mcp_grants=settings.mcp_grants,
+        audit=system.audit,
+    )
     mcp.builtin_context.catalogue = _catalogue(settings)
-    if extras.manifest is not None:
+    if opts.manifest is not None:
         ManifestReloader(
-            extras.manifest,
+            opts.manifest,
             system,
             mcp,
             lambda uri, _digest: fetch_options(uri),
-            watch=extras.watch_manifest,
+            watch=opts.watch_manifest,
         ).start()
     logs.event(
         logging.getLogger("wassette.server"),
@@ -260,23 +301,20 @@ def _serve(  # noqa: PLR0917 - the command's options, passed straight through
         "starting",
         component_dir=str(settings.plugin_dir),
         components=len(manager.component_ids()),
-        builtin_tools=not disable_builtin_tools,
+        builtin_tools=not opts.disable_builtin_tools,
+        mcp_grants=settings.mcp_grants,
         operator_env_keys=sorted(explicit),
     )
-    if transport == "stdio":
+    if options is None:
         anyio.run(serve_stdio, mcp)
         return
-    host, port = parse_bind_address(settings.bind_address)
-    token = read_token_file(auth_token_file) if auth_token_file is not None else None
-    options = HttpOptions(
-        host=host,
-        port=port,
-        auth_token=token,
-        allowed_hosts=allowed_host,
-        legacy_sessions=extras.legacy_sessions,
-        json_response=extras.json_response,
-    )
-    anyio.run(serve_http, mcp, options, transport)
+    anyio.run(serve_http, mcp, options, opts.transport)
+
+
+_MCP_GRANTS_HELP = (
+    "How state changes asked for by the MCP client are approved: ask (default: ask the "
+    "person via the client, allow if it cannot ask), require-approval, allow, deny."
+)
 
 
 @click.command("serve")
@@ -314,6 +352,30 @@ def _serve(  # noqa: PLR0917 - the command's options, passed straight through
     multiple=True,
     metavar="HOST[:PORT]",
     help="Also accept this Host/Origin (DNS-rebinding protection stays on).",
+)
+@click.option(
+    "--mcp-grants",
+    type=click.Choice(["ask", "require-approval", "allow", "deny"]),
+    default=None,
+    help=_MCP_GRANTS_HELP,
+)
+@click.option(
+    "--insecure-no-auth",
+    is_flag=True,
+    help="Serve beyond loopback without --auth-token-file (anyone who reaches the port can "
+    "use every tool).",
+)
+@click.option(
+    "--max-sessions",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Open HTTP sessions at most; a new one beyond gets 503 (default 256).",
+)
+@click.option(
+    "--session-idle-timeout",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Seconds without a request before an HTTP session is closed (default 900).",
 )
 @click.option(
     "--manifest",
@@ -359,6 +421,10 @@ def serve(  # noqa: PLR0917 - click passes options positionally by name
     disable_builtin_tools: bool,
     auth_token_file: Path | None,
     allowed_host: tuple[str, ...],
+    mcp_grants: str | None,
+    insecure_no_auth: bool,
+    max_sessions: int | None,
+    session_idle_timeout: float | None,
     manifest: Path | None,
     continue_on_provisioning_failure: bool,
     watch_manifest: bool,
@@ -370,27 +436,28 @@ def serve(  # noqa: PLR0917 - click passes options positionally by name
 
     Serves streamable HTTP on 127.0.0.1:9001 unless told otherwise (--stdio, --sse).
     """
-    verbose = _verbosity(ctx)
     if watch_manifest and manifest is None:
         raise UsageError("--watch-manifest needs --manifest FILE", fix="add --manifest FILE")
-    _serve(
-        transport or "streamable-http",
-        bind_address,
-        env,
-        env_file,
-        disable_builtin_tools,
-        plugin_dir,
-        auth_token_file,
-        allowed_host,
-        verbose,
-        ServeExtras(
-            manifest=manifest,
-            continue_on_provisioning_failure=continue_on_provisioning_failure,
-            watch_manifest=watch_manifest,
-            legacy_sessions=legacy_sessions,
-            json_response=json_response,
-        ),
+    opts = ServeOptions(
+        transport=transport or "streamable-http",
+        bind_address=bind_address,
+        env=env,
+        env_file=env_file,
+        disable_builtin_tools=disable_builtin_tools,
+        plugin_dir=plugin_dir,
+        auth_token_file=auth_token_file,
+        allowed_host=allowed_host,
+        mcp_grants=mcp_grants,
+        insecure_no_auth=insecure_no_auth,
+        max_sessions=max_sessions,
+        session_idle_timeout=session_idle_timeout,
+        manifest=manifest,
+        continue_on_provisioning_failure=continue_on_provisioning_failure,
+        watch_manifest=watch_manifest,
+        legacy_sessions=legacy_sessions,
+        json_response=json_response,
     )
+    _serve(opts, _verbosity(ctx))
 
 
 @click.command("run")
@@ -402,19 +469,31 @@ def serve(  # noqa: PLR0917 - click passes options positionally by name
     help="A file of KEY=VALUE lines (operator-provided variables).",
 )
 @click.option("--disable-builtin-tools", is_flag=True, help="Offer only the components' tools.")
+@click.option(
+    "--mcp-grants",
+    type=click.Choice(["ask", "require-approval", "allow", "deny"]),
+    default=None,
+    help=_MCP_GRANTS_HELP,
+)
 @plugin_dir_option
 @click.pass_context
-def run(
+def run(  # noqa: PLR0917 - click passes options positionally by name
     ctx: click.Context,
     env: tuple[str, ...],
     env_file: Path | None,
     disable_builtin_tools: bool,
+    mcp_grants: str | None,
     plugin_dir: Path | None,
 ) -> None:
     """Run the MCP server over stdio (the same as `serve --stdio`)."""
-    _serve(
-        "stdio", None, env, env_file, disable_builtin_tools, plugin_dir, None, (), _verbosity(ctx)
+    opts = ServeOptions(
+        env=env,
+        env_file=env_file,
+        disable_builtin_tools=disable_builtin_tools,
+        plugin_dir=plugin_dir,
+        mcp_grants=mcp_grants,
     )
+    _serve(opts, _verbosity(ctx))
 
 
 def _verbosity(ctx: click.Context) -> int:

@@ -1,14 +1,15 @@
 """Which components are installed in a component directory, and installing/removing them.
 
-A component ``<id>`` is installed when ``<component dir>/<id>.wasm`` exists. Beside it live
-``<id>.policy.yaml`` (its policy), ``<id>.metadata.json`` (tool schemas and a validation stamp)
-and ``<id>.cwasm`` (the precompiled artifact); secrets live in another directory and are never
-touched here.
+A component ``<id>`` is installed when ``<component dir>/<id>.wasm`` exists. The files beside
+it are named in :mod:`wassette.layout` (policy, metadata, compiled artifact, source record,
+pending policy proposal); secrets live in another directory and are never touched here.
 
 :func:`install` is the only writer of ``<id>.wasm``: it stages the new bytes in a temp file in
 the same directory, lets a caller-supplied ``validate`` hook (the runtime compiles the
 component) inspect that file *before anything is replaced*, and only then renames it into
 place. A failed validation leaves the previous version exactly as it was and no temp file.
+With a ``source``, it records where the wasm came from (``<id>.source.json``, see
+:mod:`wassette.components.provenance`) in the same locked step.
 
 Permissions: every file written here is created 0600, and a directory we create is 0700. A
 component list, its policies (host paths, hosts, env keys) and its compiled code describe what
@@ -24,29 +25,25 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from filelock import FileLock
 
-from wassette import fsutil
+from wassette import fsutil, layout
 from wassette.errors import ComponentNotFoundError, SourceIntegrityError, StorageError
 from wassette.ids import validate_component_id
 
-WASM_SUFFIX = ".wasm"
-POLICY_SUFFIX = ".policy.yaml"
-METADATA_SUFFIX = ".metadata.json"
-COMPILED_SUFFIX = ".cwasm"
+if TYPE_CHECKING:
+    from wassette.components.provenance import SourceName, SourceRecord
+
+WASM_SUFFIX = layout.WASM
+POLICY_SUFFIX = layout.POLICY
+METADATA_SUFFIX = layout.METADATA
+COMPILED_SUFFIX = layout.COMPILED
 #: Derived artifacts of one wasm: stale as soon as the wasm changes.
-DERIVED_SUFFIXES = (COMPILED_SUFFIX, METADATA_SUFFIX)
+DERIVED_SUFFIXES = layout.DERIVED
 #: Everything ``uninstall`` removes. Secrets are deliberately absent.
-# The runtime keeps its artifact-cache key and lock beside the .cwasm: they go with it.
-COMPONENT_SUFFIXES = (
-    WASM_SUFFIX,
-    COMPILED_SUFFIX,
-    COMPILED_SUFFIX + ".key",
-    COMPILED_SUFFIX + ".lock",
-    METADATA_SUFFIX,
-    POLICY_SUFFIX,
-)
+COMPONENT_SUFFIXES = layout.ALL
 
 
 def installed_ids(component_dir: Path) -> list[str]:
@@ -86,12 +83,12 @@ class InstallResult:
     policy_replaced: bool = False
     removed: tuple[Path, ...] = ()
     validation: object = field(default=None, repr=False)
+    source: SourceRecord | None = None
 
 
 def component_files(component_dir: Path, component_id: str) -> dict[str, Path]:
     """The paths of one component's files, by suffix (whether or not they exist)."""
-    cid = validate_component_id(component_id)
-    return {suffix: component_dir / f"{cid}{suffix}" for suffix in COMPONENT_SUFFIXES}
+    return layout.files(component_dir, component_id)
 
 
 LOCK_DIR = ".locks"
@@ -140,6 +137,9 @@ def install(
     *,
     validate_policy: Callable[[bytes], object] | None = None,
     expected_digest: str | None = None,
+    source: SourceName | None = None,
+    manifest_digest: str | None = None,
+    precondition: Callable[[], None] | None = None,
 ) -> InstallResult:
     """Install (or replace) component ``component_id`` from wasm bytes or a file.
 
@@ -152,6 +152,12 @@ def install(
     so a file changed between fetch and install is refused. ``validate`` must not
     keep the staged path (it is renamed right after) nor write into ``component_dir``: write
     derived artifacts after this returns, from :attr:`InstallResult.validation`.
+
+    ``source`` (with the OCI ``manifest_digest``, if any) is recorded in ``<id>.source.json``
+    right after the wasm is renamed into place; an install without one removes any previous
+    record (its bytes are then of unknown source). ``precondition`` runs under the
+    component's lock just before anything is replaced: it re-checks what the caller decided
+    on (e.g. the recorded source it asked the operator about) and raises to abort.
     """
     cid = validate_component_id(component_id)
     try:
@@ -188,6 +194,8 @@ def install(
             if policy_bytes is not None and validate_policy is not None:
                 validate_policy(policy_bytes)
             validation = validate(wasm_tmp) if validate is not None else None
+            if precondition is not None:
+                precondition()
 
             reloaded = files[WASM_SUFFIX].exists()
             removed = []
@@ -203,6 +211,9 @@ def install(
             if policy_tmp is not None:
                 os.replace(policy_tmp, files[POLICY_SUFFIX])
                 staged.remove(policy_tmp)
+            # The record names the new bytes; a crash before it is written leaves the old
+            # record, which no longer matches the wasm and so reads as "unknown source".
+            record = _record_source(component_dir, cid, source, staged_digest, manifest_digest)
             fsutil.fsync_dir(component_dir)
         finally:
             for leftover in staged:
@@ -216,7 +227,26 @@ def install(
         policy_replaced=policy_bytes is not None,
         removed=tuple(removed),
         validation=validation,
+        source=record,
     )
+
+
+def _record_source(
+    component_dir: Path,
+    cid: str,
+    source: SourceName | None,
+    digest: str,
+    manifest_digest: str | None,
+) -> SourceRecord | None:
+    from wassette.components.provenance import new_record, write_record
+
+    if source is None:
+        layout.path(component_dir, cid, layout.SOURCE).unlink(missing_ok=True)
+        return None
+    wasm = layout.path(component_dir, cid, layout.WASM)
+    record = new_record(source, wasm, digest, manifest_digest)
+    write_record(component_dir, cid, record)
+    return record
 
 
 def uninstall(component_dir: Path, component_id: str) -> list[Path]:

@@ -12,6 +12,10 @@
   fsync of the directory. A reader sees the old file or the new one, never half of one.
 * A change that changes nothing (a repeated grant, revoking what is not granted) writes
   nothing; a revoke on a component without a policy file does not create one.
+* A storage grant that reaches a protected path (wassette's own files, ``/``, ``/proc``, ...:
+  see :mod:`wassette.policy.protection`) is refused and nothing is written, whichever verb
+  adds it (``grant_storage``, ``save``, ``install_text``). Entries already in a file are left
+  to the call-time check, so a bad hand edit never blocks the revoke that removes it.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from wassette.errors import PolicyError, StorageError
 from wassette.ids import validate_component_id
 from wassette.policy import grants, parser
 from wassette.policy.model import Access, Policy
+from wassette.policy.protection import Protection
 from wassette.policy.view import policy_to_dict
 
 __all__ = ["POLICY_SUFFIX", "PolicyStore", "policy_to_dict", "write_atomic"]
@@ -65,8 +70,13 @@ class PolicyStore:
     Methods that change a policy return the policy as it now is.
     """
 
-    def __init__(self, component_dir: Path) -> None:
+    def __init__(self, component_dir: Path, protection: Protection | None = None) -> None:
         self.component_dir = Path(component_dir)
+        # Without the full set (built from Settings by the composition root) a store still
+        # refuses the fixed system paths and its own directory: the policy files live there,
+        # and a component able to write one could grant itself anything.
+        base = Protection.minimal() if protection is None else protection
+        self.protection = base.with_component_dir(self.component_dir)
         self._cache: dict[str, tuple[_StatKey, Policy]] = {}
         self._cache_lock = threading.Lock()
 
@@ -185,6 +195,7 @@ class PolicyStore:
         new = change(old)
         if new == old:
             return new
+        self._check_new_storage(component_id, old, new)
         text = parser.dump_document(parser.sync_document(doc, new))
         if doc is None and loaded is not None:
             # A file of comments only parses to nothing; keep the person's comments on top.
@@ -213,6 +224,21 @@ class PolicyStore:
                 self._cache[component_id] = (key, new)
         return new
 
+    def _check_new_storage(self, component_id: str, old: Policy, new: Policy) -> None:
+        """Refuse (PolicyError, nothing written) a storage entry ``new`` adds or widens that
+        reaches a protected path."""
+        for entry in new.storage:
+            if entry not in old.storage:
+                self.protection.check_grant(entry.path, to=f"component '{component_id}'")
+
+    def check_storage_grant(
+        self, component_id: str, uri: str, access: Iterable[str | Access]
+    ) -> None:
+        """Raise what :meth:`grant_storage` would raise for a malformed or protected grant,
+        changing nothing (so a request is refused before anyone is asked to approve it)."""
+        old = self.load(component_id) or Policy()
+        self._check_new_storage(component_id, old, grants.grant_storage(old, uri, list(access)))
+
     def save(self, component_id: str, policy: Policy) -> Policy:
         """Make the component's policy exactly ``policy`` (keeping comments where it can)."""
         return self.update(component_id, lambda _old: policy)
@@ -221,6 +247,7 @@ class PolicyStore:
         """Validate policy YAML (e.g. shipped with a component) and save it verbatim."""
         path = self.path_for(component_id)
         policy = parser.parse_policy(text, source=str(path))
+        self._check_new_storage(component_id, Policy(), policy)
         data = text if isinstance(text, str) else text.decode("utf-8-sig")
         try:
             self.component_dir.mkdir(parents=True, exist_ok=True)
@@ -260,7 +287,11 @@ class PolicyStore:
     # --- the grant/revoke verbs (CLI `permission ...`, MCP built-in tools) ---------------
 
     def grant_storage(self, component_id: str, uri: str, access: Iterable[str | Access]) -> Policy:
-        """Allow directory ``uri`` (``fs:///abs/path``) with ``access`` (read and/or write)."""
+        """Allow directory ``uri`` (``fs:///abs/path``) with ``access`` (read and/or write).
+
+        Refused with a :class:`PolicyError` naming the protected path, and nothing written, if
+        the directory's real path reaches one (see :mod:`wassette.policy.protection`).
+        """
         modes = list(access)
         return self.update(component_id, lambda p: grants.grant_storage(p, uri, modes))
 

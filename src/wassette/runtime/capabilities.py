@@ -62,6 +62,9 @@ class Capabilities:
     env: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     # Parallel to `env`: which tier supplied each key (never the value), for audit and status.
     env_tiers: tuple[tuple[str, EnvTier], ...] = ()
+    # Allow-listed keys that only the server's own environment could have supplied and that
+    # are server credentials (WASSETTE_*, VAULT_*, ...): (key, why it was not injected).
+    env_blocked: tuple[tuple[str, str], ...] = ()
     # Keys whose injected values are redacted from what the component sends back (policy
     # entries without `redact: false`); None means every injected key.
     redact_keys: frozenset[str] | None = None

@@ -22,6 +22,7 @@ able to rewrite the whole file and its head can forge a consistent log (it is no
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -44,9 +45,12 @@ EVENTS = (
     "encrypt",
     "decrypt",
     "key-rotate",
+    "purge-history",
     "reveal",
     "export",
     "inject",
+    "replace",  # a component id now runs a binary from another source (approved)
+    "accept-policy",  # permissions a shipped policy proposed were granted (approved)
 )
 
 
@@ -132,13 +136,7 @@ class AuditLog:
                 lines.append(_canonical(record) + "\n")
             data = "".join(lines).encode("utf-8")
             try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-                try:
-                    os.write(fd, data)  # one write on O_APPEND: whole lines or nothing
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                self._write_head(records[-1]["seq"], records[-1]["hash"])
+                self._append(data, records[-1]["seq"], records[-1]["hash"])
             except OSError as exc:
                 raise AuditLogError(
                     f"cannot append to the audit log {self.path}",
@@ -146,6 +144,30 @@ class AuditLog:
                     fix=f"check free space and permissions of {self.path.parent}",
                 ) from None
         return records
+
+    def _append(self, data: bytes, seq: int, digest: str) -> None:
+        """Append ``data`` and move the head to it, or leave log and head as they were.
+
+        A failed append (disk full, I/O error: possibly after a partial write) is cut back to
+        the log's previous length, so a clean failure never looks like tampering to
+        :meth:`verify`, and the next append chains to the last line really recorded.
+        """
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                written = os.write(fd, data)  # one write on O_APPEND: whole lines or nothing
+                if written != len(data):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                os.fsync(fd)
+                self._write_head(seq, digest)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                    os.fsync(fd)
+                raise
+        finally:
+            os.close(fd)
 
     def record_injection(self, component_id: str, key_tiers: Mapping[str, str]) -> None:
         """Log that ``key_tiers`` (key -> tier: policy/secret/inherited) were injected.
@@ -159,9 +181,14 @@ class AuditLog:
         # one line behind, which verify tolerates for exactly the last line.
         tmp = self.head_path.with_name(f".{self.head_path.name}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps({"seq": seq, "hash": digest}) + "\n")
-        os.replace(tmp, self.head_path)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(json.dumps({"seq": seq, "hash": digest}) + "\n")
+            os.replace(tmp, self.head_path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
 
     def _last(self) -> tuple[int, str]:
         try:

@@ -29,24 +29,17 @@ def open_backend(
 ) -> SecretBackend:
     """The backend the settings ask for; ``environ`` supplies credentials such as VAULT_TOKEN.
 
-    ``custody`` returns the process's one key custody (the composition root passes its own so
-    custody is built once); without it a custody is built from ``environ`` here.
+    ``custody`` returns the process's one key custody, built by the composition root
+    (``wiring.System``): nothing here constructs one. Without it the file store opens without
+    key custody (plaintext files work; anything that needs a key says so) and Vault keeps its
+    outage copy in memory only.
     """
-
-    def _custody() -> KeyCustody:
-        if custody is not None:
-            return custody()
-        from wassette.secretstore.keys import KeyCustody
-
-        return KeyCustody(
-            environ=environ, config_dir=settings.config_dir, secrets_dir=settings.secrets_dir
-        )
 
     kind = settings.secrets_backend
     if kind == "file":
         return SecretStore(
             settings.secrets_dir,
-            custody=_custody(),
+            custody=None if custody is None else custody(),
             encrypt_new=settings.encrypt_new,
             history_limit=settings.history_limit,
         )
@@ -60,13 +53,14 @@ def open_backend(
         from wassette.secretstore.backends.vault import VaultBackend
 
         backend = VaultBackend.from_config(table, environ)
-        if settings.encrypt_new:
+        if settings.encrypt_new and custody is not None:
             # Encryption at rest is on: the outage copy may live on disk, sealed with the
             # same key custody as local secrets, so an outage can span a server restart.
             from wassette.secretstore.backends.outage_cache import OutageDiskCache
 
+            source = custody
             backend.disk_cache = OutageDiskCache(
-                settings.state_dir / "vault-cache", _custody().keys
+                settings.state_dir / "vault-cache", lambda: source().keys()
             )
         return backend
     raise ConfigError(

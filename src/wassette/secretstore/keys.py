@@ -312,6 +312,10 @@ class KeyCustody:
             raise SecretsKeyError(
                 f"cannot read key file {path}", why="permission denied", fix=f"chmod 600 {path}"
             ) from None
+        from wassette.secretstore.guards import check_owner
+
+        # A key planted by another user is a key that user knows.
+        check_owner(path, st, what="the encryption key", error=SecretsKeyError)
         if st.st_mode & 0o077:
             log.warning(
                 "key file %s is accessible by group or others (mode %04o); fix it with: "

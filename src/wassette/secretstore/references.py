@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING
 
 from wassette.errors import SecretReferenceError, UsageError
 
-if TYPE_CHECKING:  # the Vault backend (and hvac) load only when Vault is configured
-    from wassette.secretstore.backends.vault import VaultBackend
+if TYPE_CHECKING:
+    from wassette.secretstore.backend import PathReader
 
 VAULT_PREFIX = "vault:"
 ENV_PREFIX = "env:"
@@ -116,7 +116,7 @@ def parse_reference(value: str) -> Reference | None:
 def resolve_references(
     secrets: Mapping[str, str],
     *,
-    vault: VaultBackend | None,
+    vault: PathReader | None,
     environ: Mapping[str, str],
     component_id: str | None = None,
 ) -> dict[str, str]:
@@ -156,7 +156,7 @@ def resolve_references(
     return out
 
 
-def _resolve_vault(ref: VaultReference, key: str, owner: str, vault: VaultBackend | None) -> str:
+def _resolve_vault(ref: VaultReference, key: str, owner: str, vault: PathReader | None) -> str:
     if vault is None:
         raise SecretReferenceError(
             f"secret {key}{owner} refers to {ref}, but no Vault is configured",

@@ -12,8 +12,14 @@ Encryption at rest (:mod:`~wassette.secretstore.crypto`) is transparent: values 
 ``ENC[AES256_GCM,...]`` tokens are decrypted once per file change and the cache holds the
 plaintext, so a cached lookup costs the same whether the file is encrypted or not. A write
 encrypts the values it writes when the file already holds encrypted values, or when
-``encrypt_new`` is on. Every change also records the previous value in the component's history
-(:mod:`~wassette.secretstore.history`) under the same lock, written before the secrets file.
+``encrypt_new`` is on (sealing itself: :mod:`~wassette.secretstore.sealing`). Every change
+also records the previous value in the component's history (:mod:`~wassette.secretstore.history`)
+under the same lock; the history is put in place only after the secrets file was written, so
+it never holds a value that was not stored.
+
+Reads refuse a secrets directory or file owned by another user (its owner could change or plant
+values whatever the mode says), and writes refuse, before touching anything, a file that would
+be too large to read back.
 """
 
 from __future__ import annotations
@@ -29,14 +35,21 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from wassette import fsutil
-from wassette.errors import SecretsDecryptError, SecretsKeyError, StorageError, UsageError
+from wassette.errors import (
+    SecretsDecryptError,
+    SecretsKeyError,
+    StorageError,
+    UsageError,
+)
 from wassette.fsutil import make_private_dirs
 from wassette.ids import validate_component_id, validate_secret_key
-from wassette.secretstore import yamlfile
+from wassette.secretstore import sealing, yamlfile
 from wassette.secretstore.backend import SecretBackend
+from wassette.secretstore.guards import check_owner, check_size
+from wassette.secretstore.local_history import KeptHistory, discard, hist_encrypted
+from wassette.secretstore.sealing import Sealer
 
 if TYPE_CHECKING:
-    from wassette.secretstore.history import History, VersionInfo
     from wassette.secretstore.keys import KeyCustody, KeySet
 
 log = logging.getLogger(__name__)
@@ -46,9 +59,6 @@ DIR_MODE = 0o700  # also fsutil.PRIVATE_DIR_MODE
 LOCK_TIMEOUT_SECONDS = 30.0
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
-
-# crypto.PREFIX, repeated here so that reading a plaintext file never imports the crypto module.
-_ENC_PREFIX = "ENC[AES256_GCM,"
 
 # (mtime_ns, ctime_ns, size, inode, device): a writer's atomic rename always yields a new inode,
 # and an in-place edit changes mtime/ctime, so an unchanged stamp means unchanged content.
@@ -97,7 +107,7 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
 
 
-class SecretStore(SecretBackend):
+class SecretStore(KeptHistory, SecretBackend):
     """Per-component secrets in ``<secrets_dir>/<component-id>.secrets.yaml``."""
 
     name = "file"
@@ -125,6 +135,16 @@ class SecretStore(SecretBackend):
         self._warned: set[Path] = set()
         self._warn_lock = threading.Lock()
 
+    # ------------------------------------------------------------------- optional abilities
+
+    def versions(self) -> SecretStore:
+        """The store keeps per-key history itself."""
+        return self
+
+    def local_encryption(self) -> SecretStore:
+        """The store seals values at rest with the key custody."""
+        return self
+
     # ----------------------------------------------------------------- paths and permissions
 
     def path_for(self, component_id: str) -> Path:
@@ -135,15 +155,19 @@ class SecretStore(SecretBackend):
         """Where this component's secrets live."""
         return str(self.path_for(component_id))
 
-    def _warn_mode(self, path: Path, st: os.stat_result, wanted: int) -> None:
-        if not st.st_mode & 0o077:
-            return
+    def _warn_once(self, path: Path, fmt: str, *args: object) -> None:
         with self._warn_lock:
             if path in self._warned:
                 return
             self._warned.add(path)
+        log.warning(fmt, *args)
+
+    def _warn_mode(self, path: Path, st: os.stat_result, wanted: int) -> None:
+        if not st.st_mode & 0o077:
+            return
         kind = "directory" if stat.S_ISDIR(st.st_mode) else "file"
-        log.warning(
+        self._warn_once(
+            path,
             "secrets %s %s is accessible by group or others (mode %04o); fix it with: chmod %o %s",
             kind,
             path,
@@ -157,6 +181,7 @@ class SecretStore(SecretBackend):
             st = os.stat(self.secrets_dir)
         except FileNotFoundError:
             return
+        check_owner(self.secrets_dir, st)
         self._warn_mode(self.secrets_dir, st, DIR_MODE)
 
     def ensure_dir(self) -> None:
@@ -173,6 +198,17 @@ class SecretStore(SecretBackend):
                 fix="check permissions of its parent, or set secrets_dir / "
                 "WASSETTE_SECRETS_DIR to a writable location",
             ) from None
+
+    def _read_checked(self, path: Path) -> yamlfile.SecretsDocument | None:
+        """The document at ``path`` after the owner and mode checks (None: no file)."""
+        try:
+            st = os.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        self._check_dir()
+        check_owner(path, st)
+        self._warn_mode(path, st, yamlfile.FILE_MODE)
+        return yamlfile.read_document(path)
 
     # ------------------------------------------------------------------------------- reads
 
@@ -194,14 +230,32 @@ class SecretStore(SecretBackend):
             return cached[1]
         path = Path(path_str)
         self._check_dir()
+        # Checked on every cache miss; a chown changes ctime, so it always causes one.
+        check_owner(path, st)
         self._warn_mode(path, st, yamlfile.FILE_MODE)
         doc = yamlfile.read_document(path)
         raw = {} if doc is None else doc.as_dict()
-        if any(v.startswith(_ENC_PREFIX) for v in raw.values()) and _has_token(raw):
-            raw = self._decrypt(component_id, raw, str(path))
+        if any(v.startswith(sealing.PREFIX) for v in raw.values()) and sealing.has_sealed(raw):
+            clear = sealing.plaintext_among_sealed(raw)
+            if clear:
+                self._warn_once(
+                    path,
+                    "secrets file %s is encrypted but holds %d plaintext value(s) (%s); "
+                    "seal them with: wassette secret encrypt %s",
+                    path,
+                    len(clear),
+                    ", ".join(clear),
+                    component_id,
+                )
+            raw = self._open_values(component_id, raw, str(path))
         values: Mapping[str, str] = MappingProxyType(raw) if raw else _EMPTY
         self._cache[component_id] = (stamp, values)
         return values
+
+    def plaintext_keys(self, component_id: str) -> list[str]:
+        """Keys stored in the clear in an otherwise encrypted secrets file (never values)."""
+        doc = self._read_checked(self.path_for(component_id))
+        return [] if doc is None else sealing.plaintext_among_sealed(doc.as_dict())
 
     # ------------------------------------------------------------------------- encryption
 
@@ -213,21 +267,21 @@ class SecretStore(SecretBackend):
             )
         return self.custody.keys(create=create, refresh=refresh)
 
-    def _decrypt(self, component_id: str, raw: dict[str, str], where: str) -> dict[str, str]:
-        from wassette.secretstore import crypto
+    def sealer(self, component_id: str, *, create: bool, refresh: bool = False) -> Sealer:
+        """A sealer for ``component_id``'s values with this store's key custody."""
+        return Sealer(lambda: self._keys(create=create, refresh=refresh), component_id)
 
-        keys = self._keys(create=False)
+    def _open_values(self, component_id: str, raw: dict[str, str], where: str) -> dict[str, str]:
         try:
-            return crypto.decrypt_values(keys.decrypt_keys, component_id, raw, where)
+            return self.sealer(component_id, create=False).open_values(raw, where)
         except SecretsDecryptError:
             # Another process may have rotated the key since we loaded it: look again, once.
-            keys = self._keys(create=False, refresh=True)
-            return crypto.decrypt_values(keys.decrypt_keys, component_id, raw, where)
+            return self.sealer(component_id, create=False, refresh=True).open_values(raw, where)
 
     def is_encrypted(self, component_id: str) -> bool:
         """Whether any value in the component's file is encrypted."""
         doc = yamlfile.read_document(self.path_for(component_id))
-        return doc is not None and _has_token(doc.as_dict())
+        return doc is not None and sealing.has_sealed(doc.as_dict())
 
     def get(self, component_id: str, key: str) -> str | None:
         """One secret, or None: a dict lookup after one ``stat``."""
@@ -248,6 +302,10 @@ class SecretStore(SecretBackend):
                 ids.append(name[: -len(SUFFIX)])
         return sorted(ids)
 
+    def all_component_ids(self) -> list[str]:
+        """Ids with a secrets file or a history file (or both), sorted."""
+        return sorted({*self.component_ids(), *self.history_component_ids()})
+
     # ------------------------------------------------------------------------------ writes
 
     def set_many(self, component_id: str, items: Mapping[str, str]) -> None:
@@ -267,6 +325,22 @@ class SecretStore(SecretBackend):
             return []
         return self.apply(component_id, dict.fromkeys(wanted), op="delete", create=False)
 
+    def apply_changes(
+        self,
+        component_id: str,
+        changes: Mapping[str, str | None],
+        *,
+        op: str = "set",
+        replace: bool = False,
+    ) -> list[str]:
+        """Set/delete keys in one atomic write (``replace``: every other key is deleted)."""
+        for key, value in changes.items():
+            validate_secret_key(key)
+            if value is not None:
+                validate_secret_value(key, value)
+        self.ensure_dir()
+        return sorted(self.apply(component_id, changes, op=op, replace=replace))
+
     def apply(  # noqa: PLR0912 - one lock, one read-modify-write, kept together
         self,
         component_id: str,
@@ -282,17 +356,22 @@ class SecretStore(SecretBackend):
         ``replace`` also deletes every key not in ``changes`` (import --replace). ``op`` names
         the operation in the history; ``versions`` the restored version per key (rollback).
         Values must already be validated.
+
+        Order, so that the history only ever records values that were stored: the new file
+        content is built and size-checked, the new history is written to a temp file, the
+        secrets file is replaced, and only then does the history temp file replace the old
+        history. A failure before the last step leaves both files byte-for-byte as they were.
         """
         path = self.path_for(component_id)
         with self._acquire(path):
-            doc = yamlfile.read_document(path)
+            doc = self._read_checked(path)
             if doc is None:
                 if not create:
                     return []
                 doc = yamlfile.SecretsDocument(path)
             raw = doc.as_dict()
-            encrypted = _has_token(raw)
-            current = self._decrypt(component_id, raw, str(path)) if encrypted else raw
+            encrypted = sealing.has_sealed(raw)
+            current = self._open_values(component_id, raw, str(path)) if encrypted else raw
             wanted: dict[str, str | None] = dict(changes)
             if replace:
                 for key in current:
@@ -302,9 +381,9 @@ class SecretStore(SecretBackend):
             seal_new = (
                 encrypted
                 or self.encrypt_new
-                or any(v is not None and _is_token(v) for v in wanted.values())
+                or any(v is not None and sealing.is_sealed(v) for v in wanted.values())
             )
-            keyset = None
+            sealer = self.sealer(component_id, create=True, refresh=True)
             changed: list[str] = []
             for key, value in wanted.items():
                 if value is None:
@@ -313,20 +392,17 @@ class SecretStore(SecretBackend):
                     continue
                 if value != current.get(key):
                     changed.append(key)
-                if seal_new:
-                    # A plaintext value that merely looks like a token is encrypted too, so it
-                    # can never be mistaken for one when read back.
-                    from wassette.secretstore import crypto
-
-                    keyset = keyset or self._keys(create=True, refresh=True)
-                    doc.set(key, crypto.encrypt(keyset.encrypt_key, component_id, key, value))
-                else:
-                    doc.set(key, value)
+                # A plaintext value that merely looks like a token is encrypted too, so it can
+                # never be mistaken for one when read back.
+                doc.set(key, sealer.seal(key, value) if seal_new else value)
             if op == "delete" and not changed:
                 return []  # nothing to remove: leave the file byte-for-byte as it was
+            data = doc.dump()
+            check_size(path, data, wanted)
+            staged: Path | None = None
             if changed and self.history_limit > 0:
                 hist = self._load_history(component_id)
-                sealer = self._sealers(component_id, seal_new or hist_encrypted(hist))
+                seal, unseal = self._history_sealers(component_id, seal_new or hist_encrypted(hist))
                 for key in changed:
                     hist.record(
                         key,
@@ -336,12 +412,19 @@ class SecretStore(SecretBackend):
                         time=self._clock(),
                         actor=self.actor,
                         limit=self.history_limit,
-                        seal=sealer[0],
-                        unseal=sealer[1],
+                        seal=seal,
+                        unseal=unseal,
                         to=(versions or {}).get(key),
                     )
-                self._write_history(hist)
-            self._write(path, doc)
+                staged = self._stage_history(hist)
+            try:
+                self._write_bytes(path, data)
+            except BaseException:
+                if staged is not None:
+                    discard(staged)
+                raise
+            if staged is not None:
+                self._commit_history(staged, component_id)
         self._cache.pop(component_id, None)
         return changed
 
@@ -351,124 +434,6 @@ class SecretStore(SecretBackend):
         if self._actor is None:
             self._actor = default_actor()
         return self._actor
-
-    # ---------------------------------------------------------------------------- history
-
-    def history_path(self, component_id: str) -> Path:
-        """The component's history file."""
-        from wassette.secretstore.history import history_path
-
-        return history_path(self.secrets_dir, validate_component_id(component_id))
-
-    def _load_history(self, component_id: str) -> History:
-        from wassette.secretstore.history import History
-
-        return History.load(self.history_path(component_id), component_id)
-
-    def _write_history(self, hist: History) -> None:
-        make_private_dirs(hist.path.parent)
-        try:
-            fsutil.write_atomic(hist.path, hist.dump())
-        except OSError as exc:
-            raise StorageError(
-                f"cannot write history file {hist.path}",
-                why=exc.strerror or type(exc).__name__,
-                fix=f"check free space and permissions of {hist.path.parent}; "
-                "the previous file is unchanged",
-            ) from None
-
-    def _sealers(
-        self, component_id: str, encrypt: bool
-    ) -> tuple[Callable[[str, int, str], str], Callable[[str, int, str], str]]:
-        from wassette.secretstore import crypto
-        from wassette.secretstore.history import sealed_name
-
-        keyset: list[KeySet] = []
-
-        def keys() -> KeySet:
-            if not keyset:
-                keyset.append(self._keys(create=encrypt, refresh=True))
-            return keyset[0]
-
-        def seal(key: str, version: int, value: str) -> str:
-            if not encrypt and not _is_token(value):
-                return value
-            name = sealed_name(key, version)
-            return crypto.encrypt(keys().encrypt_key, component_id, name, value)
-
-        def unseal(key: str, version: int, stored: str) -> str:
-            if not _is_token(stored):
-                return stored
-            where = f"history of {component_id}"
-            name = sealed_name(key, version)
-            return crypto.decrypt_values(keys().decrypt_keys, component_id, {name: stored}, where)[
-                name
-            ]
-
-        return seal, unseal
-
-    def history(self, component_id: str, key: str | None = None) -> dict[str, list[VersionInfo]]:
-        """Versions per key (oldest first) with keyed fingerprints, never values."""
-        from wassette.secretstore import crypto
-        from wassette.secretstore.history import VersionInfo
-
-        hist = self._load_history(component_id)
-        current = self.get_all(component_id)
-        names = [key] if key is not None else sorted(hist.keys)
-        _seal, unseal = self._sealers(component_id, False)
-        fp_key = self._keys(create=True).fingerprint_key
-        out: dict[str, list[VersionInfo]] = {}
-        for name in names:
-            entries = hist.keys.get(name, [])
-            rows = []
-            for i, entry in enumerate(entries):
-                plain = None if entry.value is None else unseal(name, entry.v, entry.value)
-                is_current = i == len(entries) - 1 and plain == current.get(name)
-                rows.append(
-                    VersionInfo(
-                        entry.v,
-                        entry.time,
-                        entry.actor,
-                        entry.op,
-                        None
-                        if plain is None
-                        else crypto.fingerprint(fp_key, component_id, name, plain),
-                        is_current,
-                        entry.to,
-                    )
-                )
-            out[name] = rows
-        return out
-
-    def rollback(self, component_id: str, key: str, version: int | None = None) -> int:
-        """Restore ``key`` to ``version`` (default: the newest value differing from now).
-
-        Returns the version restored. The value is never returned or printed.
-        """
-        from wassette.errors import NotFoundError
-
-        validate_secret_key(key)
-        hist = self._load_history(component_id)
-        current = self.get(component_id, key)
-        _seal, unseal = self._sealers(component_id, False)
-        entries = hist.keys.get(key, [])
-        if version is None:
-            for entry in reversed(entries):
-                plain = None if entry.value is None else unseal(key, entry.v, entry.value)
-                if plain != current:
-                    version = entry.v
-                    break
-            else:
-                raise NotFoundError(
-                    f"no earlier value of {key} to roll back to in {component_id}",
-                    why="the history holds no version that differs from the current value",
-                    fix=f"see `wassette secret history {component_id} {key}`",
-                )
-        entry = hist.find(key, version)
-        target = None if entry.value is None else unseal(key, entry.v, entry.value)
-        self.ensure_dir()
-        self.apply(component_id, {key: target}, op="rollback", versions={key: version})
-        return version
 
     # ------------------------------------------------------------------- encrypt / decrypt
 
@@ -485,75 +450,55 @@ class SecretStore(SecretBackend):
         return self._reseal(component_id, "reencrypt")
 
     def _reseal(self, component_id: str, mode: str) -> int:
-        from wassette.secretstore import crypto
         from wassette.secretstore.history import sealed_name
 
         path = self.path_for(component_id)
         hist_path = self.history_path(component_id)
         if not path.exists() and not hist_path.exists():
             return 0
-        loaded: list[KeySet] = []
         count = 0
-
-        def keys() -> KeySet:
-            # Fetched lazily, under the component's lock: plaintext needs no key to stay
-            # plaintext, and a rotation that started meanwhile is seen (its pending key is used).
-            if not loaded:
-                loaded.append(self._keys(create=mode == "encrypt", refresh=True))
-            return loaded[0]
+        # Keys are fetched lazily, under the component's lock: plaintext needs no key to stay
+        # plaintext, and a rotation that started meanwhile is seen (its pending key is used).
+        sealer = self.sealer(component_id, create=mode == "encrypt", refresh=True)
 
         def transform(name: str, stored: str, where: str) -> str:
             nonlocal count
-            is_enc = _is_token(stored)
+            is_enc = sealing.is_sealed(stored)
             if mode == "encrypt" and is_enc:
                 return stored
             if mode != "encrypt" and not is_enc:
                 return stored
-            plain = (
-                crypto.decrypt_values(keys().decrypt_keys, component_id, {name: stored}, where)[
-                    name
-                ]
-                if is_enc
-                else stored
-            )
-            if mode == "decrypt" and plain.startswith(_ENC_PREFIX):
+            plain = sealer.open_one(name, stored, where)
+            if mode == "decrypt" and plain.startswith(sealing.PREFIX):
                 return stored  # plaintext that looks like a token must stay sealed
             count += 1
             if mode == "decrypt":
                 return plain
-            return crypto.encrypt(keys().encrypt_key, component_id, name, plain)
+            return sealer.seal(name, plain)
 
         with self._acquire(path):
-            doc = yamlfile.read_document(path)
-            hist = self._load_history(component_id)
-            hist.reseal(
-                lambda k, v, s: transform(sealed_name(k, v), s, f"history of {component_id}")
-            )
-            if hist.keys and count:
-                self._write_history(hist)
-            before = count
+            doc = self._read_checked(path)
+            data = None
             if doc is not None:
                 for key, stored in doc.as_dict().items():
                     new = transform(key, stored, str(path))
                     if new != stored:
                         doc.set(key, new)
-                if count > before:
-                    self._write(path, doc)
+                if count:
+                    data = doc.dump()
+                    # Sealed values are longer: refuse before either file changes.
+                    check_size(path, data, {})
+            in_file = count
+            hist = self._load_history(component_id)
+            hist.reseal(
+                lambda k, v, s: transform(sealed_name(k, v), s, f"history of {component_id}")
+            )
+            if hist.keys and count > in_file:
+                self._write_history(hist)
+            if data is not None:
+                self._write_bytes(path, data)
         self._cache.pop(component_id, None)
         return count
-
-    def history_component_ids(self) -> list[str]:
-        """Ids that have a history file (possibly without a secrets file any more)."""
-        from wassette.secretstore.history import DIR_NAME, SUFFIX
-
-        directory = self.secrets_dir / DIR_NAME
-        if not directory.is_dir():
-            return []
-        return sorted(
-            e.name[: -len(SUFFIX)]
-            for e in directory.iterdir()
-            if e.name.endswith(SUFFIX) and not e.name.startswith(".")
-        )
 
     @contextlib.contextmanager
     def _acquire(self, path: Path) -> Iterator[None]:
@@ -582,8 +527,7 @@ class SecretStore(SecretBackend):
         finally:
             lock.release()
 
-    def _write(self, path: Path, doc: yamlfile.SecretsDocument) -> None:
-        data = doc.dump()
+    def _write_bytes(self, path: Path, data: bytes) -> None:
         fsutil.remove_stale_temps(path)
         try:
             fsutil.write_atomic(path, data)
@@ -594,24 +538,3 @@ class SecretStore(SecretBackend):
                 fix=f"check free space and permissions of {path.parent}; "
                 "the previous file is unchanged",
             ) from None
-
-
-def hist_encrypted(hist: History) -> bool:
-    """Whether a history already stores encrypted values (new ones are then encrypted too)."""
-    return any(
-        e.value is not None and _is_token(e.value)
-        for entries in hist.keys.values()
-        for e in entries
-    )
-
-
-def _is_token(value: str) -> bool:
-    if not value.startswith(_ENC_PREFIX):
-        return False
-    from wassette.secretstore.crypto import is_token
-
-    return is_token(value)
-
-
-def _has_token(values: Mapping[str, str]) -> bool:
-    return any(_is_token(v) for v in values.values())

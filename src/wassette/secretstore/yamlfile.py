@@ -27,6 +27,7 @@ scalar a string, exactly our semantics); we validate the composed node tree ours
 from __future__ import annotations
 
 import io
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -140,10 +141,12 @@ class _Parsed:
 _STRING_TAGS = (None, "!", _STR_TAG)
 
 
-def _decode(raw: bytes, path: Path) -> str:
+def _decode(raw: bytes, path: Path, size: int | None = None) -> str:
     if len(raw) > MAX_FILE_BYTES:
+        # ``size``: the file's real size (reads stop at the limit + 1 byte).
+        real = max(len(raw), size or 0)
         raise SecretsFileError(
-            f"secrets file {path} is too large ({len(raw)} bytes, limit {MAX_FILE_BYTES})",
+            f"secrets file {path} is too large ({real:,} bytes, limit {MAX_FILE_BYTES:,})",
             fix=_FIX,
         )
     try:
@@ -457,6 +460,7 @@ def read_document(path: Path) -> SecretsDocument | None:
     try:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_FILE_BYTES + 1)
+            size = os.fstat(fh.fileno()).st_size if len(raw) > MAX_FILE_BYTES else None
     except FileNotFoundError:
         return None
     except IsADirectoryError:
@@ -469,7 +473,7 @@ def read_document(path: Path) -> SecretsDocument | None:
             why="permission denied",
             fix=f"check its owner and mode (chmod 600 {path})",
         ) from None
-    return parse_bytes(raw, path)
+    return SecretsDocument(path, _decode(raw, path, size))
 
 
 # ------------------------------------------------------------------------------ writing

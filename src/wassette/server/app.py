@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import threading
@@ -33,9 +34,17 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from wassette import __version__
-from wassette.errors import NotFoundError, WassetteError
+from wassette.approval import ApprovalPending
+from wassette.errors import ApprovalRefusedError, NotFoundError, WassetteError
 from wassette.manager import ComponentManager, offered_names
 from wassette.server import builtin_tools
+from wassette.server.approvals import (
+    STATE_CHANGING,
+    Approvals,
+    CallApprover,
+    cli_equivalent,
+    client_name,
+)
 from wassette.server.logs import event, redact
 
 log = logging.getLogger("wassette.server")
@@ -102,9 +111,15 @@ class WassetteMCP:
         builtin: bool = True,
         fetch_options: Callable[[str], Any] | None = None,
         max_concurrent_calls: int = 64,
+        mcp_grants: str = "ask",
+        audit: Any = None,
     ) -> None:
         self.manager = manager
         self.builtin = builtin
+        #: How state changes asked for by the client are approved (config ``mcp_grants``).
+        self.approvals = Approvals(mcp_grants)
+        #: The audit log (secretstore.audit.AuditLog): every state change made over MCP.
+        self.audit = audit
         self._builtin_ctx = builtin_tools.BuiltinContext(
             manager, fetch_options or (lambda uri: None)
         )
@@ -325,20 +340,26 @@ class WassetteMCP:
 
     async def _on_call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+    ) -> types.CallToolResult | types.InputRequiredResult:
         name = params.name
         args: Any = params.arguments if params.arguments is not None else {}
         started = time.monotonic()
         is_builtin = self.builtin and name in builtin_tools.NAMES
         try:
             if is_builtin:
-                result = await anyio.to_thread.run_sync(
-                    builtin_tools.run_builtin,
-                    self._builtin_ctx,
-                    name,
-                    args,
-                    limiter=self._limiter,
-                )
+                approver = self.approvals.approver_for(ctx.session, params)
+                try:
+                    result = await anyio.to_thread.run_sync(
+                        self._run_builtin,
+                        approver,
+                        client_name(ctx.session),
+                        name,
+                        args,
+                        limiter=self._limiter,
+                    )
+                except ApprovalPending as pending:
+                    event(log, logging.INFO, "tools/call", tool=name, approval="asked")
+                    return self.approvals.input_required(approver, pending.request)
                 out = _json_result(result)
             else:
                 out = await anyio.to_thread.run_sync(
@@ -381,6 +402,67 @@ class WassetteMCP:
         if is_builtin and name in builtin_tools.CHANGES_TOOLS:
             await self.notify_tools_changed()
         return out
+
+    def _run_builtin(
+        self, approver: CallApprover, client: str, name: str, args: Any
+    ) -> dict[str, Any]:
+        """Run a built-in in this worker thread under the ``mcp_grants`` policy, and write
+        every state change (or refusal) to the audit log with the client and the approval."""
+        ctx = dataclasses.replace(self._builtin_ctx, approver=approver)
+        if name not in STATE_CHANGING:
+            return builtin_tools.run_builtin(ctx, name, args)
+        if self.approvals.mode == "deny":
+            instead = cli_equivalent(name, args if isinstance(args, Mapping) else {})
+            error: WassetteError = ApprovalRefusedError(
+                f"{name} is turned off for MCP clients on this server",
+                why="mcp_grants is deny: changes of state are made by the operator at the CLI",
+                fix=f"run it yourself: {instead}",
+            )
+            self._audit_change(client, name, args, approver, "refused")
+            raise error
+        try:
+            result = builtin_tools.run_builtin(ctx, name, args)
+        except ApprovalPending:
+            raise
+        except ApprovalRefusedError:
+            self._audit_change(client, name, args, approver, "refused")
+            raise
+        except WassetteError:
+            self._audit_change(client, name, args, approver, "failed")
+            raise
+        self._audit_change(client, name, args, approver, "done")
+        return result
+
+    def _audit_change(
+        self, client: str, name: str, args: Any, approver: CallApprover, outcome: str
+    ) -> None:
+        if self.audit is None:
+            return
+        fields = args if isinstance(args, Mapping) else {}
+        details = fields.get("details") if isinstance(fields.get("details"), Mapping) else {}
+        assert isinstance(details, Mapping)
+        cid = fields.get("component_id") or fields.get("id")
+        detail: dict[str, Any] = {
+            "tool": name,
+            "via": "mcp",
+            "client": client,
+            "outcome": outcome,
+            "mcp_grants": self.approvals.mode,
+            "approval": [
+                {"action": r.action, "approved": d.approved, "how": d.how}
+                for r, d in approver.decisions
+            ],
+        }
+        for key in ("uri", "host", "access"):
+            if key in details:
+                detail[key] = details[key]
+        if name == "load-component" and isinstance(fields.get("path"), str):
+            detail["source"] = fields["path"]
+        keys = [details["key"]] if isinstance(details.get("key"), str) else []
+        try:
+            self.audit.record("mcp-change", cid if isinstance(cid, str) else None, keys, **detail)
+        except WassetteError as exc:
+            log.error("audit log: %s", exc.message)
 
     def _call_component(self, name: str, args: Any) -> types.CallToolResult:
         try:

@@ -9,11 +9,12 @@ ever carries a secret value: policies go through ``policy_to_dict`` (values hidd
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wassette.errors import InvalidArgumentsError, WassetteError
+from wassette.approval import ApprovalRequest, Approver, refuse_all
+from wassette.errors import ApprovalRefusedError, InvalidArgumentsError, WassetteError
 from wassette.manager import ComponentManager
 from wassette.policy.model import Policy
 from wassette.policy.view import policy_to_dict
@@ -48,7 +49,8 @@ SCHEMAS: dict[str, tuple[str, dict[str, Any]]] = {
         _obj({"id": _ID}, ["id"]),
     ),
     "list-components": (
-        "List the loaded components with their tools and whether they have a policy.",
+        "List the loaded components with their tools, whether they have a policy, and the "
+        "source and digest each was loaded from.",
         _obj({}, []),
     ),
     "get-policy": (
@@ -186,6 +188,12 @@ def _access(tool: str, details: Mapping[str, Any]) -> list[str]:
 # ------------------------------------------------------------------------------- running
 
 
+#: Why the default approver refuses: nobody behind the MCP client can be asked yet.
+NO_APPROVER = (
+    "nobody can approve this over MCP on this server; the operator can do it at the command line"
+)
+
+
 @dataclass
 class BuiltinContext:
     """What the built-ins need besides the manager."""
@@ -193,8 +201,25 @@ class BuiltinContext:
     manager: ComponentManager
     #: Builds the fetch options for a load (registry credentials, CA file, ...) for a URI.
     fetch_options: Callable[[str], Any]
+    #: Answers the approval requests of this call (the server binds one per call, from the
+    #: ``mcp_grants`` setting and the client's session); the default asks nobody and refuses.
+    approver: Approver = field(default_factory=lambda: refuse_all("unavailable", NO_APPROVER))
     #: What search-components searches (catalogue entries); None: the shipped catalogue.
     catalogue: list[Any] | None = None
+
+
+def require_approval(ctx: BuiltinContext, request: ApprovalRequest, instead: str) -> None:
+    """Ask ``ctx.approver``; a refusal raises ApprovalRefusedError (nothing has changed yet).
+
+    ``instead`` is the CLI command the operator can run to make the change themselves.
+    """
+    decision = ctx.approver(request)
+    if not decision.approved:
+        raise ApprovalRefusedError(
+            f"not approved: {request.summary}",
+            why=decision.reason or decision.how,
+            fix=f"nothing was changed; the operator can make this change with: {instead}",
+        )
 
 
 def _policy_view(policy: Policy | None) -> dict[str, Any] | None:
@@ -228,14 +253,8 @@ def _load(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict[str, 
     uri = _string(name, args, "path")
     if "://" not in uri and Path(uri).is_absolute():
         uri = Path(uri).as_uri()  # a bare absolute path: what the caller meant
-    outcome, tools = ctx.manager.load(uri, ctx.fetch_options(uri))
-    result: dict[str, Any] = {
-        "status": outcome.status,
-        "id": outcome.component_id,
-        "tools": [t.name for t in tools],
-        "digest": outcome.digest,
-        "policy_installed": outcome.policy_installed,
-    }
+    outcome, tools = ctx.manager.load(uri, ctx.fetch_options(uri), approver=ctx.approver)
+    result: dict[str, Any] = outcome.to_json([t.name for t in tools])
     if outcome.id_note:
         result["note"] = outcome.id_note
     return result
@@ -245,6 +264,16 @@ def _unload(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict[str
     m = ctx.manager
     cid = _string(name, args, "id")
     m.require(cid)
+    require_approval(
+        ctx,
+        ApprovalRequest(
+            "unload",
+            cid,
+            f"Unload component '{cid}' (its wasm, policy and metadata are deleted; its "
+            "secrets are kept)",
+        ),
+        f"wassette component unload {cid}",
+    )
     removed = m.unload(cid)
     return {
         "status": "component unloaded successfully",
@@ -322,10 +351,23 @@ def _permission(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict
     verb = "granted" if name.startswith("grant-") else "revoked"
     kind = name.split("-", 1)[1].removesuffix("-permission")
     shown: dict[str, Any]
+
+    def approve(what: str, instead: str) -> None:
+        request = ApprovalRequest(
+            "grant", cid, f"Grant component '{cid}' {what}", (f"component: {cid}", what)
+        )
+        require_approval(ctx, request, instead)
+
     if kind == "storage":
         uri = _string(name, details, "uri", "details.")
         if verb == "granted":
             access = _access(name, details)
+            # A malformed or protected grant is refused before the person is asked.
+            store.check_storage_grant(cid, uri, access)
+            approve(
+                f"{' and '.join(access)} access to the host directory {uri}",
+                f"wassette permission grant storage {cid} {uri} --access {','.join(access)}",
+            )
             new = store.grant_storage(cid, uri, access)
             shown = {"uri": uri, "access": access}
         else:
@@ -333,12 +375,19 @@ def _permission(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict
             shown = {"uri": uri}
     elif kind == "network":
         host = _string(name, details, "host", "details.")
+        if verb == "granted":
+            approve(f"network access to {host}", f"wassette permission grant network {cid} {host}")
         grant = store.grant_network if verb == "granted" else store.revoke_network
         new = grant(cid, host)
         shown = {"host": host}
     else:
         key = _string(name, details, "key", "details.")
         if verb == "granted":
+            approve(
+                f"the environment variable {key} (its value from the operator, the "
+                "component's own secrets, or the server's environment)",
+                f"wassette permission grant environment-variable {cid} {key}",
+            )
             new = store.grant_environment_variable(cid, key)
         else:
             new = store.revoke_environment_variable(cid, key)
@@ -373,7 +422,13 @@ def run_builtin(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict
 def _component_rows(m: ComponentManager) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for cid in m.component_ids():
-        row: dict[str, Any] = {"id": cid, "policy": m.policies.exists(cid)}
+        source = m.source(cid)
+        row: dict[str, Any] = {
+            "id": cid,
+            "policy": m.policies.exists(cid),
+            "source": source["uri"],
+            "digest": source["digest"],
+        }
         try:
             specs = m.cached_tools(cid)
         except WassetteError:

@@ -54,6 +54,12 @@ class HttpOptions:
     legacy_sessions: bool = True
     # Answer a simple stateless request with application/json instead of an event stream.
     json_response: bool = False
+    #: Listening beyond loopback without a token was asked for explicitly.
+    insecure_no_auth: bool = False
+    #: Open sessions at most (streamable HTTP and SSE); a new one beyond gets 503.
+    max_sessions: int = 256
+    #: Seconds without a request before a streamable HTTP session is closed.
+    session_idle_timeout: float = 900.0
 
 
 def parse_bind_address(text: str) -> tuple[str, int]:
@@ -75,6 +81,54 @@ def parse_bind_address(text: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # noqa: S104 - names we refuse as Host headers
+
+
+def is_wildcard(host: str) -> bool:
+    """Whether ``host`` binds every interface (``0.0.0.0`` / ``::``)."""
+    try:
+        return host in WILDCARD_HOSTS or ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return False
+
+
+def check_exposure(options: HttpOptions) -> None:
+    """Refuse to serve where anyone on the network could use the built-in tools unasked.
+
+    Beyond loopback, a bearer token is required (``--insecure-no-auth`` says otherwise,
+    explicitly); a wildcard bind needs ``--allowed-host`` for the names clients will use (the
+    Host header is checked against them); ``0.0.0.0`` is never an acceptable Host.
+    """
+    for extra in options.allowed_hosts:
+        name = extra.strip()
+        bare = name[1:].partition("]")[0] if name.startswith("[") else name.rpartition(":")[0]
+        if is_wildcard(name) or (bare and is_wildcard(bare)):
+            raise UsageError(
+                f"--allowed-host {name} is not a name a client connects to",
+                why="0.0.0.0 / :: mean 'every interface' when binding; as a Host header they "
+                "would let any page or client that sends them through",
+                fix="name the host or address clients use, e.g. --allowed-host mcp.example.lan",
+            )
+    if is_loopback(options.host):
+        return
+    if not options.auth_token and not options.insecure_no_auth:
+        raise UsageError(
+            f"refusing to serve on {options.host} without authentication",
+            why="beyond loopback, anyone who can reach the port could load components, grant "
+            "permissions and call every tool",
+            fix="add --auth-token-file FILE (clients send 'Authorization: Bearer <token>'), "
+            "or bind 127.0.0.1; --insecure-no-auth serves without a token anyway",
+        )
+    if is_wildcard(options.host) and not options.allowed_hosts:
+        raise UsageError(
+            f"binding every interface ({options.host}) needs --allowed-host",
+            why="clients' Host headers are checked against an allow-list (DNS-rebinding "
+            "protection), and 0.0.0.0 is never a valid Host",
+            fix="add --allowed-host NAME for each name or address clients use to reach this "
+            "machine, e.g. --allowed-host 192.0.2.10:9001",
+        )
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` only accepts connections from this machine."""
     if host == "localhost":
@@ -90,8 +144,9 @@ def security_settings(options: HttpOptions) -> TransportSecuritySettings:
     names: list[str] = []
     if is_loopback(options.host):
         names += ["127.0.0.1", "localhost", "[::1]"]
-    else:
+    elif not is_wildcard(options.host):
         names.append(f"[{options.host}]" if ":" in options.host else options.host)
+    # A wildcard bind accepts only the --allowed-host names: never "0.0.0.0" as a Host.
     hosts: list[str] = []
     origins: list[str] = []
     for name in names:
@@ -228,6 +283,8 @@ def streamable_http_app(mcp: WassetteMCP, options: HttpOptions) -> ASGIApp:
         stateless_http=not options.legacy_sessions,
         json_response=options.json_response,
         custom_starlette_routes=_status_routes(mcp),
+        max_sessions=options.max_sessions,
+        session_idle_timeout=options.session_idle_timeout,
     )
     return BearerGuard(app, options.auth_token) if options.auth_token else app
 
@@ -235,10 +292,29 @@ def streamable_http_app(mcp: WassetteMCP, options: HttpOptions) -> ASGIApp:
 def sse_app(mcp: WassetteMCP, options: HttpOptions) -> ASGIApp:
     """The legacy SSE app: ``GET /sse`` (event stream), ``POST /messages/`` and ``/health``."""
     sse = SseServerTransport("/messages/", security_settings=security_settings(options))
+    open_streams = 0
 
     async def handle_sse(request: Request) -> Response:
-        async with sse.connect_sse(request.scope, request.receive, request._send) as streams:
-            await mcp.server.run(streams[0], streams[1], mcp.server.create_initialization_options())
+        nonlocal open_streams
+        if open_streams >= options.max_sessions:
+            event(log, logging.WARNING, "too many sessions", limit=options.max_sessions)
+            return JSONResponse(
+                {
+                    "error": "too many open sessions",
+                    "message": f"this server allows {options.max_sessions} open sessions; "
+                    "try again when one closes (http_max_sessions in the config raises it)",
+                },
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
+        open_streams += 1
+        try:
+            async with sse.connect_sse(request.scope, request.receive, request._send) as streams:
+                await mcp.server.run(
+                    streams[0], streams[1], mcp.server.create_initialization_options()
+                )
+        finally:
+            open_streams -= 1
         return Response()
 
     @asynccontextmanager
@@ -263,6 +339,8 @@ def sse_app(mcp: WassetteMCP, options: HttpOptions) -> ASGIApp:
 async def serve_http(mcp: WassetteMCP, options: HttpOptions, transport: str) -> None:
     """Serve ``transport`` ("streamable-http" or "sse") until SIGINT/SIGTERM."""
     import uvicorn
+
+    check_exposure(options)
 
     app = (
         streamable_http_app(mcp, options)
@@ -305,7 +383,7 @@ async def serve_http(mcp: WassetteMCP, options: HttpOptions, transport: str) -> 
         event(
             log,
             logging.WARNING,
-            "listening beyond loopback without --auth-token-file",
+            "listening beyond loopback WITHOUT authentication (--insecure-no-auth)",
             host=options.host,
         )
     await server.serve()

@@ -17,10 +17,14 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from wassette import fsutil
 from wassette.errors import WassetteError
+from wassette.secretstore.sealing import Sealer
+
+if TYPE_CHECKING:
+    from wassette.secretstore.keys import KeySet
 
 log = logging.getLogger(__name__)
 
@@ -30,27 +34,22 @@ _FORMAT = 1
 class OutageDiskCache:
     """Encrypted snapshots of Vault paths, one file per path."""
 
-    def __init__(self, directory: Path, keys: Callable[[], Any]) -> None:
+    def __init__(self, directory: Path, keys: Callable[[], KeySet]) -> None:
         self.directory = Path(directory)
-        self._keys = keys  # -> secretstore.keys.KeySet (resolved lazily: custody may prompt I/O)
+        self._keys = keys  # resolved lazily: custody may prompt or do I/O
 
     def _path(self, logical: str) -> Path:
         return self.directory / (hashlib.sha256(logical.encode()).hexdigest()[:32] + ".json")
 
-    @staticmethod
-    def _scope(logical: str) -> str:
-        return f"vault-cache:{logical}"
+    def _sealer(self, logical: str) -> Sealer:
+        # The same sealing as the local secrets files, scoped to this path.
+        return Sealer(self._keys, f"vault-cache:{logical}")
 
     def store(self, logical: str, data: Mapping[str, str]) -> None:
         """Replace the snapshot of ``logical`` (failures are logged, never raised)."""
-        from wassette.secretstore import crypto
-
         try:
-            keys = self._keys()
-            sealed = {
-                name: crypto.encrypt(keys.encrypt_key, self._scope(logical), name, value)
-                for name, value in data.items()
-            }
+            sealer = self._sealer(logical)
+            sealed = {name: sealer.seal(name, value) for name, value in data.items()}
             doc = {"format": _FORMAT, "path": logical, "saved_at": time.time(), "fields": sealed}
             fsutil.make_private_dirs(self.directory)
             fsutil.write_atomic(self._path(logical), json.dumps(doc).encode("utf-8"))
@@ -72,10 +71,9 @@ class OutageDiskCache:
         try:
             if doc.get("format") != _FORMAT or doc.get("path") != logical:
                 raise ValueError("not a snapshot of this path")
-            keys = self._keys()
+            sealer = self._sealer(logical)
             fields = {
-                str(name): crypto.decrypt_with(keys.decrypt_keys, self._scope(logical), name, tok)
-                for name, tok in dict(doc["fields"]).items()
+                str(name): sealer.open(name, tok) for name, tok in dict(doc["fields"]).items()
             }
             return fields, float(doc["saved_at"])
         except (

@@ -36,7 +36,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -561,7 +561,15 @@ class VaultBackend(SecretBackend):
 
     # ----------------------------------------------------------------- versions
 
-    def history(self, component_id: str) -> list[SecretVersion]:
+    def versions(self) -> VaultBackend:
+        """KV v2 keeps versions: per-key history and rollback are read from them."""
+        return self
+
+    def reference_reader(self) -> VaultBackend:
+        """``vault:<path>#<key>`` references are read through this backend."""
+        return self
+
+    def secret_versions(self, component_id: str) -> list[SecretVersion]:
         """KV v2 versions of the component's secret, oldest first (metadata only)."""
         logical = self.logical_path(component_id)
         api = self.api_path(logical, "metadata")
@@ -606,7 +614,7 @@ class VaultBackend(SecretBackend):
         target = _dict(_dict(resp).get("data")).get("data") if resp is not None else None
         return _strings(target, api) if isinstance(target, dict) else None
 
-    def rollback(self, component_id: str, version: int) -> int:
+    def restore_version(self, component_id: str, version: int) -> int:
         """Make ``version``'s content current again, as a new version; return its number."""
         logical = self.logical_path(component_id)
         restored = self.read_version(component_id, version)
@@ -619,7 +627,7 @@ class VaultBackend(SecretBackend):
         return self._modify(logical, lambda _current: dict(restored))
 
     def key_history(
-        self, component_id: str, fingerprint: Callable[[str, str], str], key: str | None = None
+        self, component_id: str, key: str | None, fingerprint: Callable[[str, str], str]
     ) -> dict[str, list[VersionInfo]]:
         """Per-key history from KV v2 versions: the versions in which each key changed.
 
@@ -630,7 +638,7 @@ class VaultBackend(SecretBackend):
 
         out: dict[str, list[VersionInfo]] = {}
         last: dict[str, str | None] = {}
-        versions = self.history(component_id)
+        versions = self.secret_versions(component_id)
         for meta in versions:
             data = (
                 None
@@ -666,7 +674,7 @@ class VaultBackend(SecretBackend):
         validate_secret_key(key)
         current = self.get_all(component_id).get(key)
         if version is None:
-            for meta in reversed(self.history(component_id)):
+            for meta in reversed(self.secret_versions(component_id)):
                 data = (
                     None
                     if meta.destroyed or meta.deletion_time
@@ -694,6 +702,38 @@ class VaultBackend(SecretBackend):
         else:
             self.set_many(component_id, {key: value})
         return version
+
+    def purge_key_history(self, component_id: str, keys: Sequence[str] | None) -> list[str]:
+        """Destroy (KV v2 ``destroy``: data gone for good) every earlier version holding one of
+        ``keys`` (None: every earlier version). KV v2 versions hold the whole secret, so the
+        other keys' values in those versions go too; the current version is kept.
+        """
+        logical = self.logical_path(component_id)
+        wanted = None if keys is None else set(keys)
+        doomed: list[int] = []
+        purged: set[str] = set()
+        for meta in self.secret_versions(component_id):
+            if meta.current or meta.destroyed:
+                continue
+            # A soft-deleted version still holds its data but cannot be read: destroy it too.
+            data = None if meta.deletion_time else self.read_version(component_id, meta.version)
+            held = set() if data is None else set(data)
+            hit = held if wanted is None else held & wanted
+            if hit or data is None:
+                doomed.append(meta.version)
+                purged |= hit
+        if doomed:
+            api = self.api_path(logical, "destroy")
+            self._call(
+                functools.partial(
+                    self._client.adapter.post,
+                    f"/v1/{self.mount}/destroy/{quote(logical)}",
+                    json={"versions": doomed},
+                ),
+                api_path=api,
+                needs=("update",),
+            )
+        return sorted(purged)
 
     # ----------------------------------------------------------------- internals
 
