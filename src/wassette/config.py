@@ -17,6 +17,7 @@ from typing import Any
 
 from wassette import paths
 from wassette.errors import ConfigError
+from wassette.secretstore.references import ReferenceScope
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ KNOWN_KEYS = frozenset(
         "mcp_grants",
         "http_max_sessions",
         "http_session_idle_timeout",
+        "fetch_timeout",
+        "references",
     }
 )
 
@@ -49,6 +52,11 @@ DEFAULT_MCP_GRANTS = "ask"
 #: Streamable HTTP: open sessions at most (503 beyond), and idle seconds before one expires.
 DEFAULT_HTTP_MAX_SESSIONS = 256
 DEFAULT_HTTP_SESSION_IDLE_TIMEOUT = 900.0
+
+#: Seconds one component fetch may take, all phases together (``fetch_timeout``).
+DEFAULT_FETCH_TIMEOUT = 120.0
+MAX_FETCH_TIMEOUT = 24 * 3600.0
+
 
 DEFAULT_BIND_ADDRESS = "127.0.0.1:9001"
 
@@ -70,6 +78,10 @@ class Settings:
     # Where the key file lives (config dir) and the audit log (state dir).
     config_dir: Path = field(default_factory=paths.config_dir)
     state_dir: Path = field(default_factory=paths.state_dir)
+    # Seconds one component fetch may take, every phase included (`fetch_timeout = 120`).
+    fetch_timeout: float = DEFAULT_FETCH_TIMEOUT
+    # Per-component widening of where secret references may point (`[references.<id>]`).
+    references: Mapping[str, ReferenceScope] = field(default_factory=dict)
     # The whole parsed config table, for features that own keys of their own.
     raw: Mapping[str, Any] = field(default_factory=dict)
     # How the MCP server treats state changes the client asks for (see MCP_GRANTS_MODES).
@@ -244,12 +256,21 @@ def load_settings(
         f"config file {cfg_path}",
         integer=False,
     )
+    fetch_timeout = parse_fetch_timeout(
+        env.get("WASSETTE_FETCH_TIMEOUT") or cfg.get("fetch_timeout", DEFAULT_FETCH_TIMEOUT),
+        f"config file {cfg_path}: fetch_timeout"
+        if not env.get("WASSETTE_FETCH_TIMEOUT")
+        else "WASSETTE_FETCH_TIMEOUT",
+    )
+    references = _reference_scopes(cfg.get("references", {}), cfg_path)
 
     return Settings(
         mcp_grants=grants_mode,
         http_max_sessions=max_sessions,
         http_session_idle_timeout=idle_timeout,
         plugin_dir=plugin,
+        fetch_timeout=fetch_timeout,
+        references=references,
         encrypt_new=encrypt_new,
         history_limit=history_limit,
         config_dir=paths.config_dir(),
@@ -261,3 +282,59 @@ def load_settings(
         config_file=cfg_path if cfg_path.exists() else None,
         raw=cfg,
     )
+
+
+def parse_fetch_timeout(value: object, where: str) -> float:
+    """A fetch deadline in seconds (number or numeric string), 0 < t <= one day."""
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if number is None or not (0 < number <= MAX_FETCH_TIMEOUT):
+        raise ConfigError(
+            f"{where} must be a number of seconds above 0 and at most {int(MAX_FETCH_TIMEOUT)}",
+            why=f"got {str(value)[:40]!a}",
+            fix="e.g. fetch_timeout = 120 in the config, WASSETTE_FETCH_TIMEOUT=120, or "
+            "--timeout 120",
+        )
+    return number
+
+
+def _reference_scopes(raw: object, cfg_path: Path) -> dict[str, ReferenceScope]:
+    import re
+
+    from wassette.ids import COMPONENT_ID_PATTERN
+
+    fix = '[references.<component-id>] with vault = ["shared/db"] and env = ["SHARED_TOKEN"]'
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {cfg_path}: [references] must be a table", fix=fix)
+    scopes: dict[str, ReferenceScope] = {}
+    for cid, table in raw.items():
+        if not isinstance(cid, str) or not re.match(COMPONENT_ID_PATTERN, cid):
+            raise ConfigError(
+                f"config file {cfg_path}: [references.{str(cid)[:60]!a}] is not a component id",
+                fix=fix,
+            )
+        if not isinstance(table, dict) or set(table) - {"vault", "env"}:
+            raise ConfigError(
+                f"config file {cfg_path}: [references.{cid}] may only hold vault and env",
+                fix=fix,
+            )
+        lists: dict[str, tuple[str, ...]] = {}
+        for key in ("vault", "env"):
+            items = table.get(key, [])
+            if not isinstance(items, list) or not all(
+                isinstance(i, str) and i.strip("/") for i in items
+            ):
+                raise ConfigError(
+                    f"config file {cfg_path}: [references.{cid}] {key} must be a list of "
+                    "non-empty strings",
+                    fix=fix,
+                )
+            lists[key] = tuple(i.strip("/") if key == "vault" else i for i in items)
+        scopes[cid] = ReferenceScope(vault=lists["vault"], env=lists["env"])
+    return scopes

@@ -35,7 +35,7 @@ positions only.
     │       ├── VaultPermissionError            token lacks a capability on a path
     │       └── VaultConflictError              check-and-set kept losing to other writers
     ├── PolicyError                    exit 6   a policy file or a grant is invalid
-    ├── ChangedButNotAuditedError      exit 8   a change WAS made, its audit record was not
+    ├── ChangedButNotAuditedError      exit 9   a change WAS made, its audit record was not
     └── ComponentError                 exit 7   a component cannot be compiled, loaded or run
         ├── UnsupportedValueError               a value wasmtime-py cannot pass faithfully
         ├── ComponentSourceError                a component cannot be fetched (file/https/oci)
@@ -166,10 +166,10 @@ class ChangedButNotAuditedError(WassetteError):
     """A secret change was made (it stands), but its audit record could not be written.
 
     Its own exit code, so a script can tell "nothing happened" (5) from "it happened, but the
-    log does not say so" (8). ``cause`` is the audit log error.
+    log does not say so" (9). ``cause`` is the audit log error.
     """
 
-    exit_code = 8
+    exit_code = 9
 
     def __init__(self, what: str, cause: WassetteError) -> None:
         self.cause = cause

@@ -40,6 +40,7 @@ from wassette.runtime.capabilities import Capabilities
 from wassette.runtime.environment import build_capabilities, missing_required_keys
 from wassette.schema.tools import ToolSpec
 from wassette.secretstore.backend import SecretBackend
+from wassette.secretstore.references import ReferenceScope, reference_kind, scope_for
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +197,7 @@ class ComponentManager:
         policies: PolicyStore | None = None,
         audit: Any = None,
         protection: Protection | None = None,
+        reference_scopes: Mapping[str, ReferenceScope] | None = None,
     ) -> None:
         self.component_dir = Path(component_dir)
         self.secrets = secrets
@@ -212,6 +214,9 @@ class ComponentManager:
         self.explicit_env = dict(explicit_env or {})
         self.inherited_env = dict(inherited_env or {})
         self.default_timeout = default_timeout
+        # Where each component's secret references may point beyond its own Vault path
+        # (config [references.<id>]); absent = own path only, no env: references.
+        self.reference_scopes = dict(reference_scopes or {})
         # The audit log (secretstore.audit.AuditLog) records injections; None disables it.
         self.injections = InjectionAudit(audit) if audit is not None else None
         self.audit = audit
@@ -497,6 +502,10 @@ class ComponentManager:
         """The component's current policy (None: no policy file, deny everything)."""
         return self.policies.load(component_id)
 
+    def reference_scope(self, component_id: str) -> ReferenceScope:
+        """Where ``component_id``'s secret references may point (its own Vault path + config)."""
+        return scope_for(component_id, self.reference_scopes, self.secrets)
+
     def set_value_sources(self, component_id: str, sources: Mapping[str, str]) -> None:
         """Where keys of a component read their value from (a manifest's ``value_from``):
         another variable of the server's environment, or a ``vault:``/``env:`` reference.
@@ -518,7 +527,13 @@ class ComponentManager:
         sources = self.value_sources(component_id)
         if not sources:
             return self.inherited_env
-        from wassette.secretstore.references import is_reference, resolve_references
+        from wassette.secretstore.references import (
+            EnvReference,
+            ReferenceScope,
+            is_reference,
+            parse_reference,
+            resolve_references,
+        )
 
         env = dict(self.inherited_env)
         for key, source in sources.items():
@@ -527,12 +542,20 @@ class ComponentManager:
                 if source in self.inherited_env:
                     env[key] = self.inherited_env[source]
                 continue
+            # The operator wrote this reference in the manifest: it is in scope, exactly it.
+            ref = parse_reference(source)
+            scope = (
+                ReferenceScope(env=(ref.name,))
+                if isinstance(ref, EnvReference)
+                else ReferenceScope(vault=(ref.path,) if ref is not None else ())
+            )
             env.update(
                 resolve_references(
                     {key: source},
                     vault=self.secrets.reference_reader(),
                     environ=self.inherited_env,
                     component_id=component_id,
+                    scope=scope,
                 )
             )
         return env
@@ -554,6 +577,7 @@ class ComponentManager:
                 vault=self.secrets.reference_reader(),
                 environ=self.inherited_env,
                 component_id=component_id,
+                scope=self.reference_scope(component_id),
             )
         caps = build_capabilities(
             policy,
@@ -601,6 +625,11 @@ class ComponentManager:
         )
         tiers = {k: str(t) for k, t in caps.env_tiers}
         blocked = dict(caps.env_blocked)
+        for k, tier in tiers.items():
+            # A stored reference is not the secret itself: say where it points.
+            kind = reference_kind(own.get(k, "")) if tier == "secret" else None
+            if kind is not None:
+                tiers[k] = f"reference ({kind})"
         required = set() if policy is None else {e.key for e in policy.environment if e.required}
         return {
             "status": "success",

@@ -132,6 +132,7 @@ class System:
             policies=self.policies,
             audit=self.audit,
             protection=self.protection,
+            reference_scopes=self.settings.references,
         )
 
 

@@ -35,7 +35,7 @@ def test_a_failed_audit_append_after_set_exits_8_and_says_the_secret_was_changed
     with small_tmpfs(state_dir(home), 64):
         filler = fill(state_dir(home))
         proc = run_cli(home, "secret", "set", "c", f"API_KEY={CANARY}")
-        assert proc.returncode == 8, proc.stderr
+        assert proc.returncode == 9, proc.stderr
         assert proc.stderr.startswith(
             "error: the secret WAS changed; its audit record could not be written: "
             "cannot append to the audit log "
@@ -52,9 +52,9 @@ def test_a_failed_audit_append_after_set_exits_8_and_says_the_secret_was_changed
         # Other changes say the same, each in its own words and with the same code.
         fill(state_dir(home))
         proc = run_cli(home, "secret", "delete", "c", "OTHER")
-        assert proc.returncode == 8 and "WAS changed" in proc.stderr
+        assert proc.returncode == 9 and "WAS changed" in proc.stderr
         proc = run_cli(home, "secret", "rollback", "c", "OTHER")
-        assert proc.returncode == 8, proc.stderr
+        assert proc.returncode == 9, proc.stderr
         # Reveals are refused instead (exit 5): nothing is shown without its record.
         proc = run_cli(home, "secret", "list", "c", "--show-values", "--yes")
         assert proc.returncode == 5 and CANARY not in proc.stdout + proc.stderr

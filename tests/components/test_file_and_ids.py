@@ -179,11 +179,13 @@ def test_options_from_environment(tmp_path: Path) -> None:
         "SSL_CERT_FILE": "/etc/ca.pem",
         "WASSETTE_OCI_USERNAME": "u",
         "WASSETTE_OCI_PASSWORD": "CANARY-env-pw",
+        "WASSETTE_OCI_REGISTRY": "ghcr.io",
         "HTTPS_PROXY": "http://proxy.invalid:3128",
     }
     opts = options_from_environment(env, tmp_path, digest="sha256:" + "a" * 64)
     assert opts.ca_file == Path("/etc/ca.pem")
-    assert opts.credentials == Credentials("u", "CANARY-env-pw")
+    assert opts.credentials == Credentials("u", "CANARY-env-pw", "ghcr.io")
+    assert opts.total_timeout == 120.0
     assert opts.docker_config == tmp_path / ".docker" / "config.json"
     assert opts.proxy is None
     assert "CANARY-env-pw" not in repr(opts)

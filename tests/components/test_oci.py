@@ -235,7 +235,7 @@ def test_htpasswd_wrong_password(
     uri = f"oci://{auth_registry.host}/private/hello:v1"
     wrong = "CANARY-wrong-pass-5512"
     with pytest.raises(SourceAuthError, match="rejected the credentials") as err:
-        fetch(uri, _opts(staging, credentials=Credentials(OCI_USER, wrong)))
+        fetch(uri, _opts(staging, credentials=Credentials(OCI_USER, wrong, auth_registry.host)))
     text = f"{err.value} {err.value!r}"
     assert wrong not in text
     assert OCI_PASSWORD not in text
@@ -245,7 +245,9 @@ def test_htpasswd_right_credentials(
     auth_registry: RegistryServer, auth_published: Pushed, hello_wasm: bytes, staging: Path
 ) -> None:
     uri = f"oci://{auth_registry.host}/private/hello:v1"
-    opts = _opts(staging, credentials=Credentials(OCI_USER, OCI_PASSWORD))
+    opts = _opts(
+        staging, credentials=Credentials(OCI_USER, OCI_PASSWORD, registry=auth_registry.host)
+    )
     with fetch(uri, opts) as got:
         assert got.read_wasm() == hello_wasm
         assert got.component_id == "private_hello"
@@ -275,13 +277,19 @@ def test_credentials_from_docker_config(
     with pytest.raises(SourceAuthError):
         fetch(
             uri,
-            _opts(staging, docker_config=config, credentials=Credentials(OCI_USER, "CANARY-bad-1")),
+            _opts(
+                staging,
+                docker_config=config,
+                credentials=Credentials(OCI_USER, "CANARY-bad-1", auth_registry.host),
+            ),
         )
 
 
 def test_docker_config_only_matches_its_registry(tmp_path: Path) -> None:
     config = _docker_config(tmp_path, "https://ghcr.io", "bob", "CANARY-pw-2")
-    assert credentials_from_docker_config(config, "ghcr.io") == Credentials("bob", "CANARY-pw-2")
+    assert credentials_from_docker_config(config, "ghcr.io") == Credentials(
+        "bob", "CANARY-pw-2", "ghcr.io"
+    )
     assert credentials_from_docker_config(config, "ghcr.io.evil.example") is None
     assert credentials_from_docker_config(config, "127.0.0.1:5000") is None
     assert credentials_from_docker_config(tmp_path / "absent.json", "ghcr.io") is None
@@ -303,10 +311,12 @@ def test_bearer_token_flow_with_credentials(
     front = TokenFront(oci_registry.url, users={OCI_USER: OCI_PASSWORD})
     try:
         uri = f"oci://{front.host}/test/hello:v1"
-        with fetch(uri, _opts(staging, credentials=Credentials(OCI_USER, OCI_PASSWORD))) as got:
+        good = Credentials(OCI_USER, OCI_PASSWORD, registry=front.host)
+        with fetch(uri, _opts(staging, credentials=good)) as got:
             assert got.read_wasm() == hello_wasm
+        bad = Credentials(OCI_USER, "CANARY-nope-9", registry=front.host)
         with pytest.raises(SourceAuthError, match="rejected") as err:
-            fetch(uri, _opts(staging, credentials=Credentials(OCI_USER, "CANARY-nope-9")))
+            fetch(uri, _opts(staging, credentials=bad))
         assert "CANARY-nope-9" not in str(err.value)
         with pytest.raises(SourceAuthError, match="requires credentials"):
             fetch(uri, _opts(staging))
@@ -323,7 +333,10 @@ def test_token_realm_over_plain_http_to_remote_host_refused(
         with pytest.raises(ComponentSourceError, match="insecure"):
             fetch(
                 f"oci://{front.host}/test/hello:v1",
-                _opts(staging, credentials=Credentials(OCI_USER, OCI_PASSWORD)),
+                _opts(
+                    staging,
+                    credentials=Credentials(OCI_USER, OCI_PASSWORD, registry=front.host),
+                ),
             )
     finally:
         front.close()

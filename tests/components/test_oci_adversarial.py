@@ -34,7 +34,8 @@ def test_blob_redirect_to_another_origin_drops_credentials(
     cdn = RecordingProxy(oci_registry.url)
     front = TokenFront(oci_registry.url, users={OCI_USER: OCI_PASSWORD}, blob_redirect=cdn.url)
     try:
-        opts = FetchOptions(credentials=Credentials(OCI_USER, OCI_PASSWORD), temp_dir=tmp_path)
+        creds = Credentials(OCI_USER, OCI_PASSWORD, registry=front.host)
+        opts = FetchOptions(credentials=creds, temp_dir=tmp_path)
         with fetch(f"oci://{front.host}/test/hello:v1", opts) as got:
             assert got.read_wasm() == hello_wasm
         assert cdn.seen, "the blob must have come through the redirect"

@@ -268,3 +268,23 @@ def test_env_key_and_value() -> None:
     with pytest.raises(fields.FieldError) as caught:
         fields.check_env_value("CANARY-nul\x00-123")
     assert "CANARY" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["*.co.uk", "*.github.io", "*.s3.amazonaws.com", "https://*.com.au", "*.gov.uk:443"],
+)
+def test_wildcards_over_public_suffixes_are_refused(entry: str) -> None:
+    from wassette.policy.fields import FieldError, parse_network_host
+
+    with pytest.raises(FieldError, match="public suffix"):
+        parse_network_host(entry)
+
+
+@pytest.mark.parametrize(
+    "entry", ["*.example.co.uk", "*.myorg.github.io", "*.example.com", "*.corp.internal"]
+)
+def test_wildcards_over_registrable_domains_are_accepted(entry: str) -> None:
+    from wassette.policy.fields import parse_network_host
+
+    assert parse_network_host(entry).host == entry

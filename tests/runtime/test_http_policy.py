@@ -226,3 +226,36 @@ def test_a_guest_waiting_on_a_silent_server_times_out_on_time(component: Get) ->
         listener.close()
     fetcher = component("http-fetcher")
     assert _fetch(fetcher, f"http://localhost:{port}/", DENY_ALL)[0] == "err"
+
+
+def _loopback_name() -> str:
+    """A host name (not localhost, not a literal) that resolves to a loopback address here."""
+    import socket
+
+    from wassette.runtime.http_policy import resolves_to_non_public
+
+    for name in (socket.gethostname(), "ip6-localhost", "ip6-loopback"):
+        if name != "localhost" and resolves_to_non_public(name, 80):
+            return name
+    pytest.fail("no host name resolving to a loopback address on this machine", pytrace=False)
+
+
+def test_granted_name_resolving_to_loopback_is_denied(
+    component: Get, http_server: LocalServer
+) -> None:
+    name = _loopback_name()
+    caps = Capabilities(network=(NetworkRule(name, port=http_server.port),))
+    tag, payload, result = _fetch(
+        component("http-fetcher"), f"http://{name}:{http_server.port}/x", caps
+    )
+    assert tag == "err" and "HttpRequestDenied" in str(payload)
+    assert http_server.paths == []
+    (denied,) = result.denied_requests
+    assert denied.host == name and denied.port is None  # no "grant the name" hint
+    assert network_fix_hint("c", result.denied_requests) == ""
+    # Naming the address explicitly (as the existing grants do) still works.
+    explicit = Capabilities(network=(NetworkRule("127.0.0.1", port=http_server.port),))
+    tag, _payload, _ = _fetch(
+        component("http-fetcher"), f"http://127.0.0.1:{http_server.port}/y", explicit
+    )
+    assert tag == "ok"

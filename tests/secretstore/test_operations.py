@@ -249,7 +249,7 @@ def test_a_failed_audit_append_after_a_change_says_the_change_stands(tmp_path: P
         with pytest.raises(ChangedButNotAuditedError) as info:
             ops.set("c", dict.fromkeys(many, "v"))
         assert str(info.value).startswith(f"{CHANGED_NOT_AUDITED}: cannot append")
-        assert info.value.exit_code == 8
+        assert info.value.exit_code == 9
         assert "No space left" in str(info.value)
         assert sysm.backend.get("c", "K00000") == "v"  # it WAS changed
         assert sysm.audit.verify().ok  # a clean failure is not tampering

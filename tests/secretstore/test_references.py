@@ -14,11 +14,17 @@ from wassette.errors import SecretReferenceError, WassetteError
 from wassette.secretstore.backends.vault import VaultBackend
 from wassette.secretstore.references import (
     EnvReference,
+    ReferenceScope,
     VaultReference,
     escape_literal,
     is_reference,
     parse_reference,
     resolve_references,
+)
+
+#: The scope the resolution tests need (scoping itself is tested in test_reference_scope.py).
+WIDE = ReferenceScope(
+    vault=("shared",), env=("WASSETTE_TEST_HOME", "NOT_SET_ANYWHERE", "A", "PATH")
 )
 
 CANARY = "CANARY-ref-9043"
@@ -52,7 +58,11 @@ def test_references_resolve_and_plain_values_pass_through(
         "ESCAPED": "literal:vault:not/a#reference",
     }
     resolved = resolve_references(
-        secrets, vault=vault, environ={"WASSETTE_TEST_HOME": "/home/x"}, component_id="app"
+        secrets,
+        vault=vault,
+        environ={"WASSETTE_TEST_HOME": "/home/x"},
+        component_id="app",
+        scope=WIDE,
     )
     assert resolved == {
         "DB_PASSWORD": CANARY,
@@ -73,13 +83,13 @@ def test_one_shared_secret_feeds_several_components_and_follows_rotation(
     )
     ref = {"PW": f"vault:{shared_path}#PASSWORD"}
     for component in ("billing", "reports"):
-        assert resolve_references(ref, vault=vault, environ={}, component_id=component) == {
-            "PW": CANARY
-        }
+        assert resolve_references(
+            ref, vault=vault, environ={}, component_id=component, scope=WIDE
+        ) == {"PW": CANARY}
     bao_server.root_client().secrets.kv.v2.create_or_update_secret(
         path=shared_path, secret={"PASSWORD": "rotated", "USER": "app"}, mount_point="secret"
     )
-    assert resolve_references(ref, vault=vault, environ={}) == {"PW": "rotated"}
+    assert resolve_references(ref, vault=vault, environ={}, scope=WIDE) == {"PW": "rotated"}
 
 
 @pytest.mark.parametrize(
@@ -99,7 +109,7 @@ def test_dangling_vault_reference_names_the_reference_not_values(
     caplog.set_level(logging.DEBUG)
     ref = value.format(p=shared_path.split("/")[1])
     with pytest.raises(SecretReferenceError) as err:
-        resolve_references({"PW": ref}, vault=vault, environ={}, component_id="app")
+        resolve_references({"PW": ref}, vault=vault, environ={}, component_id="app", scope=WIDE)
     text = str(err.value)
     assert ref in text  # the reference itself is named
     assert "secret PW of component app" in text
@@ -112,7 +122,11 @@ def test_dangling_vault_reference_names_the_reference_not_values(
 def test_dangling_env_reference(vault: VaultBackend) -> None:
     with pytest.raises(SecretReferenceError) as err:
         resolve_references(
-            {"K": "env:NOT_SET_ANYWHERE"}, vault=vault, environ={"OTHER": CANARY}, component_id="c"
+            {"K": "env:NOT_SET_ANYWHERE"},
+            vault=vault,
+            environ={"OTHER": CANARY},
+            component_id="c",
+            scope=WIDE,
         )
     assert "env:NOT_SET_ANYWHERE" in str(err.value)
     assert "secret K of component c" in str(err.value)
@@ -121,9 +135,11 @@ def test_dangling_env_reference(vault: VaultBackend) -> None:
 
 def test_vault_reference_without_vault_configured() -> None:
     with pytest.raises(SecretReferenceError, match=r"no Vault is configured"):
-        resolve_references({"K": "vault:shared/x#K"}, vault=None, environ={})
+        resolve_references({"K": "vault:shared/x#K"}, vault=None, environ={}, scope=WIDE)
     # env references and plain values need no Vault
-    assert resolve_references({"K": "env:A", "P": "p"}, vault=None, environ={"A": "a"}) == {
+    assert resolve_references(
+        {"K": "env:A", "P": "p"}, vault=None, environ={"A": "a"}, scope=WIDE
+    ) == {
         "K": "a",
         "P": "p",
     }
@@ -146,7 +162,7 @@ def test_vault_reference_without_vault_configured() -> None:
 )
 def test_malformed_reference_is_refused_without_echoing_it(malformed: str) -> None:
     with pytest.raises(SecretReferenceError) as err:
-        resolve_references({"K": malformed}, vault=None, environ={}, component_id="c")
+        resolve_references({"K": malformed}, vault=None, environ={}, component_id="c", scope=WIDE)
     assert "secret K of component c looks like a reference but is malformed" in str(err.value)
     assert CANARY not in str(err.value)
     assert "literal:" in str(err.value)  # how to store such a value literally
@@ -166,13 +182,13 @@ def test_parse_reference() -> None:
 @given(st.text())
 def test_escape_literal_round_trips_any_text(value: str) -> None:
     stored = escape_literal(value)
-    assert resolve_references({"K": stored}, vault=None, environ={}) == {"K": value}
+    assert resolve_references({"K": stored}, vault=None, environ={}, scope=WIDE) == {"K": value}
 
 
 @given(st.text().filter(lambda v: not v.startswith(("vault:", "env:", "literal:"))))
 def test_plain_values_pass_through_unchanged(value: str) -> None:
     assert escape_literal(value) == value
-    assert resolve_references({"K": value}, vault=None, environ={}) == {"K": value}
+    assert resolve_references({"K": value}, vault=None, environ={}, scope=WIDE) == {"K": value}
 
 
 @settings(max_examples=300)
@@ -185,7 +201,7 @@ def test_fuzz_resolution_only_raises_our_errors_and_never_echoes_malformed(
 ) -> None:
     value = prefix + body + CANARY
     try:
-        resolve_references({"K": value}, vault=None, environ={"PATH": "/bin"})
+        resolve_references({"K": value}, vault=None, environ={"PATH": "/bin"}, scope=WIDE)
     except SecretReferenceError as exc:
         try:
             parse_reference(value)

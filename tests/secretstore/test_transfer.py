@@ -78,3 +78,25 @@ def test_malformed_input_is_refused_without_echo(fmt: str, text: str, words: str
 def test_json_accepts_the_list_show_values_output() -> None:
     doc = {"status": "success", "component_id": "c", "secrets": {"A": "1"}}
     assert transfer.parse(json.dumps(doc).encode(), "json", "f") == {"A": "1"}
+
+
+@pytest.mark.parametrize(
+    ("text", "fmt"),
+    [
+        ('{"API_KEY": "a", "API_KEY": "CANARY-second"}', "json"),
+        ('{"status": "success", "secrets": {"K": "1", "K": "2"}}', "json"),
+        ("API_KEY=a\nAPI_KEY=b\n", "env"),
+        ("API_KEY: a\nAPI_KEY: b\n", "yaml"),
+    ],
+    ids=["json", "json-list-output", "env", "yaml"],
+)
+def test_duplicate_keys_are_refused_in_every_format(text: str, fmt: str) -> None:
+    with pytest.raises(WassetteError, match=r"(?i)duplicate") as err:
+        transfer.parse(text.encode(), fmt, "in." + fmt)
+    assert "CANARY" not in str(err.value)
+
+
+def test_json_duplicate_of_an_invalid_key_does_not_echo_it() -> None:
+    with pytest.raises(WassetteError, match="duplicate key a key") as err:
+        transfer.parse(b'{"CANARY-not a key": "1", "CANARY-not a key": "2"}', "json", "x.json")
+    assert "CANARY" not in str(err.value)

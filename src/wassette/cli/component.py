@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import click
 
 from wassette.approval import ApprovalRequest, Approver, Decision
-from wassette.cli.common import manager_for, plugin_dir_option, require_component
+from wassette.cli.common import manager_for, plugin_dir_option, require_component, system_for
 from wassette.cli.output import emit, output_option, render, to_table
 
 #: The flag that approves each kind of request without asking.
@@ -66,6 +69,25 @@ def _notes(out: dict[str, Any]) -> None:
             click.echo(f"note: {line}", err=True)
 
 
+@contextmanager
+def _terminate_cleanly() -> Iterator[None]:
+    """Turn SIGTERM into an exception while loading, so the staged download is deleted by
+    the same cleanup that runs on Ctrl-C (the default action would kill us on the spot)."""
+
+    def on_term(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread: nothing to install
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @click.group("component")
 def component() -> None:
     """Load, unload and list components (file://, https:// and oci:// sources)."""
@@ -88,6 +110,11 @@ def component() -> None:
     is_flag=True,
     help="Grant what a policy shipped with the component asks for (shown in the output).",
 )
+@click.option(
+    "--timeout",
+    default=None,
+    help="Seconds the whole fetch may take (default: fetch_timeout, else 120).",
+)
 @plugin_dir_option
 def load_cmd(  # noqa: PLR0917 - click passes options positionally by name
     uri: str,
@@ -95,6 +122,7 @@ def load_cmd(  # noqa: PLR0917 - click passes options positionally by name
     insecure_registry: bool,
     replace: bool,
     accept_policy: bool,
+    timeout: str | None,
     plugin_dir: Path | None,
 ) -> None:
     """Fetch, validate and install a component.
@@ -107,18 +135,25 @@ def load_cmd(  # noqa: PLR0917 - click passes options positionally by name
     """
     from wassette.components.sources.environment import options_from_environment
     from wassette.components.sources.progress import stderr_progress
+    from wassette.config import parse_fetch_timeout
 
-    manager = manager_for(plugin_dir)
+    system = system_for(plugin_dir)
+    manager = system.manager
     options = options_from_environment(
         os.environ,
         Path.home(),
         digest=digest,
         insecure=insecure_registry,
         progress=stderr_progress(sys.stderr, uri),
+        total_timeout=(
+            system.settings.fetch_timeout
+            if timeout is None
+            else parse_fetch_timeout(timeout, "--timeout")
+        ),
     )
     approver = terminal_approver({"--replace": replace, "--accept-policy": accept_policy})
-    # No live progress line here: the approver may ask a question on this terminal.
-    outcome, tools = manager.load(uri, options, approver=approver)
+    with _terminate_cleanly():
+        outcome, tools = manager.load(uri, options, approver=approver)
     if outcome.id_note:
         click.echo(f"note: {outcome.id_note}", err=True)
     out = outcome.to_json([t.name for t in tools])

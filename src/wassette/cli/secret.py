@@ -55,6 +55,17 @@ def _require_loaded(system: System, component_id: str) -> None:
         ) from None
 
 
+def _references(values: dict[str, str], component_id: str, system: System) -> dict[str, object]:
+    """Which stored values are references and whether they are in scope (warned on stderr)."""
+    from wassette.secretstore.references import reference_report
+
+    report = reference_report(values, component_id, system.settings.references, system.backend)
+    for entry in report:
+        if not entry["in_scope"]:
+            click.echo(f"warning: {entry['note']}", err=True)
+    return {"references": report} if report else {}
+
+
 @click.group()
 def secret() -> None:
     """Manage per-component secrets (injected as environment variables the policy allows)."""
@@ -256,6 +267,7 @@ def set_cmd(
                 "status": "success",
                 "component_id": component_id,
                 "message": f"Set {len(items)} secret(s) for component {component_id}",
+                **_references(items, component_id, system),
             }
         )
     )
@@ -645,6 +657,7 @@ def import_cmd(  # noqa: PLR0917 - click passes options positionally by name
                 "message": f"{'Would import' if dry_run else 'Imported'} {len(items)} secret(s) "
                 f"into component {component_id} ({len(added)} added, {len(updated)} updated, "
                 f"{len(removed)} removed)",
+                **_references(items, component_id, system),
             }
         )
     )

@@ -260,6 +260,9 @@ def _serve(opts: ServeOptions, verbose: int) -> None:
         explicit[key] = value
     environ: Mapping[str, str] = dict(os.environ)
     settings.plugin_dir.mkdir(parents=True, exist_ok=True)
+    from wassette.components.sources.base import sweep_stale_staging
+
+    sweep_stale_staging()  # downloads a killed server (or CLI) left staged
     # Files holding the server's own credentials: no component may ever be granted them.
     guarded = tuple(
         (path, what, why)
@@ -274,7 +277,7 @@ def _serve(opts: ServeOptions, verbose: int) -> None:
     home = Path.home()
 
     def fetch_options(uri: str) -> Any:
-        return options_from_environment(environ, home)
+        return options_from_environment(environ, home, total_timeout=settings.fetch_timeout)
 
     if opts.manifest is not None:
         # Before anything listens: a failure exits here (unless told to continue).

@@ -16,16 +16,20 @@ Network host decisions (documented here because they are ours, not Wassette's):
 * refused: empty entries, whitespace or control characters, non-ASCII names (write the
   ``xn--`` punycode form), paths, queries, fragments, credentials, schemes other than
   http/https, ports outside 1-65535, a lone ``*``, a ``*`` anywhere but as the whole first
-  label, wildcards over a single label (``*.com``, ``*.localhost``: too broad, and a public
-  suffix list is not worth its weight here), wildcards over IP addresses, IPv6 zone ids.
+  label, wildcards over a single label (``*.com``, ``*.localhost``), wildcards over a public
+  suffix (``*.co.uk``, ``*.github.io``, ``*.s3.amazonaws.com``: every name under them belongs
+  to someone else; judged by the Public Suffix List snapshot bundled with the pinned
+  ``publicsuffixlist`` package, never fetched), wildcards over IP addresses, IPv6 zone ids.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from wassette.errors import InvalidSecretKeyError
 from wassette.ids import ENV_KEY_PATTERN, validate_secret_key
@@ -160,7 +164,21 @@ def _wildcard(host: str) -> str:
             "the wildcard is too broad: it must cover a domain of at least two labels",
             fix="write e.g. *.example.com rather than *.com",
         )
+    if _public_suffixes().is_public(base):
+        raise FieldError(
+            "the wildcard is too broad: it covers a public suffix, whose names belong to "
+            "unrelated owners",
+            fix="grant the registrable domain (e.g. *.example.co.uk) or the exact hosts",
+        )
     return host
+
+
+@functools.cache
+def _public_suffixes() -> Any:
+    """The Public Suffix List, from the pinned package's bundled snapshot (parsed once)."""
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()
 
 
 def _plain_host(host: str) -> str:

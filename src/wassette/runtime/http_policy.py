@@ -17,11 +17,21 @@ would bypass the policy. Sockets (``wasi:sockets``) cannot be enabled in wasmtim
 The check uses what the host will actually connect to: wasmtime connects to the request's
 authority, over TLS when the scheme is HTTPS *or absent*, and in plain text for any other
 scheme; so an absent scheme is judged as ``https`` and an "other" scheme is always denied.
+
+A host *name* that is allowed is also resolved before forwarding: if it resolves to a loopback,
+private, link-local or otherwise non-public address, the request is denied unless the grant
+names that address (an IP literal) or ``localhost`` itself. A grant for ``api.example.com``
+must not become a way into this machine or its network because someone controls that name's
+DNS. (wasmtime resolves the name again when it connects; a DNS answer that changes between
+the two lookups is not caught here.)
 """
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import re
+import socket
 import threading
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -41,6 +51,41 @@ __all__ = [
 ]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+log = logging.getLogger(__name__)
+
+
+def _non_public(address: str) -> bool:
+    try:
+        addr = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return True  # not an address we can judge: treat as not public
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return not addr.is_global or addr.is_multicast
+
+
+def names_itself(host: str) -> bool:
+    """True when ``host`` is an IP literal or ``localhost``: a grant for it is explicit about
+    the address, so no resolution check applies."""
+    if host == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def resolves_to_non_public(host: str, port: int) -> bool:
+    """Whether the name ``host`` resolves to any loopback/private/non-public address.
+
+    A name that does not resolve is left to fail on its own (False)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False
+    return any(_non_public(str(info[4][0])) for info in infos)
 
 
 @dataclass(frozen=True)
@@ -144,6 +189,15 @@ def _handle(store: Any, req: Any, opts: Any) -> Any:
     host, port = target
     if not ctx.caps.allows_request(scheme, host, port):
         ctx.denied.append(DeniedRequest(scheme, host, port, method))
+        return _deny(store, req, opts)
+    if not names_itself(host) and resolves_to_non_public(host, port):
+        # No port recorded: granting the name again would not help (see the module doc).
+        log.warning(
+            "denied outgoing HTTP to %s: the name resolves to a loopback or private address; "
+            "grant that address explicitly if this is intended",
+            host,
+        )
+        ctx.denied.append(DeniedRequest(scheme, host, None, method))
         return _deny(store, req, opts)
     ctx.allowed += 1
     return f["forward"](store, req, opts)

@@ -159,10 +159,33 @@ def render_env(items: Mapping[str, str]) -> str:
 # ------------------------------------------------------------------------------ json/yaml
 
 
+class _DuplicateKeyError(ValueError):
+    """Internal: a JSON object names one key twice (``json`` would keep the last silently)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKeyError(key)
+        out[key] = value
+    return out
+
+
 def parse_json(text: str, source: str) -> dict[str, str]:
-    """A JSON object of strings (or the ``secret list --show-values -o json`` shape)."""
+    """A JSON object of strings (or the ``secret list --show-values -o json`` shape).
+
+    A key given twice is refused (as in the yaml and env formats), not silently overwritten.
+    """
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_no_duplicates)
+    except _DuplicateKeyError as exc:
+        shown = exc.key if _KEY.fullmatch(exc.key) else "a key"
+        raise _bad(source, f"duplicate key {shown}") from None
     except json.JSONDecodeError as exc:
         # exc.msg never quotes the document; only its position is shown.
         raise _bad(source, f"invalid JSON ({exc.msg}, column {exc.colno})", exc.lineno) from None

@@ -113,6 +113,8 @@ class WassetteMCP:
         max_concurrent_calls: int = 64,
         mcp_grants: str = "ask",
         audit: Any = None,
+        max_concurrent_loads: int = 4,
+        max_waiting_loads: int = 32,
     ) -> None:
         self.manager = manager
         self.builtin = builtin
@@ -132,6 +134,11 @@ class WassetteMCP:
         self._legacy: dict[int, Any] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._limiter = anyio.CapacityLimiter(max_concurrent_calls)
+        # Loads (network fetches, however slow the server) run on their own small pool, so
+        # stalled loads can never take the slots tool calls use; past a bounded queue they
+        # are refused at once.
+        self._load_limiter = anyio.CapacityLimiter(max_concurrent_loads)
+        self._max_waiting_loads = max_waiting_loads
         self._compile_lock = threading.Lock()
         self._pending: set[str] = set()
         self._queue: list[str] = []
@@ -348,6 +355,11 @@ class WassetteMCP:
         try:
             if is_builtin:
                 approver = self.approvals.approver_for(ctx.session, params)
+                limiter = self._limiter
+                if name in builtin_tools.FETCH_TOOLS:
+                    limiter = self._load_limiter
+                    if limiter.statistics().tasks_waiting >= self._max_waiting_loads:
+                        raise builtin_tools.loads_busy(self._max_waiting_loads)
                 try:
                     result = await anyio.to_thread.run_sync(
                         self._run_builtin,
@@ -355,7 +367,7 @@ class WassetteMCP:
                         client_name(ctx.session),
                         name,
                         args,
-                        limiter=self._limiter,
+                        limiter=limiter,
                     )
                 except ApprovalPending as pending:
                     event(log, logging.INFO, "tools/call", tool=name, approval="asked")

@@ -8,13 +8,21 @@ ever carries a secret value: policies go through ``policy_to_dict`` (values hidd
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from wassette.approval import ApprovalRequest, Approver, refuse_all
-from wassette.errors import ApprovalRefusedError, InvalidArgumentsError, WassetteError
+from wassette.errors import (
+    ApprovalRefusedError,
+    ComponentSourceError,
+    InvalidArgumentsError,
+    SourceUnreachableError,
+    UsageError,
+    WassetteError,
+)
 from wassette.manager import ComponentManager
 from wassette.policy.model import Policy
 from wassette.policy.view import policy_to_dict
@@ -108,6 +116,22 @@ NAMES = frozenset(SCHEMAS)
 
 #: Built-ins after which the tool list may have changed.
 CHANGES_TOOLS = frozenset({"load-component", "unload-component"})
+#: Built-ins that fetch over the network: run on the server's separate, bounded load pool.
+FETCH_TOOLS = frozenset({"load-component"})
+
+
+def error_summary(exc: WassetteError) -> str:
+    """what: why of an error, for the operator's log."""
+    return exc.message
+
+
+def loads_busy(limit: int) -> WassetteError:
+    """The error for a load refused because too many are already queued."""
+    return SourceUnreachableError(
+        "the server is busy loading other components",
+        why=f"{limit} loads are already waiting for a free load slot",
+        fix="retry when the current loads have finished (or failed at their deadline)",
+    )
 
 
 def mcp_tools() -> list[dict[str, Any]]:
@@ -249,11 +273,48 @@ def _granted(
     return out
 
 
+log = logging.getLogger(__name__)
+
+#: Longest ``path`` argument load-component accepts (PATH_MAX on Linux).
+MAX_LOAD_URI = 4096
+
+
 def _load(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
     uri = _string(name, args, "path")
-    if "://" not in uri and Path(uri).is_absolute():
+    shown = ascii(uri[:120]) + ("..." if len(uri) > 120 else "")
+    if len(uri) > MAX_LOAD_URI:
+        raise UsageError(
+            f"cannot load {shown}",
+            why=f"the path is longer than {MAX_LOAD_URI} characters",
+            fix="give a shorter path or URI",
+        )
+    local = "://" not in uri or uri[:7].lower() == "file://"
+    if "://" not in uri:
+        if not Path(uri).is_absolute():
+            # The server's working directory is nothing the client knows or should probe.
+            raise UsageError(
+                f"cannot load {shown}",
+                why="relative paths are not accepted over MCP",
+                fix="give an absolute path, a file:// URI, or an oci:// or https:// URI",
+            )
         uri = Path(uri).as_uri()  # a bare absolute path: what the caller meant
-    outcome, tools = ctx.manager.load(uri, ctx.fetch_options(uri), approver=ctx.approver)
+    try:
+        outcome, tools = ctx.manager.load(uri, ctx.fetch_options(uri), approver=ctx.approver)
+    except ApprovalRefusedError:
+        raise  # says what was refused and why; reveals nothing about the server's files
+    except WassetteError as exc:
+        if not local:
+            raise
+        # Which server files exist or are readable is not the client's business: the
+        # operator gets the detail in the log, the client one answer for every failure.
+        log.warning("load-component %s failed: %s", shown, error_summary(exc))
+        raise ComponentSourceError(
+            f"cannot load {shown}",
+            why="the file is missing, unreadable or not a valid component (the server log "
+            "has the detail)",
+            fix="ask the operator to check the server log, or load the component with "
+            "`wassette component load` on the server",
+        ) from None
     result: dict[str, Any] = outcome.to_json([t.name for t in tools])
     if outcome.id_note:
         result["note"] = outcome.id_note

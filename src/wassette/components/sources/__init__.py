@@ -70,5 +70,13 @@ def derive_component_id(uri: str) -> str:
 
 
 def fetch(uri: str, options: FetchOptions | None = None) -> Fetched:
-    """Fetch the component ``uri`` names. Close the result (or use ``with``) when done."""
-    return source_for(uri).fetch(options or FetchOptions())
+    """Fetch the component ``uri`` names. Close the result (or use ``with``) when done.
+
+    Each fetch first removes staged downloads that killed processes left behind.
+    """
+    from wassette.components.sources.base import sweep_stale_staging
+
+    options = options or FetchOptions()
+    source = source_for(uri)
+    sweep_stale_staging(options.temp_dir)
+    return source.fetch(options)

@@ -3,17 +3,30 @@
 One client per fetch: TLS verified (with an explicit CA bundle when given), no proxy or CA
 settings picked up from the environment behind our back (``trust_env=False``: the CLI passes
 them explicitly), and redirects followed by hand so that a redirect can never downgrade to
-plain http, and credentials are never sent to another origin.
+plain http, never carries credentials to another origin, and never leads from a remote
+server to a loopback or private address.
+
+**One deadline for the whole fetch.** httpx's timeouts bound each socket operation, so a
+server sending one byte every few seconds keeps a fetch alive forever. Every socket operation
+of a fetch therefore goes through :class:`_DeadlineBackend`, which gives each DNS lookup,
+connect, TLS handshake, read and write at most the time left until the fetch's one deadline;
+when it passes, the fetch fails naming the host, the phase (probe, token, manifest, blob,
+download) and the step (dns, connect, tls, headers, body) it was stuck in.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import socket
 import ssl
+import threading
+import time
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import metadata
 
+import httpcore
 import httpx
 
 from wassette.components.sources.base import FetchOptions, StagingWriter
@@ -44,8 +57,171 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def make_client(options: FetchOptions) -> httpx.Client:
-    """An httpx client with our timeouts and TLS trust, and no environment-driven settings."""
+def is_private_address(host: str) -> bool:
+    """True for loopback, private, link-local, unspecified and similar non-public addresses
+    (``localhost`` included); False for public addresses and for names."""
+    name = host.strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        addr = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return not addr.is_global or addr.is_multicast
+
+
+class Deadline:
+    """The one deadline of a fetch, and where the fetch is (for the error when it passes)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+        self.phase = "connect"
+        self.step = "connect"
+        self.host = ""
+        # Set while following a redirect away from a public origin: a name that resolves to
+        # a loopback or private address is then refused at connect time.
+        self.forbid_private = False
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+    def clamp(self, timeout: float | None, *, connect: bool = False) -> float:
+        """``timeout`` cut to the time left; raises a timeout when none is left."""
+        left = self.remaining()
+        if left <= 0:
+            raise (httpcore.ConnectTimeout if connect else httpcore.ReadTimeout)(
+                "the fetch deadline passed"
+            )
+        return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every operation ends by the deadline."""
+
+    def __init__(self, inner: httpcore.NetworkStream, deadline: Deadline) -> None:
+        self._inner = inner
+        self._deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self._deadline.step in ("request", "connect", "tls"):
+            self._deadline.step = "headers"
+        return self._inner.read(max_bytes, self._deadline.clamp(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        if self._deadline.step in ("connect", "tls"):
+            self._deadline.step = "request"
+        self._inner.write(buffer, self._deadline.clamp(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        self._deadline.step = "tls"
+        # CPython bounds the whole handshake by the socket timeout, not each read.
+        inner = self._inner.start_tls(
+            ssl_context, server_hostname, self._deadline.clamp(timeout, connect=True)
+        )
+        return _DeadlineStream(inner, self._deadline)
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        return self._inner.get_extra_info(info)
+
+
+def _resolve(host: str, port: int, deadline: Deadline) -> list[str]:
+    """Resolve ``host`` within the deadline (getaddrinfo itself cannot be interrupted, so it
+    runs on a daemon thread that is abandoned if the deadline passes first)."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return [host.strip("[]")]
+    except ValueError:
+        pass
+    result: list[str] = []
+    failure: list[BaseException] = []
+
+    def lookup() -> None:
+        try:
+            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            result.extend(str(info[4][0]) for info in infos)
+        except OSError as exc:
+            failure.append(exc)
+
+    worker = threading.Thread(target=lookup, name="wassette-dns", daemon=True)
+    worker.start()
+    worker.join(deadline.clamp(None, connect=True))
+    if worker.is_alive():
+        raise httpcore.ConnectTimeout("name resolution did not finish before the deadline")
+    if failure or not result:
+        raise httpcore.ConnectError(f"cannot resolve {host}")
+    return list(dict.fromkeys(result))
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's sync backend with DNS, connect and every stream operation under a deadline."""
+
+    def __init__(self, deadline: Deadline) -> None:
+        self._inner = httpcore.SyncBackend()
+        self._deadline = deadline
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: typing.Iterable[typing.Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        deadline = self._deadline
+        deadline.host = f"{host}:{port}"
+        deadline.step = "dns"
+        addresses = _resolve(host, port, deadline)
+        if deadline.forbid_private and any(is_private_address(a) for a in addresses):
+            raise httpcore.ConnectError(f"{host} resolves to a loopback or private address")
+        deadline.step = "connect"
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                stream = self._inner.connect_tcp(
+                    address,
+                    port,
+                    deadline.clamp(timeout, connect=True),
+                    local_address,
+                    socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last = exc
+                if deadline.expired():
+                    break
+                continue
+            return _DeadlineStream(stream, deadline)
+        assert last is not None
+        raise last
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: typing.Iterable[typing.Any] | None = None,
+    ) -> httpcore.NetworkStream:  # pragma: no cover - never configured
+        raise httpcore.ConnectError("unix sockets are not used for component sources")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(0.0, min(seconds, self._deadline.remaining())))
+
+
+def make_client(options: FetchOptions, deadline: Deadline | None = None) -> httpx.Client:
+    """An httpx client with our timeouts, TLS trust and deadline, and no environment-driven
+    settings."""
     verify: ssl.SSLContext | bool = True
     if options.ca_file is not None:
         try:
@@ -62,12 +238,16 @@ def make_client(options: FetchOptions) -> httpx.Client:
         write=options.read_timeout,
         pool=options.connect_timeout,
     )
+    transport = httpx.HTTPTransport(verify=verify, trust_env=False, proxy=options.proxy)
+    if deadline is not None:
+        # The one place httpx's transport internals are touched: its connection pool (or
+        # proxy pool) takes our deadline backend for every socket it opens.
+        transport._pool._network_backend = _DeadlineBackend(deadline)
     return httpx.Client(
-        verify=verify,
+        transport=transport,
         timeout=timeout,
         trust_env=False,
         follow_redirects=False,
-        proxy=options.proxy,
         headers={"User-Agent": USER_AGENT},
     )
 
@@ -76,8 +256,24 @@ def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
     return (url.scheme, url.host, url.port)
 
 
-def _describe_transport_error(exc: httpx.TransportError, what: str) -> ComponentSourceError:
+def deadline_error(what: str, deadline: Deadline) -> SourceUnreachableError:
+    """The error for a fetch that ran out of time: host, phase and step named."""
+    where = deadline.host or what
+    return SourceUnreachableError(
+        f"{what} did not finish in time: stalled at {where} in the {deadline.phase} phase "
+        f"(step: {deadline.step})",
+        why=f"a whole fetch must finish within {deadline.seconds:g} s",
+        fix="retry later; if the server is only slow, raise the limit with --timeout, "
+        "WASSETTE_FETCH_TIMEOUT or fetch_timeout in the config",
+    )
+
+
+def _describe_transport_error(  # noqa: PLR0911 - one answer per kind of failure
+    exc: httpx.TransportError, what: str, deadline: Deadline | None = None
+) -> ComponentSourceError:
     """Translate an httpx transport failure into one of our errors (never echoing secrets)."""
+    if deadline is not None and isinstance(exc, httpx.TimeoutException) and deadline.expired():
+        return deadline_error(what, deadline)
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, ssl.SSLCertVerificationError):
@@ -114,6 +310,21 @@ def _describe_transport_error(exc: httpx.TransportError, what: str) -> Component
     )
 
 
+def _default_port(url: httpx.URL) -> int:
+    return 443 if url.scheme == "https" else 80
+
+
+def refuse_private_redirect(target: httpx.URL, what: str) -> None:
+    """Refuse a redirect (from a remote origin) whose host is a loopback or private address."""
+    if is_private_address(target.host):
+        raise ComponentSourceError(
+            f"{what} redirected to a loopback or private address",
+            why="a remote server may not send us to this machine or its local network "
+            "(that reaches services it could not reach itself)",
+            fix="use a source that serves its content from public addresses",
+        )
+
+
 class HttpSession:
     """A client plus the rules for plain http and redirects, for one fetch."""
 
@@ -127,7 +338,16 @@ class HttpSession:
         self.options = options
         self.allow_plain_http = allow_plain_http
         self.what = what
-        self.client = make_client(options)
+        self.deadline = Deadline(options.total_timeout)
+        self.client = make_client(options, self.deadline)
+
+    def _error(self, exc: httpx.TransportError) -> ComponentSourceError:
+        return _describe_transport_error(exc, self.what, self.deadline)
+
+    def check_deadline(self) -> None:
+        """Raise the deadline error if the fetch is out of time (between operations)."""
+        if self.deadline.expired():
+            raise deadline_error(self.what, self.deadline)
 
     def close(self) -> None:
         """Close the underlying connection pool."""
@@ -153,23 +373,36 @@ class HttpSession:
         *,
         headers: dict[str, str] | None = None,
         method: str = "GET",
+        phase: str = "download",
     ) -> Iterator[httpx.Response]:
         """Send a request and yield the streaming response, following redirects safely.
 
-        ``headers`` (which may carry credentials) go only to the first request's origin.
+        ``headers`` (which may carry credentials) go only to the first request's origin. A
+        redirect from a remote (public) origin to a loopback or private address is refused.
+        ``phase`` names this request in a deadline error.
         """
         current = httpx.URL(url)
         first_origin = _origin(current)
+        remote = not is_private_address(current.host)
         response: httpx.Response | None = None
+        self.deadline.phase = phase
         try:
-            for _ in range(MAX_REDIRECTS + 1):
+            for hop in range(MAX_REDIRECTS + 1):
                 self.check_scheme(current)
+                if hop and remote:
+                    refuse_private_redirect(current, self.what)
+                self.deadline.forbid_private = bool(hop and remote and self.options.proxy is None)
                 sent = dict(headers or {}) if _origin(current) == first_origin else {}
                 request = self.client.build_request(method, current, headers=sent)
+                self.deadline.step = "connect"
+                self.deadline.host = f"{current.host}:{current.port or _default_port(current)}"
                 try:
                     response = self.client.send(request, stream=True)
                 except httpx.TransportError as exc:
-                    raise _describe_transport_error(exc, self.what) from None
+                    raise self._error(exc) from None
+                finally:
+                    self.deadline.forbid_private = False
+                self.deadline.step = "body"
                 if response.status_code not in _REDIRECTS:
                     break
                 location = response.headers.get("Location")
@@ -199,6 +432,8 @@ class HttpSession:
         (a plain-http server on that port). A certificate that fails verification, a refused
         connection or a timeout raise as usual: never a reason to fall back to plain http.
         """
+        self.deadline.phase = "probe"
+        self.deadline.step = "connect"
         try:
             response = self.client.send(self.client.build_request("GET", url), stream=True)
         except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError) as exc:
@@ -209,9 +444,9 @@ class HttpSession:
                 if isinstance(cause, ssl.SSLError):
                     return False
                 cause = cause.__cause__ or cause.__context__
-            raise _describe_transport_error(exc, self.what) from None
+            raise self._error(exc) from None
         except httpx.TransportError as exc:
-            raise _describe_transport_error(exc, self.what) from None
+            raise self._error(exc) from None
         response.close()
         return True
 
@@ -230,7 +465,7 @@ class HttpSession:
                     )
                 chunks.append(chunk)
         except httpx.TransportError as exc:
-            raise _describe_transport_error(exc, self.what) from None
+            raise self._error(exc) from None
         return b"".join(chunks)
 
     def stream_into(self, response: httpx.Response, writer: StagingWriter) -> None:
@@ -239,4 +474,4 @@ class HttpSession:
             for chunk in response.iter_bytes(chunk_size=1 << 16):
                 writer.write(chunk)
         except httpx.TransportError as exc:
-            raise _describe_transport_error(exc, self.what) from None
+            raise self._error(exc) from None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import tempfile
 import time
 from abc import ABC, abstractmethod
@@ -35,6 +36,8 @@ from wassette.ids import COMPONENT_ID_PATTERN, validate_component_id
 WASM_MAGIC = b"\0asm"
 #: Default size limit for one component: componentize-py output is ~20 MB, so this is generous.
 DEFAULT_MAX_SIZE = 256 * 1024 * 1024
+#: One whole fetch (DNS, connect, TLS, token, manifest, every blob) must finish within this.
+DEFAULT_FETCH_TIMEOUT = 120.0
 #: The largest policy file we accept from a source (a policy is a few hundred bytes).
 MAX_POLICY_SIZE = 1024 * 1024
 
@@ -46,12 +49,34 @@ _NOT_ALLOWED = re.compile(r"[^A-Za-z0-9._-]")
 _MAX_ID = 128
 
 
+def registry_key(text: str) -> str:
+    """Normalise a registry name (``https://ghcr.io``, ``ghcr.io/v1/``, ``GHCR.io``...) to the
+    lowercase host[:port] credentials are bound to; Docker Hub's aliases become ``docker.io``."""
+    text = text.strip()
+    for prefix in ("https://", "http://"):
+        if text.lower().startswith(prefix):
+            text = text[len(prefix) :]
+    host = text.split("/", 1)[0].lower().rstrip(".")
+    return "docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host
+
+
 @dataclass(frozen=True)
 class Credentials:
-    """A user name and password (or token) for a registry. The password never prints."""
+    """A user name and password (or token) for one registry. The password never prints.
+
+    ``registry`` is the host[:port] the credentials belong to; they are offered to that
+    registry (and the token service it names) only. Credentials with no registry are never
+    sent anywhere: a registry an MCP client or a publisher names must not receive the
+    operator's login just by answering 401.
+    """
 
     username: str
     password: str = field(repr=False)
+    registry: str | None = None
+
+    def applies_to(self, registry: str) -> bool:
+        """Whether these credentials may be offered to ``registry`` (host[:port])."""
+        return self.registry is not None and registry_key(self.registry) == registry_key(registry)
 
 
 @dataclass(frozen=True)
@@ -69,7 +94,7 @@ class FetchOptions:
     max_size: int = DEFAULT_MAX_SIZE
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
-    total_timeout: float = 600.0
+    total_timeout: float = DEFAULT_FETCH_TIMEOUT
     digest: str | None = None
     ca_file: Path | None = None
     insecure: bool = False
@@ -255,7 +280,10 @@ class StagingWriter:
         self._sha256 = self._hash if algo == "sha256" else hashlib.sha256()
         self.size = 0
         self._head = b""
-        fd, name = tempfile.mkstemp(prefix="wassette-fetch-", suffix=".wasm", dir=temp_dir)
+        # The pid in the name lets a later fetch remove what a killed process left behind.
+        fd, name = tempfile.mkstemp(
+            prefix=f"{STAGING_PREFIX}{os.getpid()}-", suffix=".wasm", dir=temp_dir
+        )
         self.path = Path(name)
         self._file: IO[bytes] = os.fdopen(fd, "wb")
 
@@ -316,6 +344,46 @@ class StagingWriter:
         self.path.unlink(missing_ok=True)
 
 
+STAGING_PREFIX = "wassette-fetch-"
+_STAGED = re.compile(r"wassette-fetch-([0-9]{1,10})-[A-Za-z0-9_]+\.wasm")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's process (or a pid we cannot judge): leave its files
+    return True
+
+
+def sweep_stale_staging(temp_dir: Path | None = None) -> list[Path]:
+    """Delete staged downloads left by processes that no longer run (killed mid-fetch).
+
+    Only regular files named ``wassette-fetch-<pid>-*.wasm``, owned by this user, whose pid
+    is not alive; live fetches of other processes are never touched. Returns what was removed.
+    """
+    directory = Path(temp_dir) if temp_dir is not None else Path(tempfile.gettempdir())
+    removed: list[Path] = []
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _STAGED.fullmatch(entry.name)
+        if m is None or int(m.group(1)) == os.getpid() or _process_alive(int(m.group(1))):
+            continue
+        try:
+            st = entry.lstat()
+            if stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid():
+                entry.unlink()
+                removed.append(entry)
+        except OSError:
+            continue
+    return removed
+
+
 def verify_pin(digest: str, pin: str | None, *, what: str, path: Path) -> None:
     """Check a user's ``--digest`` pin against the content (re-hashing for sha512 pins)."""
     if pin is None:
@@ -339,6 +407,7 @@ def verify_pin(digest: str, pin: str | None, *, what: str, path: Path) -> None:
 
 __all__ = [
     "COMPONENT_ID_PATTERN",
+    "DEFAULT_FETCH_TIMEOUT",
     "DEFAULT_MAX_SIZE",
     "MAX_POLICY_SIZE",
     "WASM_MAGIC",
@@ -351,7 +420,9 @@ __all__ = [
     "StagingWriter",
     "check_wasm_magic",
     "parse_digest",
+    "registry_key",
     "sanitize_component_id",
     "size_error",
+    "sweep_stale_staging",
     "verify_pin",
 ]

@@ -96,6 +96,13 @@ class FileSource(Source):
             raise ComponentSourceError(
                 f"{path} is a directory", fix="give the path of a .wasm component file"
             ) from None
+        except OSError as exc:
+            # ENAMETOOLONG, ELOOP, ENOTDIR...: a clean error, never "internal error (OSError)".
+            raise ComponentSourceError(
+                f"cannot read component file {str(path)[:200]!a}",
+                why=exc.strerror or type(exc).__name__,
+                fix="give the path of a readable .wasm component file",
+            ) from None
         digest = f"sha256:{h.hexdigest()}"
         verify_pin(digest, options.digest, what=str(path), path=path)
         return Fetched(

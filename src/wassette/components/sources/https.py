@@ -8,7 +8,6 @@ path segment without ``.wasm`` (``https://h/p/weather.wasm`` -> ``weather``).
 
 from __future__ import annotations
 
-import time
 from urllib.parse import unquote, urlsplit
 
 import httpx
@@ -69,7 +68,7 @@ class HttpsSource(Source):
         """Download into a staged file, verifying TLS, size, wasm magic and any digest pin."""
         what = f"https://{self.host}"
         session = HttpSession(options, allow_plain_http=lambda _url: False, what=what)
-        deadline = time.monotonic() + options.total_timeout
+        deadline = session.deadline.at
         writer: StagingWriter | None = None
         done = False
         try:

@@ -28,7 +28,6 @@ import binascii
 import hashlib
 import json
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +45,7 @@ from wassette.components.sources.base import (
     Source,
     StagingWriter,
     parse_digest,
+    registry_key,
     sanitize_component_id,
     size_error,
     verify_pin,
@@ -178,14 +178,7 @@ def docker_config_path(environ: Mapping[str, str], home: Path) -> Path:
     return (Path(base) if base else home / ".docker") / "config.json"
 
 
-def _config_key_host(key: str) -> str:
-    """Normalise an ``auths`` key (``https://ghcr.io``, ``ghcr.io/v1/``...) to host[:port]."""
-    text = key.strip()
-    for prefix in ("https://", "http://"):
-        if text.lower().startswith(prefix):
-            text = text[len(prefix) :]
-    host = text.split("/", 1)[0].lower()
-    return DOCKER_HUB if host in ("index.docker.io", "registry-1.docker.io") else host
+_config_key_host = registry_key
 
 
 def credentials_from_docker_config(path: Path, registry: str) -> Credentials | None:
@@ -227,10 +220,10 @@ def credentials_from_docker_config(path: Path, registry: str) -> Credentials | N
                     fix=f"run `docker login {registry}` again, or set WASSETTE_OCI_USERNAME/"
                     "WASSETTE_OCI_PASSWORD",
                 )
-            return Credentials(user, password)
+            return Credentials(user, password, registry=wanted)
         plain_user, plain_password = entry.get("username"), entry.get("password")
         if isinstance(plain_user, str) and isinstance(plain_password, str) and plain_user:
-            return Credentials(plain_user, plain_password)
+            return Credentials(plain_user, plain_password, registry=wanted)
     return None
 
 
@@ -275,7 +268,6 @@ class _RegistryClient:
     def __init__(self, ref: OciReference, options: FetchOptions) -> None:
         self.ref = ref
         self.options = options
-        self.deadline = time.monotonic() + options.total_timeout
         # https always comes first; a loopback (or explicitly insecure) registry whose port
         # does not speak TLS at all is then used over plain http, as Docker does.
         self.may_use_http = is_loopback_host(ref.host) or options.insecure
@@ -283,6 +275,7 @@ class _RegistryClient:
         self._scheme_known = not self.may_use_http
         self.what = f"registry {ref.registry}"
         self.session = HttpSession(options, allow_plain_http=self._http_allowed, what=self.what)
+        self.deadline = self.session.deadline.at
         self.auth_header: str | None = None
         self._credentials: Credentials | None = None
         self._credentials_loaded = False
@@ -298,7 +291,14 @@ class _RegistryClient:
     def credentials(self) -> Credentials | None:
         if not self._credentials_loaded:
             self._credentials_loaded = True
-            self._credentials = self.options.credentials
+            explicit = self.options.credentials
+            # Bound to their registry: a registry the operator did not name them for never
+            # sees them, whatever it answers (a 401 with a Basic challenge is all it takes).
+            self._credentials = (
+                explicit
+                if explicit is not None and explicit.applies_to(self.ref.registry)
+                else None
+            )
             if self._credentials is None and self.options.docker_config is not None:
                 self._credentials = credentials_from_docker_config(
                     self.options.docker_config, self.ref.registry
@@ -321,14 +321,14 @@ class _RegistryClient:
             return SourceAuthError(
                 f"{self.what} rejected the credentials for {repo}",
                 why=f"HTTP {status}: wrong user name or password (or an expired token)",
-                fix="check WASSETTE_OCI_USERNAME/WASSETTE_OCI_PASSWORD or the auths entry in "
-                "~/.docker/config.json",
+                fix="check WASSETTE_OCI_USERNAME/WASSETTE_OCI_PASSWORD (for the registry in "
+                "WASSETTE_OCI_REGISTRY) or the auths entry in ~/.docker/config.json",
             )
         return SourceAuthError(
             f"{self.what} requires credentials for {repo}",
             why=f"HTTP {status} and no credentials were found for {self.ref.registry}",
-            fix="set WASSETTE_OCI_USERNAME and WASSETTE_OCI_PASSWORD, or `docker login` "
-            f"{self.ref.registry}",
+            fix="set WASSETTE_OCI_USERNAME and WASSETTE_OCI_PASSWORD with "
+            f"WASSETTE_OCI_REGISTRY={self.ref.registry}, or `docker login {self.ref.registry}`",
         )
 
     def _authenticate(self, challenge: str) -> None:
@@ -359,7 +359,7 @@ class _RegistryClient:
         if creds is not None:
             headers["Authorization"] = self._basic(creds)
         url = realm.copy_merge_params(query)
-        with self.session.open(url, headers=headers) as resp:
+        with self.session.open(url, headers=headers, phase="token") as resp:
             if resp.status_code in (401, 403):
                 raise self._auth_failed(resp.status_code, had_credentials=creds is not None)
             if resp.status_code != 200:
@@ -387,7 +387,12 @@ class _RegistryClient:
     # ---- requests -------------------------------------------------------------------------
 
     def _get(
-        self, path: str, accept: str | None, on_response: Callable[[httpx.Response], _T]
+        self,
+        path: str,
+        accept: str | None,
+        on_response: Callable[[httpx.Response], _T],
+        *,
+        phase: str,
     ) -> _T:
         """GET ``base + path`` with auth (one challenge round), then ``on_response(resp)``."""
         if not self._scheme_known:
@@ -399,7 +404,7 @@ class _RegistryClient:
             headers = {"Accept": accept} if accept else {}
             if self.auth_header:
                 headers["Authorization"] = self.auth_header
-            with self.session.open(url, headers=headers) as resp:
+            with self.session.open(url, headers=headers, phase=phase) as resp:
                 challenge = resp.headers.get("WWW-Authenticate", "")
                 if resp.status_code == 401 and attempt == 0 and challenge:
                     # First contact, or a token that no longer fits (expired, other scope):
@@ -446,7 +451,7 @@ class _RegistryClient:
             return body, resp.headers.get("Docker-Content-Digest")
 
         body, header_digest = self._get(
-            f"/v2/{self.ref.repository}/manifests/{reference}", _ACCEPT, handle
+            f"/v2/{self.ref.repository}/manifests/{reference}", _ACCEPT, handle, phase="manifest"
         )
         # Verify against what we asked for (a digest reference), else what the registry claims.
         expected = reference if reference.startswith(("sha256:", "sha512:")) else header_digest
@@ -547,7 +552,7 @@ class _RegistryClient:
                     raise self._unexpected(resp, what)
                 self.session.stream_into(resp, writer)
 
-            self._get(f"/v2/{self.ref.repository}/blobs/{digest}", None, handle)
+            self._get(f"/v2/{self.ref.repository}/blobs/{digest}", None, handle, phase="blob")
             writer.finish()
             ok = True
             return writer

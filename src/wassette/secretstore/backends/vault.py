@@ -58,7 +58,7 @@ from wassette.errors import (
     VaultPermissionError,
     VaultUnreachableError,
 )
-from wassette.ids import validate_component_id, validate_secret_key
+from wassette.ids import ENV_KEY_PATTERN, validate_component_id, validate_secret_key
 from wassette.secretstore.backend import SecretBackend
 from wassette.secretstore.backends.outage_cache import OutageDiskCache
 
@@ -459,8 +459,25 @@ class VaultBackend(SecretBackend):
     # ----------------------------------------------------------------- SecretBackend
 
     def get_all(self, component_id: str) -> Mapping[str, str]:
-        """All secrets of ``component_id``, from the cache when fresh."""
-        return self.read_path(self.logical_path(component_id))
+        """All secrets of ``component_id``, from the cache when fresh.
+
+        Fields whose names are not valid secret keys (written to Vault by other tools) are
+        left out, with a warning: they could never be injected, and ``secret export`` must
+        only write what ``secret import`` accepts.
+        """
+        data = self.read_path(self.logical_path(component_id))
+        bad = [k for k in data if not re.fullmatch(ENV_KEY_PATTERN, k)]
+        if not bad:
+            return data
+        log.warning(
+            "Vault secret %s has %d field(s) whose names are not valid keys (%s); ignored: "
+            "rename them to match %s",
+            self.api_path(self.logical_path(component_id)),
+            len(bad),
+            ", ".join(ascii(k[:40]) for k in sorted(bad)[:5]),
+            ENV_KEY_PATTERN,
+        )
+        return MappingProxyType({k: v for k, v in data.items() if k not in bad})
 
     def read_path(self, logical: str) -> Mapping[str, str]:
         """All fields of the KV v2 secret at ``logical`` (cached; empty if there is none).
