@@ -34,6 +34,7 @@ KNOWN_KEYS = frozenset(
         "vault",
         "encrypt_new",
         "history_limit",
+        "catalogue_file",
         "mcp_grants",
         "http_max_sessions",
         "http_session_idle_timeout",
