@@ -33,6 +33,7 @@ KNOWN_KEYS = frozenset(
         "vault",
         "encrypt_new",
         "history_limit",
+        "instance_pool_size",
     }
 )
 
@@ -53,6 +54,8 @@ class Settings:
     encrypt_new: bool = False
     # Previous values kept per secret key (`history_limit = 10`); 0 turns history off.
     history_limit: int = 10
+    # Warm instances kept ready per component (`instance_pool_size = 2`); 0 = fresh per call.
+    instance_pool_size: int = 2
     # Where the key file lives (config dir) and the audit log (state dir).
     config_dir: Path = field(default_factory=paths.config_dir)
     state_dir: Path = field(default_factory=paths.state_dir)
@@ -182,7 +185,25 @@ def load_settings(
             fix="write it as history_limit = 10 (0 keeps no history)",
         )
 
+    pool_size: Any = cfg.get("instance_pool_size", 2)
+    env_pool = env.get("WASSETTE_INSTANCE_POOL_SIZE")
+    if env_pool:
+        try:
+            pool_size = int(env_pool)
+        except ValueError:
+            raise ConfigError(
+                "WASSETTE_INSTANCE_POOL_SIZE must be a whole number",
+                fix="set it to 0 (off) .. 64, e.g. WASSETTE_INSTANCE_POOL_SIZE=2",
+            ) from None
+    if isinstance(pool_size, bool) or not isinstance(pool_size, int) or not 0 <= pool_size <= 64:
+        raise ConfigError(
+            f"config file {cfg_path}: instance_pool_size must be a whole number from 0 to 64",
+            why="it is how many warm instances are kept ready per component",
+            fix="write it as instance_pool_size = 2 (0 builds a fresh instance per call)",
+        )
+
     return Settings(
+        instance_pool_size=pool_size,
         plugin_dir=plugin,
         encrypt_new=encrypt_new,
         history_limit=history_limit,

@@ -98,6 +98,7 @@ class System:
             inherited_env=dict(self.environ),
             policies=self.policies,
             audit=self.audit,
+            instance_pool_size=self.settings.instance_pool_size,
         )
 
 

@@ -42,6 +42,7 @@ from wassette.runtime import http_policy
 from wassette.runtime.capabilities import Capabilities
 from wassette.runtime.engine import EPOCH_TICK_SECONDS, LoadedComponent, get_engine
 from wassette.runtime.http_policy import DeniedRequest
+from wassette.runtime.pool import InstancePool, WarmInstance
 from wassette.runtime.redaction import Redactor, redactor_for
 
 __all__ = [
@@ -113,6 +114,7 @@ class _Call:
 
     def __init__(self, caps: Capabilities, output_limit: int) -> None:
         self.caps = caps
+        self.output_limit = output_limit
         self.stdout = _Tail(output_limit)
         self.stderr = _Tail(output_limit)
         self.http = http_policy.HttpCallContext(caps=caps)
@@ -121,6 +123,8 @@ class _Call:
         self.ok = False
         self.error: BaseException | None = None
         self.done = threading.Event()
+        # The Store the call runs in (fresh or warm), once it exists.
+        self.store: wasmtime.Store | None = None
 
 
 _abandoned: dict[_Call, str] = {}
@@ -229,9 +233,18 @@ def _wasi_config(call: _Call) -> wasmtime.WasiConfig:
 
 
 def _run(
-    loaded: LoadedComponent, index: wc.ExportIndex, args: Sequence[object], call: _Call
+    loaded: LoadedComponent,
+    index: wc.ExportIndex,
+    args: Sequence[object],
+    call: _Call,
+    *,
+    warm: WarmInstance | None = None,
+    pool: InstancePool | None = None,
 ) -> None:
     """The worker: build the sandbox, instantiate, call. Never raises; fills ``call``."""
+    if pool is not None:
+        _run_pooled(loaded, index, args, call, warm=warm, pool=pool)
+        return
     engine = get_engine()
     store: wasmtime.Store | None = None
     try:
@@ -244,6 +257,7 @@ def _run(
             store.set_wasi_http()
         ticks = max(1, math.ceil(caps.timeout_seconds / EPOCH_TICK_SECONDS)) + 1
         store.set_epoch_deadline(ticks)
+        call.store = store
         linker = _linker(loaded)
         call.phase = "instantiate"
         if loaded.http_handler_imports:
@@ -270,6 +284,48 @@ def _run(
         # otherwise hold this frame (and the Store) alive until some later GC, possibly at
         # interpreter shutdown, when wasmtime's threads can no longer call back into Python.
         store = None
+        call.store = None
+        call.done.set()
+
+
+def _run_pooled(
+    loaded: LoadedComponent,
+    index: wc.ExportIndex,
+    args: Sequence[object],
+    call: _Call,
+    *,
+    warm: WarmInstance | None,
+    pool: InstancePool,
+) -> None:
+    """:func:`_run` on a warm instance (built now on a miss, so that it can be reused when the
+    policy allows). Same errors, phases and guarantees as the fresh path."""
+    ok = False
+    store: wasmtime.Store | None = None
+    try:
+        if warm is None:
+            call.phase = "instantiate"
+            warm = pool.build(loaded, call.caps, call.output_limit)
+        store = call.store = warm.store
+        warm.attach(call, call.caps.timeout_seconds)
+        http_policy.activate(call.http)
+        func = warm.instance.get_func(store, index)
+        if func is None:
+            raise NotFoundError(
+                f"export of component {loaded.component_id!r} is not a function",
+                fix="call a function export",
+            )
+        call.phase = "call"
+        call.value = func(store, *args)
+        call.ok = ok = True
+    except (wasmtime.WasmtimeError, PolicyError, NotFoundError, *_LOWERING_ERRORS) as exc:
+        call.error = exc.with_traceback(None)
+    finally:
+        http_policy.activate(None)
+        call.http.helper = {}
+        store = call.store = None
+        if warm is not None:
+            pool.release(warm, ok=ok)
+        warm = None
         call.done.set()
 
 
@@ -280,6 +336,7 @@ def invoke(
     caps: Capabilities,
     *,
     output_limit: int = DEFAULT_OUTPUT_LIMIT,
+    pool: InstancePool | None = None,
 ) -> InvokeResult:
     """Call ``export_path`` of ``loaded`` with ``args`` in a fresh sandbox built from ``caps``.
 
@@ -290,6 +347,9 @@ def invoke(
     :class:`PolicyError` (a memory limit too small to start, a missing preopen directory),
     :class:`NotFoundError` (no such export) or :class:`ComponentError`. The next call works
     whatever happened to this one.
+
+    With ``pool``, the call runs in a warm instance built ahead for exactly ``caps`` (or one
+    built now), single-use unless ``caps.max_invocations`` allows reuse.
     """
     index = _export_index(loaded, tuple(export_path))
     stuck = abandoned_calls(loaded.component_id)
@@ -303,7 +363,10 @@ def invoke(
     call = _Call(caps, output_limit)
     started = time.monotonic()
     call_args = list(args)
-    _pool.submit(lambda: _run(loaded, index, call_args, call))
+    if pool is not None and not pool.applies_to(caps):
+        pool = None
+    warm = pool.take(loaded, caps, output_limit) if pool is not None else None
+    _pool.submit(lambda: _run(loaded, index, call_args, call, warm=warm, pool=pool))
     finished = call.done.wait(max(caps.timeout_seconds, 0.0) + TIMEOUT_GRACE_SECONDS)
     elapsed = time.monotonic() - started
     redact = _redactor(caps)
