@@ -147,10 +147,11 @@ class _WorkerPool:
 
     A worker runs one job at a time and goes back to the idle list when it is done, even if
     its caller gave up waiting (a blocked host call returns eventually, and the worker is
-    fine afterwards). At most ``max_idle`` idle workers are kept; extra ones exit.
+    fine afterwards). At most ``max_idle`` idle workers are kept; extra ones exit (32: 16 calls
+    in flight must not start a thread each time).
     """
 
-    def __init__(self, max_idle: int = 8) -> None:
+    def __init__(self, max_idle: int = 32) -> None:
         self.max_idle = max_idle
         self._idle: list[queue.SimpleQueue[Callable[[], None]]] = []
         self._lock = threading.Lock()
