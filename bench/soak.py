@@ -67,6 +67,7 @@ def main() -> None:
             XDG_CACHE_HOME=str(root / "cache"),
             PYTHONPATH=str(REPO / "src"),
         )
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure with cached bytecode
         home = Home(root, env)
         install_prepared(home.plugin_dir, "env-reader")
         _cli(home, "permission", "grant", "environment-variable", "env-reader", "API_KEY",
