@@ -62,6 +62,9 @@ DEFAULT_MAX_TOTAL = 64
 DEFAULT_IDLE_SECONDS = 300.0
 """A component not called for this long has its warm instances freed."""
 
+FILL_NICENESS = 10
+"""Nice value of the thread that builds instances ahead (Linux; 0 would compete with calls)."""
+
 # Fingerprints shown to people are keyed digests: a plain hash of env values would let anyone
 # who sees it test guesses of a secret offline.
 _DIGEST_KEY = _random.token_bytes(32)
@@ -327,6 +330,11 @@ class InstancePool:
         return dropped
 
     def _fill(self) -> None:
+        # Building ahead must not take a core from a call in progress: on Linux a thread has
+        # its own nice value, and a lower priority lets calls (and the event loop) go first.
+        # When the builder is starved, calls simply build their own instance, as before.
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), FILL_NICENESS)
         while True:
             with self._cond:
                 job: tuple[str, _ComponentPool] | None = None
