@@ -17,8 +17,10 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import queue
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,6 +203,7 @@ class ComponentManager:
         audit: Any = None,
         protection: Protection | None = None,
         reference_scopes: Mapping[str, ReferenceScope] | None = None,
+        instance_pool_size: int | None = None,
     ) -> None:
         self.component_dir = Path(component_dir)
         self.secrets = secrets
@@ -229,6 +232,12 @@ class ComponentManager:
         self._tools: dict[str, tuple[_Stamp, tuple[ToolSpec, ...]]] = {}
         # Manifest ``value_from``: component id -> {key: server variable or reference}.
         self._value_sources: dict[str, dict[str, str]] = {}
+        # Warm instances (runtime/pool.py), built on the first call; None size = the default.
+        self.instance_pool_size = instance_pool_size
+        self._pool: Any = None
+        # name -> (tool, wasm stamp), valid while the component dir's change stamp holds.
+        self._index: dict[str, tuple[Tool, _Stamp]] | None = None
+        self._index_stamp: tuple[int, int, int] | None = None
 
     # --------------------------------------------------------------------------- paths
 
@@ -271,6 +280,40 @@ class ComponentManager:
         with self._lock:
             self._loaded.pop(component_id, None)
             self._tools.pop(component_id, None)
+            self._index = None
+        if self._pool is not None:
+            self._pool.invalidate(component_id)
+
+    # ------------------------------------------------------------------ warm instances
+
+    @property
+    def pool(self) -> Any:
+        """The warm-instance pool (``runtime.pool.InstancePool``), created on first use."""
+        if self._pool is None:
+            from wassette.runtime.pool import DEFAULT_POOL_SIZE, InstancePool
+
+            with self._lock:
+                if self._pool is None:
+                    size = self.instance_pool_size
+                    self._pool = InstancePool(DEFAULT_POOL_SIZE if size is None else size)
+        return self._pool
+
+    def prewarm(self, component_id: str) -> None:
+        """Start building warm instances of ``component_id`` for its current capabilities
+        (a server calls this once a component is compiled). Best effort."""
+        from wassette.runtime.invoke import DEFAULT_OUTPUT_LIMIT
+
+        try:
+            caps = self.capabilities(component_id)
+            loaded = self.loaded(component_id)
+        except WassetteError:
+            return  # the first call builds fresh and reports what is wrong
+        self.pool.prime(loaded, caps, DEFAULT_OUTPUT_LIMIT)
+
+    def close(self) -> None:
+        """Free pooled instances now (before the interpreter exits)."""
+        if self._pool is not None:
+            self._pool.close()
 
     # ------------------------------------------------------------------------- lifecycle
 
@@ -474,9 +517,50 @@ class ComponentManager:
                     )
         return sorted(tools, key=lambda t: t.name)
 
+    def _dir_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.component_dir)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+
+    def _tool_index(self) -> dict[str, tuple[Tool, _Stamp]]:
+        """name -> tool, rebuilt when the component dir changes (a component added, removed or
+        replaced by rename), instead of listing the directory on every call."""
+        stamp = self._dir_stamp()
+        with self._lock:
+            if self._index is not None and stamp is not None and stamp == self._index_stamp:
+                return self._index
+        tools = self.all_tools()
+        index: dict[str, tuple[Tool, _Stamp]] = {}
+        for tool in tools:
+            with self._lock:
+                hit = self._tools.get(tool.component_id)
+            if hit is not None:
+                index[tool.name] = (tool, hit[0])
+        with self._lock:
+            # A change within the file system's timestamp granularity of our listing could
+            # leave the directory's stamp unchanged: trust only a stamp old enough.
+            if stamp is not None and time.time_ns() - stamp[1] > 50_000_000:
+                self._index, self._index_stamp = index, stamp
+            else:
+                self._index = None
+        return index
+
     def find_tool(self, name: str) -> Tool:
         """The tool offered as ``name`` (or ``<component-id>.<tool>``, which always works), or
         a NotFoundError listing what exists."""
+        hit = self._tool_index().get(name)
+        if hit is not None:
+            tool, stamp = hit
+            try:
+                current = _stamp(self.wasm_path(tool.component_id))
+            except OSError:
+                current = None
+            if current == stamp:
+                return tool
+            with self._lock:
+                self._index = None  # rewritten in place: look again
         tools = self.all_tools()
         for tool in tools:
             if tool.name == name:
@@ -666,7 +750,7 @@ class ComponentManager:
         loaded = self.loaded(tool.component_id)
         if self.injections is not None and caps.env_tiers:
             self.injections.record(tool.component_id, {k: str(t) for k, t in caps.env_tiers})
-        result = invoke(loaded, tool.spec.export_path, args, caps, cancel=cancel)
+        result = invoke(loaded, tool.spec.export_path, args, caps, cancel=cancel, pool=self.pool)
         # The result is the component's answer to the model: an injected secret it echoes
         # (on purpose or not) is replaced by [REDACTED:<KEY>] before it leaves the server.
         structured = redactor_for(caps.redaction_pairs()).json(

@@ -84,6 +84,7 @@ def invoke_cmd(name: str, args_json: str, fmt: str, plugin_dir: Path | None) -> 
     """Call a tool with JSON arguments and print its result."""
     arguments = _parse_args(args_json)
     manager = manager_for(plugin_dir)
+    manager.instance_pool_size = 0  # one call: nothing to warm ahead of it
     try:
         from wassette.cli.progress import activity
 

@@ -110,6 +110,8 @@ class Policy:
     environment: tuple[EnvironmentPermission, ...] = ()
     memory_limit_bytes: int | None = None
     timeout_seconds: float | None = None
+    # `limits.max_invocations`: calls one warm instance may serve; None (or 1) = fresh per call.
+    max_invocations: int | None = None
 
     def environment_keys(self) -> tuple[str, ...]:
         """The allow-listed environment keys, in policy order."""

@@ -150,6 +150,7 @@ def build_capabilities(
         timeout_seconds=(
             policy.timeout_seconds if policy.timeout_seconds is not None else default_timeout
         ),
+        max_invocations=policy.max_invocations or 1,
     )
 
 

@@ -266,6 +266,7 @@ class WassetteMCP:
             try:
                 specs = self.manager.tools_of(cid)
                 self.manager.loaded(cid)
+                self.manager.prewarm(cid)  # warm instances before the first call
             except WassetteError as exc:
                 event(
                     log, logging.WARNING, "component unavailable", component=cid, error=exc.message
