@@ -36,9 +36,10 @@ from wasmtime._store import Storelike
 from wasmtime.component import _types as sdk_types
 
 from wassette.errors import ComponentError, InvalidArgumentsError, UnsupportedValueError
+from wassette.runtime.discovery import from_valtype
 from wassette.schema.json_schema import F32_MAX, F64_MAX, nullable
 from wassette.schema.tools import ToolSpec
-from wassette.schema.wit import FLOAT_KINDS, INT_RANGES, WitType, from_valtype
+from wassette.schema.wit import FLOAT_KINDS, INT_RANGES, WitType
 
 _NONE_TYPE: Final = type(None)
 _MAX_SHOWN: Final = 40
