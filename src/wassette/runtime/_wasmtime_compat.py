@@ -170,8 +170,8 @@ def install() -> bool:
             return True
         if missing_private_symbols():
             return False
-        cls: Any = sdk_types.VariantLikeType
-        original = cls._lower
+        variant_like: Any = sdk_types.VariantLikeType
+        original = variant_like._lower
         if not getattr(original, _MARK, False):
 
             def _lower(self: Any, store: Storelike, val: Any) -> Any:
@@ -188,6 +188,6 @@ def install() -> bool:
                 raise ValueError(f"no case {val.tag!r} in this variant")
 
             setattr(_lower, _MARK, True)
-            cls._lower = _lower
+            variant_like._lower = _lower
         _installed = True
         return True
