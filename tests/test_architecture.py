@@ -211,3 +211,32 @@ def test_no_cycle_between_packages() -> None:
         + "\n"
         + render(graph)
     )
+
+
+# Each heavy third-party library is imported by one package only.
+LIBRARY_OWNERS = {
+    "wasmtime": "runtime",
+    "mcp": "server",
+    "mcp_types": "server",
+    "starlette": "server",
+}
+
+
+def _library_imports(path: Path) -> set[str]:
+    roots: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            roots.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            roots.add(node.module.split(".")[0])
+    return roots & set(LIBRARY_OWNERS)
+
+
+def test_each_sdk_is_imported_by_its_one_package() -> None:
+    bad = [
+        f"{_module_name(path)} imports {lib} (only {LIBRARY_OWNERS[lib]}/ may)"
+        for path in sorted(SRC.rglob("*.py"))
+        for lib in sorted(_library_imports(path))
+        if _unit(_module_name(path)) != LIBRARY_OWNERS[lib]
+    ]
+    assert not bad, "\n".join(bad)
