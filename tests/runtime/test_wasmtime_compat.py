@@ -81,3 +81,31 @@ def test_install_refuses_cleanly_on_an_unexpected_sdk(monkeypatch: pytest.Monkey
     assert compat.install() is False
     assert compat.forced_cases_installed() is False
     assert sdk_types.VariantLikeType._lower is before
+
+
+_BEFORE_ENGINE = """
+import sys
+from wassette.runtime import _wasmtime_compat as compat
+from wassette.runtime.values import json_to_value
+from wassette.schema.wit import WitType
+t = WitType("variant", cases=(("small", WitType("u8")), ("flag", WitType("bool"))))
+assert not compat.forced_cases_installed()
+value = json_to_value(t, {"tag": "flag", "val": True})
+assert value == compat.ForcedCase("flag", True), value
+assert compat.forced_cases_installed()
+assert "wassette.runtime.engine" not in sys.modules
+print("ok")
+"""
+
+
+def test_arguments_checked_before_any_engine_still_get_their_case() -> None:
+    """`tool call` checks arguments before it loads the component: the converter installs
+    the hook itself rather than refusing a value the runtime can pass."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _BEFORE_ENGINE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
