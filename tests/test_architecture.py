@@ -8,14 +8,13 @@ Rules (a newcomer can change one layer without reading the ones above it):
 - there is no cycle between packages (top-level modules such as ``errors.py`` or
   ``manager.py`` count as packages of their own).
 
-Imports inside functions count too (a lazy import is still a dependency), but imports under
-``if TYPE_CHECKING:`` do not (they never run). Every failure prints the whole graph.
+Imports inside functions and under ``if TYPE_CHECKING:`` count too (a lazy or type-only
+import is still a dependency). Every failure prints the whole graph.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "wassette"
@@ -42,31 +41,12 @@ def _is_module(name: str) -> bool:
     return (SRC / f"{name}.py").is_file() or (SRC / name / "__init__.py").is_file()
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def _walk_runtime(node: ast.AST) -> Iterator[ast.AST]:
-    """``ast.walk`` that skips ``if TYPE_CHECKING:`` bodies (their ``else`` still runs)."""
-    for child in ast.iter_child_nodes(node):
-        if isinstance(child, ast.If) and _is_type_checking(child):
-            for sub in child.orelse:
-                yield sub
-                yield from _walk_runtime(sub)
-            continue
-        yield child
-        yield from _walk_runtime(child)
-
-
 def _imports(path: Path) -> set[str]:
-    """The ``wassette`` modules one source file imports at run time."""
+    """The ``wassette`` modules one source file imports (lazily, for types, or at load)."""
     module = _module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
-    for node in _walk_runtime(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("wassette"))
         elif isinstance(node, ast.ImportFrom):
