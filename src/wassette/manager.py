@@ -479,8 +479,8 @@ class ComponentManager:
 
     def discover(self, component_id: str) -> tuple[ToolSpec, ...]:
         """Compile and enumerate a component's tools, and refresh its metadata file."""
+        from wassette.runtime.discovery import enumerate_tools
         from wassette.runtime.engine import get_engine
-        from wassette.schema.tools import enumerate_tools
 
         wasm = self.require(component_id)
         stamp = _stamp(wasm)
