@@ -1,4 +1,4 @@
-"""The file source, scheme dispatch, and component id derivation (reference §2)."""
+"""The file source, scheme dispatch, and component id derivation (docs/spec.md section 4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""build_capabilities: the one translation from policy to sandbox grants (reference section 4)."""
+"""build_capabilities: the one translation from policy to sandbox grants (docs/spec.md section 2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tool naming (reference §5) and tool enumeration on the real kitchen-sink component."""
+"""Tool naming (docs/spec.md section 5) and tool enumeration on the real kitchen-sink component."""
 
 from __future__ import annotations
 

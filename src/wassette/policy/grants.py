@@ -1,6 +1,6 @@
 """Grant and revoke, as pure functions ``Policy -> Policy``.
 
-Rules (reference section 3): grants dedupe; granting storage for a directory already listed
+Rules (docs/spec.md section 3): grants dedupe; granting storage for a directory already listed
 merges the access modes into that entry; revoking storage removes every entry for that
 directory (whatever spelling named it: ``fs:///d``, ``fs:///d/``, ``fs:///d/**``). Existing
 entries keep their order and new ones are appended, so a file rewritten after a grant changes

@@ -1,7 +1,7 @@
 """The policy file format: YAML <-> :class:`~wassette.policy.model.Policy`.
 
 One of the two modules that may import the YAML library (with :mod:`wassette.policy.store`'s
-use of the helpers here, all of ruamel stays in this file). The format is reference section 3,
+use of the helpers here, all of ruamel stays in this file). The format is docs/spec.md section 3,
 plus ``permissions.resources.limits.timeout`` (``"30s"``, ``"500ms"``, ``"2m"``),
 ``limits.max_invocations`` (calls one warm instance may serve; default 1, a fresh instance per
 call) and an optional ``required: true`` on environment entries::

@@ -13,7 +13,7 @@ from pathlib import Path
 
 
 class EnvTier(enum.StrEnum):
-    """Where an injected environment variable's value came from (reference section 4)."""
+    """Where an injected environment variable's value came from (docs/spec.md section 2)."""
 
     POLICY = "policy"  # the policy entry's `value`, or operator env (serve --env, config)
     SECRET = "secret"  # noqa: S105 - a tier name, not a credential

@@ -3,7 +3,7 @@
 One function, :func:`build_capabilities`, and no wasmtime: the sandbox layer consumes the
 :class:`~wassette.runtime.capabilities.Capabilities` it returns and grants nothing else.
 
-Environment (reference section 4, the spec made exact). For each key K allow-listed in
+Environment (docs/spec.md section 2, made exact). For each key K allow-listed in
 ``permissions.environment.allow``, in policy order, the value is the first of:
 
 1. **policy-defined** (:attr:`EnvTier.POLICY`): the entry's own ``value``; else the operator's

@@ -1,6 +1,6 @@
 """JSON <-> wasmtime-py component values, driven by the WIT type (never by the value).
 
-wasmtime-py's own value mapping is unsafe to feed with untrusted JSON (platform notes):
+wasmtime-py's own value mapping is unsafe to feed with untrusted JSON (measured on 50.0.1):
 out-of-range integers are silently truncated (u8 300 -> 44), a lone surrogate in a ``char``
 aborts the whole process, bad enum/flag names kill the instance, and ``option``/``result``/
 ``variant`` values are bare payloads whenever the cases' Python classes do not overlap, so only

@@ -1,6 +1,6 @@
 """WIT types -> JSON Schema (draft 2020-12), the shapes MCP clients see and send.
 
-The mapping follows Wassette's rules and is stricter where they are loose (reference §5):
+The mapping follows Wassette's rules and is stricter where they are loose (docs/spec.md section 5):
 
 =================  ==============================================================
 bool               ``{"type": "boolean"}``

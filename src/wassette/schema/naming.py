@@ -1,4 +1,4 @@
-"""Tool names for exported functions (reference §5, Wassette-compatible)."""
+"""Tool names for exported functions (docs/spec.md section 5, Wassette-compatible)."""
 
 from __future__ import annotations
 

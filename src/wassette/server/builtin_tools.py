@@ -1,4 +1,4 @@
-"""The twelve built-in tools (reference §5): names, input schemas, and what they do.
+"""The twelve built-in tools (docs/spec.md section 5): names, input schemas, and what they do.
 
 Pure synchronous functions over a :class:`~wassette.manager.ComponentManager`; the server runs
 them in a worker thread. They return JSON-ready dicts and raise :class:`WassetteError` for

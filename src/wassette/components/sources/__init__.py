@@ -65,7 +65,7 @@ def source_for(uri: str) -> Source:
 
 
 def derive_component_id(uri: str) -> str:
-    """The component id a URI yields (reference §2), without fetching anything."""
+    """The component id a URI yields (docs/spec.md section 4), without fetching anything."""
     return source_for(uri).component_id
 
 

@@ -1,6 +1,6 @@
 """The one interface every component source implements, and what a fetch hands back.
 
-A :class:`Source` is built from a URI, knows the component id that URI yields (reference §2),
+A :class:`Source` is built from a URI, knows the component id that URI yields (docs/spec.md section 4),
 and fetches the wasm (and, for OCI, an optional policy layer) into a :class:`Fetched`. Sources
 never touch the component directory: installing is ``components/registry.py``'s job, so a
 fetch that fails half-way can never damage an installed component.
@@ -166,7 +166,7 @@ class Source(ABC):
     @property
     @abstractmethod
     def derived_id(self) -> DerivedId:
-        """The component id this URI yields (reference §2), already validated."""
+        """The component id this URI yields (docs/spec.md section 4), already validated."""
 
     @property
     def component_id(self) -> str:

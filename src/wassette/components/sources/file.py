@@ -53,7 +53,7 @@ class FileSource(Source):
 
     @property
     def derived_id(self) -> DerivedId:
-        """The file name without its ``.wasm`` extension (reference §2)."""
+        """The file name without its ``.wasm`` extension (docs/spec.md section 4)."""
         return self._derived
 
     def resolved(self, options: FetchOptions) -> Path:

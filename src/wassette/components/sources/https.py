@@ -61,7 +61,7 @@ class HttpsSource(Source):
 
     @property
     def derived_id(self) -> DerivedId:
-        """The last path segment without ``.wasm`` (reference §2)."""
+        """The last path segment without ``.wasm`` (docs/spec.md section 4)."""
         return self._derived
 
     def fetch(self, options: FetchOptions) -> Fetched:

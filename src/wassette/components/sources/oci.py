@@ -250,7 +250,7 @@ class OciSource(Source):
 
     @property
     def derived_id(self) -> DerivedId:
-        """Repository path with ``/`` -> ``_`` (reference §2)."""
+        """Repository path with ``/`` -> ``_`` (docs/spec.md section 4)."""
         return self._derived
 
     def fetch(self, options: FetchOptions) -> Fetched:
