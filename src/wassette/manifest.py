@@ -76,6 +76,7 @@ from wassette.policy.model import (
     Policy,
     StoragePermission,
 )
+from wassette.policy.parser import Pos, item_pos, key_pos, value_pos
 
 log = logging.getLogger(__name__)
 
@@ -166,34 +167,6 @@ class Manifest:
 # --- parsing -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Pos:
-    line: int
-    column: int
-
-
-def _pos(getter: Callable[[], Any]) -> _Pos | None:
-    try:
-        line, column = getter()
-    except (AttributeError, KeyError, IndexError, TypeError, ValueError):
-        return None
-    if isinstance(line, int) and isinstance(column, int):
-        return _Pos(line + 1, column + 1)
-    return None
-
-
-def _key_pos(node: Any, key: Any) -> _Pos | None:
-    return _pos(lambda: node.lc.key(key))
-
-
-def _value_pos(node: Any, key: Any) -> _Pos | None:
-    return _pos(lambda: node.lc.value(key))
-
-
-def _item_pos(node: Any, index: int) -> _Pos | None:
-    return _pos(lambda: node.lc.item(index))
-
-
 class _Checker:
     """Located validation errors for one manifest source."""
 
@@ -201,7 +174,7 @@ class _Checker:
         self.source = source
 
     def fail(
-        self, path: str, reason: str, pos: _Pos | None = None, fix: str | None = None
+        self, path: str, reason: str, pos: Pos | None = None, fix: str | None = None
     ) -> NoReturn:
         where = f" (line {pos.line}, column {pos.column})" if pos else ""
         raise ConfigError(
@@ -211,7 +184,7 @@ class _Checker:
         )
 
     def mapping(
-        self, node: Any, path: str, allowed: tuple[str, ...], pos: _Pos | None
+        self, node: Any, path: str, allowed: tuple[str, ...], pos: Pos | None
     ) -> dict[str, Any]:
         if node is None:
             return {}
@@ -224,41 +197,41 @@ class _Checker:
             self.fail(
                 path,
                 f"unknown field {shown}",
-                _key_pos(node, first) or pos,
+                key_pos(node, first) or pos,
                 fix=f"the fields allowed here are: {', '.join(allowed)}",
             )
         return dict(node)
 
-    def sequence(self, node: Any, path: str, pos: _Pos | None) -> list[Any]:
+    def sequence(self, node: Any, path: str, pos: Pos | None) -> list[Any]:
         if not isinstance(node, list):
             self.fail(path, "must be a list", pos)
         return list(node)
 
-    def string(self, node: Any, path: str, pos: _Pos | None) -> str:
+    def string(self, node: Any, path: str, pos: Pos | None) -> str:
         if not isinstance(node, str) or not node:
             self.fail(path, "must be a non-empty string", pos)
         return node
 
-    def integer(self, node: Any, path: str, pos: _Pos | None, low: int, high: int) -> int:
+    def integer(self, node: Any, path: str, pos: Pos | None, low: int, high: int) -> int:
         if isinstance(node, bool) or not isinstance(node, int) or not low <= node <= high:
             self.fail(path, f"must be a whole number from {low} to {high}", pos)
         return int(node)
 
-    def boolean(self, node: Any, path: str, pos: _Pos | None) -> bool:
+    def boolean(self, node: Any, path: str, pos: Pos | None) -> bool:
         if not isinstance(node, bool):
             self.fail(path, "must be true or false", pos)
         return bool(node)
 
-    def field(self, path: str, pos: _Pos | None, check: Callable[[Any], Any], value: Any) -> Any:
+    def field(self, path: str, pos: Pos | None, check: Callable[[Any], Any], value: Any) -> Any:
         try:
             return check(value)
         except fields.FieldError as err:
             self.fail(path, err.reason, pos, err.fix)
 
 
-def _items(seq: Any) -> Iterator[tuple[int, Any, _Pos | None]]:
+def _items(seq: Any) -> Iterator[tuple[int, Any, Pos | None]]:
     for index, item in enumerate(seq):
-        yield index, item, _item_pos(seq, index)
+        yield index, item, item_pos(seq, index)
 
 
 def _load_yaml(data: str | bytes, source: str) -> Any:
@@ -300,18 +273,18 @@ def parse_manifest(  # noqa: PLR0912, PLR0915 - one check per field, in file ord
         c.fail(
             "version",
             f"unsupported manifest version (only version {MANIFEST_VERSION} exists)",
-            _value_pos(doc, "version"),
+            value_pos(doc, "version"),
             fix="write `version: 1`",
         )
     if "components" not in top:
         c.fail("components", "the field components is missing", None)
     comps_node = top["components"]
-    items = c.sequence(comps_node, "components", _value_pos(doc, "components"))
+    items = c.sequence(comps_node, "components", value_pos(doc, "components"))
     if not items:
         c.fail(
             "components",
             "must declare at least one component",
-            _value_pos(doc, "components"),
+            value_pos(doc, "components"),
         )
     out: list[ManifestComponent] = []
     seen_uri: dict[str, int] = {}
@@ -323,7 +296,7 @@ def parse_manifest(  # noqa: PLR0912, PLR0915 - one check per field, in file ord
             c.fail(path, "must be a mapping with uri and permissions", pos)
         if "uri" not in entry:
             c.fail(path, "the field uri is missing", pos, fix="add uri: oci://... or file://...")
-        uri_pos = _value_pos(item, "uri")
+        uri_pos = value_pos(item, "uri")
         uri = c.string(entry["uri"], f"{path}.uri", uri_pos)
         if not uri.lower().startswith(_SCHEMES):
             c.fail(
@@ -361,10 +334,10 @@ def parse_manifest(  # noqa: PLR0912, PLR0915 - one check per field, in file ord
         seen_id[component_id] = i
         name = None
         if entry.get("name") is not None:
-            name = c.string(entry["name"], f"{path}.name", _value_pos(item, "name"))
+            name = c.string(entry["name"], f"{path}.name", value_pos(item, "name"))
         digest = None
         if entry.get("digest") is not None:
-            digest = _digest(c, entry["digest"], f"{path}.digest", _value_pos(item, "digest"))
+            digest = _digest(c, entry["digest"], f"{path}.digest", value_pos(item, "digest"))
         if "permissions" not in entry:
             c.fail(
                 path,
@@ -392,7 +365,7 @@ def parse_manifest(  # noqa: PLR0912, PLR0915 - one check per field, in file ord
     return Manifest(source=source, components=tuple(out))
 
 
-def _digest(c: _Checker, node: Any, path: str, pos: _Pos | None) -> str:
+def _digest(c: _Checker, node: Any, path: str, pos: Pos | None) -> str:
     text = node if isinstance(node, str) else ""
     algo, _, hexpart = text.partition(":")
     if (
@@ -412,16 +385,16 @@ def _digest(c: _Checker, node: Any, path: str, pos: _Pos | None) -> str:
 def _allow(c: _Checker, perms_node: Any, perms: dict[str, Any], name: str, base: str) -> Any:
     path = f"{base}.{name}"
     node = perms[name]
-    section = c.mapping(node, path, _SECTION_KEYS, _value_pos(perms_node, name))
+    section = c.mapping(node, path, _SECTION_KEYS, value_pos(perms_node, name))
     if "allow" not in section:
-        c.fail(path, "the field allow is missing", _value_pos(perms_node, name))
+        c.fail(path, "the field allow is missing", value_pos(perms_node, name))
     allow = section["allow"]
-    items = c.sequence(allow, f"{path}.allow", _value_pos(node, "allow"))
+    items = c.sequence(allow, f"{path}.allow", value_pos(node, "allow"))
     if not items:
         c.fail(
             f"{path}.allow",
             "must not be empty",
-            _value_pos(node, "allow"),
+            value_pos(node, "allow"),
             fix=f"list at least one entry, or remove {name}",
         )
     return allow
@@ -431,7 +404,7 @@ def _permissions(
     c: _Checker, item: Any, node: Any, base: str
 ) -> tuple[Policy | None, dict[str, str]]:
     path = f"{base}.permissions"
-    perms = c.mapping(node, path, _PERMISSION_KEYS, _value_pos(item, "permissions"))
+    perms = c.mapping(node, path, _PERMISSION_KEYS, value_pos(item, "permissions"))
     if not perms:
         return None, {}
     storage: dict[str, StoragePermission] = {}
@@ -447,7 +420,7 @@ def _permissions(
             entry = c.mapping(entry_node, p, _NETWORK_KEYS, pos)
             if "host" not in entry:
                 c.fail(p, "the field host is missing", pos, fix="add host: api.example.com")
-            host_pos = _value_pos(entry_node, "host")
+            host_pos = value_pos(entry_node, "host")
             host = c.string(entry["host"], f"{p}.host", host_pos)
             network.setdefault(c.field(f"{p}.host", host_pos, fields.parse_network_host, host))
     if perms.get("storage") is not None:
@@ -458,10 +431,10 @@ def _permissions(
             for required in ("uri", "access"):
                 if required not in entry:
                     c.fail(p, f"the field {required} is missing", pos)
-            uri_pos = _value_pos(entry_node, "uri")
+            uri_pos = value_pos(entry_node, "uri")
             uri = c.string(entry["uri"], f"{p}.uri", uri_pos)
             dir_path = c.field(f"{p}.uri", uri_pos, fields.parse_storage_uri, uri)
-            access_pos = _value_pos(entry_node, "access")
+            access_pos = value_pos(entry_node, "access")
             access_node = entry["access"]
             if not isinstance(access_node, list):
                 c.fail(f"{p}.access", "must be a list such as [read, write]", access_pos)
@@ -494,7 +467,7 @@ def _permissions(
 def _env_entry(  # noqa: PLR0917 - internal helper
     c: _Checker,
     node: Any,
-    pos: _Pos | None,
+    pos: Pos | None,
     p: str,
     value_from: dict[str, str],
     seen_keys: set[str],
@@ -504,21 +477,21 @@ def _env_entry(  # noqa: PLR0917 - internal helper
     entry = c.mapping(node, p, _ENV_KEYS, pos)
     if "key" not in entry:
         c.fail(p, "the field key is missing", pos, fix="add key: NAME")
-    key_pos = _value_pos(node, "key")
+    key_at = value_pos(node, "key")
     key = c.field(
-        f"{p}.key", key_pos, fields.check_env_key, c.string(entry["key"], f"{p}.key", key_pos)
+        f"{p}.key", key_at, fields.check_env_key, c.string(entry["key"], f"{p}.key", key_at)
     )
     if key in seen_keys:
-        c.fail(f"{p}.key", "this key is already listed", key_pos, fix="keep one entry per key")
+        c.fail(f"{p}.key", "this key is already listed", key_at, fix="keep one entry per key")
     seen_keys.add(key)
     value: str | None = None
     if entry.get("value") is not None:
-        vpos = _value_pos(node, "value")
+        vpos = value_pos(node, "value")
         value = c.field(
             f"{p}.value", vpos, fields.check_env_value, c.string(entry["value"], f"{p}.value", vpos)
         )
     if entry.get("value_from") is not None:
-        fpos = _value_pos(node, "value_from")
+        fpos = value_pos(node, "value_from")
         source = c.string(entry["value_from"], f"{p}.value_from", fpos)
         if value is not None:
             c.fail(p, "value and value_from cannot both be set", fpos, fix="keep one of them")
@@ -532,35 +505,35 @@ def _env_entry(  # noqa: PLR0917 - internal helper
         value_from[key] = source
     required = False
     if entry.get("required") is not None:
-        required = c.boolean(entry["required"], f"{p}.required", _value_pos(node, "required"))
+        required = c.boolean(entry["required"], f"{p}.required", value_pos(node, "required"))
     redact = True
     if entry.get("redact") is not None:
-        redact = c.boolean(entry["redact"], f"{p}.redact", _value_pos(node, "redact"))
+        redact = c.boolean(entry["redact"], f"{p}.redact", value_pos(node, "redact"))
     return EnvironmentPermission(key=key, value=value, required=required, redact=redact)
 
 
 def _resources(c: _Checker, parent: Any, node: Any, p: str) -> tuple[int | None, float | None]:
-    res = c.mapping(node, p, _RESOURCE_KEYS, _value_pos(parent, "resources"))
+    res = c.mapping(node, p, _RESOURCE_KEYS, value_pos(parent, "resources"))
     memory: int | None = None
     timeout: float | None = None
     if res.get("memory_bytes") is not None and res.get("memory") is not None:
-        c.fail(p, "memory_bytes and memory cannot both be set", _key_pos(node, "memory"))
+        c.fail(p, "memory_bytes and memory cannot both be set", key_pos(node, "memory"))
     if res.get("memory_bytes") is not None:
-        mpos = _value_pos(node, "memory_bytes")
+        mpos = value_pos(node, "memory_bytes")
         value = c.integer(
             res["memory_bytes"], f"{p}.memory_bytes", mpos, 1, fields.MAX_MEMORY_BYTES
         )
         memory = c.field(f"{p}.memory_bytes", mpos, fields.parse_memory, value)
     if res.get("memory") is not None:
         memory = c.field(
-            f"{p}.memory", _value_pos(node, "memory"), fields.parse_memory, res["memory"]
+            f"{p}.memory", value_pos(node, "memory"), fields.parse_memory, res["memory"]
         )
     if res.get("timeout") is not None:
         timeout = c.field(
-            f"{p}.timeout", _value_pos(node, "timeout"), fields.parse_timeout, res["timeout"]
+            f"{p}.timeout", value_pos(node, "timeout"), fields.parse_timeout, res["timeout"]
         )
     if res.get("cpu_time_ms") is not None:
-        c.integer(res["cpu_time_ms"], f"{p}.cpu_time_ms", _value_pos(node, "cpu_time_ms"), 1, 2**53)
+        c.integer(res["cpu_time_ms"], f"{p}.cpu_time_ms", value_pos(node, "cpu_time_ms"), 1, 2**53)
         log.warning(
             "manifest %s: %s.cpu_time_ms is accepted for compatibility with Wassette but NOT "
             "enforced; use %s.timeout to bound a call's running time",
@@ -572,17 +545,17 @@ def _resources(c: _Checker, parent: Any, node: Any, p: str) -> tuple[int | None,
 
 
 def _retry(c: _Checker, item: Any, node: Any, p: str) -> RetryPolicy:
-    pos = _value_pos(item, "retry_policy")
+    pos = value_pos(item, "retry_policy")
     rp = c.mapping(node, p, _RETRY_KEYS, pos)
     if "attempts" not in rp:
         c.fail(p, "the field attempts is missing", pos)
     attempts = c.integer(
-        rp["attempts"], f"{p}.attempts", _value_pos(node, "attempts"), 1, MAX_ATTEMPTS
+        rp["attempts"], f"{p}.attempts", value_pos(node, "attempts"), 1, MAX_ATTEMPTS
     )
     if rp.get("backoff") is None:
         return RetryPolicy(attempts=attempts)
     bnode = rp["backoff"]
-    bpos = _value_pos(node, "backoff")
+    bpos = value_pos(node, "backoff")
     if not isinstance(bnode, dict):
         c.fail(f"{p}.backoff", "must be a mapping", bpos)
     # Two spellings: {exponential: {base_ms: N}} and serde's tagged {type: exponential, base_ms: N}.
@@ -591,20 +564,20 @@ def _retry(c: _Checker, item: Any, node: Any, p: str) -> RetryPolicy:
         c.mapping(bnode, f"{p}.backoff", ("type", "base_ms", "increment_ms"), bpos)
         kind = bnode["type"]
         if kind not in kinds:
-            c.fail(f"{p}.backoff.type", "must be exponential or linear", _value_pos(bnode, "type"))
+            c.fail(f"{p}.backoff.type", "must be exponential or linear", value_pos(bnode, "type"))
         body, body_pos, bp = bnode, bpos, f"{p}.backoff"
     else:
         c.mapping(bnode, f"{p}.backoff", tuple(kinds), bpos)
         if len(bnode) != 1:
             c.fail(f"{p}.backoff", "needs exactly one of exponential or linear", bpos)
         kind = next(iter(bnode))
-        body, body_pos, bp = bnode[kind], _value_pos(bnode, kind), f"{p}.backoff.{kind}"
+        body, body_pos, bp = bnode[kind], value_pos(bnode, kind), f"{p}.backoff.{kind}"
         c.mapping(body, bp, (kinds[kind],), body_pos)
     step_key = kinds[kind]
     if not isinstance(body, dict) or step_key not in body:
         c.fail(bp, f"the field {step_key} is missing", body_pos)
     step = c.integer(
-        body[step_key], f"{bp}.{step_key}", _value_pos(body, step_key), 0, MAX_BACKOFF_MS
+        body[step_key], f"{bp}.{step_key}", value_pos(body, step_key), 0, MAX_BACKOFF_MS
     )
     return RetryPolicy(attempts=attempts, kind=kind, step_ms=step)
 

@@ -1,4 +1,4 @@
-"""build_capabilities: the one translation from policy to sandbox grants (docs/spec.md section 2)."""
+"""build_capabilities: the one translation from policy to sandbox grants (docs/spec.md, 2)."""
 
 from __future__ import annotations
 

@@ -246,31 +246,34 @@ def dump_document(doc: Any) -> str:
 
 
 @dataclass(frozen=True)
-class _Pos:
+class Pos:
+    """A 1-based line and column in a loaded YAML document (for located errors; the
+    manifest reader uses these helpers too)."""
+
     line: int
     column: int
 
 
-def _pos(getter: Callable[[], Any]) -> _Pos | None:
+def node_pos(getter: Callable[[], Any]) -> Pos | None:
     try:
         line, column = getter()
     except (AttributeError, KeyError, IndexError, TypeError, ValueError):
         return None
     if isinstance(line, int) and isinstance(column, int):
-        return _Pos(line + 1, column + 1)
+        return Pos(line + 1, column + 1)
     return None
 
 
-def _key_pos(mapping: Any, key: Any) -> _Pos | None:
-    return _pos(lambda: mapping.lc.key(key))
+def key_pos(mapping: Any, key: Any) -> Pos | None:
+    return node_pos(lambda: mapping.lc.key(key))
 
 
-def _value_pos(mapping: Any, key: Any) -> _Pos | None:
-    return _pos(lambda: mapping.lc.value(key))
+def value_pos(mapping: Any, key: Any) -> Pos | None:
+    return node_pos(lambda: mapping.lc.value(key))
 
 
-def _item_pos(seq: Any, index: int) -> _Pos | None:
-    return _pos(lambda: seq.lc.item(index))
+def item_pos(seq: Any, index: int) -> Pos | None:
+    return node_pos(lambda: seq.lc.item(index))
 
 
 def _field_name(key: object) -> str:
@@ -284,7 +287,7 @@ class _Validator:
         self.warnings = warnings
 
     def fail(
-        self, path: str, reason: str, pos: _Pos | None = None, fix: str | None = None
+        self, path: str, reason: str, pos: Pos | None = None, fix: str | None = None
     ) -> NoReturn:
         where = f" (line {pos.line}, column {pos.column})" if pos else ""
         raise PolicyError(
@@ -293,7 +296,7 @@ class _Validator:
             fix=fix or "correct the field, or see the policy format in the documentation",
         )
 
-    def warn_not_enforced(self, path: str, pos: _Pos | None, hint: str) -> None:
+    def warn_not_enforced(self, path: str, pos: Pos | None, hint: str) -> None:
         if not self.warnings:
             return
         where = f" (line {pos.line})" if pos else ""
@@ -306,7 +309,7 @@ class _Validator:
         )
 
     def mapping(
-        self, node: Any, path: str, allowed: tuple[str, ...], pos: _Pos | None
+        self, node: Any, path: str, allowed: tuple[str, ...], pos: Pos | None
     ) -> dict[str, Any]:
         """Check ``node`` is a mapping (None = empty) with only ``allowed`` string keys."""
         if node is None:
@@ -322,24 +325,24 @@ class _Validator:
             self.fail(
                 path,
                 f"unknown field{plural} {names}",
-                _key_pos(node, unknown[0]) or pos,
+                key_pos(node, unknown[0]) or pos,
                 fix=f"the fields allowed here are: {', '.join(allowed)}",
             )
         return dict(node)
 
-    def sequence(self, node: Any, path: str, pos: _Pos | None) -> list[Any]:
+    def sequence(self, node: Any, path: str, pos: Pos | None) -> list[Any]:
         if node is None:
             return []
         if not isinstance(node, list):
             self.fail(path, "must be a list", pos)
         return list(node)
 
-    def string(self, node: Any, path: str, pos: _Pos | None) -> str:
+    def string(self, node: Any, path: str, pos: Pos | None) -> str:
         if not isinstance(node, str):
             self.fail(path, "must be a string (put it in quotes)", pos)
         return str(node)
 
-    def run_field(self, path: str, pos: _Pos | None, check: Callable[[_T], _R], value: _T) -> _R:
+    def run_field(self, path: str, pos: Pos | None, check: Callable[[_T], _R], value: _T) -> _R:
         """``check(value)``, with a :class:`fields.FieldError` turned into a located error."""
         try:
             return check(value)
@@ -347,9 +350,9 @@ class _Validator:
             self.fail(path, err.reason, pos, err.fix)
 
 
-def _items(seq: Any) -> Iterator[tuple[int, Any, _Pos | None]]:
+def _items(seq: Any) -> Iterator[tuple[int, Any, Pos | None]]:
     for index, item in enumerate(seq):
-        yield index, item, _item_pos(seq, index)
+        yield index, item, item_pos(seq, index)
 
 
 def document_to_policy(doc: Any, *, source: str = "<policy>", warnings: bool = True) -> Policy:
@@ -362,9 +365,9 @@ def document_to_policy(doc: Any, *, source: str = "<policy>", warnings: bool = T
     _check_version(v, top, doc)
     description: str | None = None
     if top.get("description") is not None:
-        description = v.string(top["description"], "description", _value_pos(doc, "description"))
+        description = v.string(top["description"], "description", value_pos(doc, "description"))
     perms_node = top.get("permissions")
-    perms = v.mapping(perms_node, "permissions", _PERMISSION_KEYS, _value_pos(doc, "permissions"))
+    perms = v.mapping(perms_node, "permissions", _PERMISSION_KEYS, value_pos(doc, "permissions"))
     storage = _storage(v, perms_node, perms)
     network = _network(v, perms_node, perms)
     environment = _environment(v, perms_node, perms)
@@ -391,7 +394,7 @@ def _check_version(v: _Validator, top: dict[str, Any], doc: Any) -> None:
         v.fail(
             "version",
             f"unsupported policy format version (this wassette reads version {VERSION})",
-            _value_pos(doc, "version"),
+            value_pos(doc, "version"),
             fix=f'write version: "{VERSION}"',
         )
 
@@ -400,14 +403,14 @@ def _section(v: _Validator, perms_node: Any, perms: dict[str, Any], name: str) -
     """The ``allow`` list of section ``name`` (warning about a ``deny`` list)."""
     path = f"permissions.{name}"
     node = perms.get(name)
-    section = v.mapping(node, path, _SECTION_KEYS, _value_pos(perms_node, name))
+    section = v.mapping(node, path, _SECTION_KEYS, value_pos(perms_node, name))
     if "deny" in section:
-        deny_pos = _key_pos(node, "deny")
+        deny_pos = key_pos(node, "deny")
         if section["deny"] is not None and not isinstance(section["deny"], list):
             v.fail(f"{path}.deny", "must be a list", deny_pos)
         v.warn_not_enforced(f"{path}.deny", deny_pos, _DENY_HINT)
     allow_node = section.get("allow")
-    v.sequence(allow_node, f"{path}.allow", _value_pos(node, "allow"))
+    v.sequence(allow_node, f"{path}.allow", value_pos(node, "allow"))
     return allow_node
 
 
@@ -425,15 +428,15 @@ def _storage(
             v.fail(path, "the field uri is missing", pos, fix='add uri: "fs:///path/to/dir"')
         if "access" not in entry:
             v.fail(path, "the field access is missing", pos, fix='add access: ["read"]')
-        uri_pos = _value_pos(item, "uri")
+        uri_pos = value_pos(item, "uri")
         uri = v.string(entry["uri"], f"{path}.uri", uri_pos)
         dir_path = v.run_field(f"{path}.uri", uri_pos, fields.parse_storage_uri, uri)
-        access_pos = _value_pos(item, "access")
+        access_pos = value_pos(item, "access")
         access_items = entry["access"]
         if not isinstance(access_items, list):
             v.fail(f"{path}.access", 'must be a list such as ["read", "write"]', access_pos)
         modes_text = [
-            v.string(a, f"{path}.access[{j}]", _item_pos(access_items, j))
+            v.string(a, f"{path}.access[{j}]", item_pos(access_items, j))
             for j, a in enumerate(access_items)
         ]
         modes = v.run_field(f"{path}.access", access_pos, fields.parse_access, modes_text)
@@ -456,11 +459,11 @@ def _network(
         if ("host" in entry) == ("cidr" in entry):
             v.fail(path, "an entry needs exactly one of host or cidr", pos)
         if "cidr" in entry:
-            cidr_pos = _value_pos(item, "cidr")
+            cidr_pos = value_pos(item, "cidr")
             v.string(entry["cidr"], f"{path}.cidr", cidr_pos)
             v.warn_not_enforced(f"{path}.cidr", cidr_pos, _CIDR_HINT)
             continue
-        host_pos = _value_pos(item, "host")
+        host_pos = value_pos(item, "host")
         host = v.string(entry["host"], f"{path}.host", host_pos)
         rule = v.run_field(f"{path}.host", host_pos, fields.parse_network_host, host)
         seen.setdefault(rule, None)  # duplicates (after normalising) are one entry
@@ -478,25 +481,25 @@ def _environment(
         entry = v.mapping(item, path, _ENV_KEYS, pos)
         if "key" not in entry:
             v.fail(path, "the field key is missing", pos, fix='add key: "NAME"')
-        key_pos = _value_pos(item, "key")
-        key = v.string(entry["key"], f"{path}.key", key_pos)
-        v.run_field(f"{path}.key", key_pos, fields.check_env_key, key)
+        key_at = value_pos(item, "key")
+        key = v.string(entry["key"], f"{path}.key", key_at)
+        v.run_field(f"{path}.key", key_at, fields.check_env_key, key)
         value: str | None = None
         if entry.get("value") is not None:
-            value_pos = _value_pos(item, "value")
-            value = v.string(entry["value"], f"{path}.value", value_pos)
-            v.run_field(f"{path}.value", value_pos, fields.check_env_value, value)
+            value_at = value_pos(item, "value")
+            value = v.string(entry["value"], f"{path}.value", value_at)
+            v.run_field(f"{path}.value", value_at, fields.check_env_value, value)
         required = False
         if entry.get("required") is not None:
             required_node = entry["required"]
             if not isinstance(required_node, bool):
-                v.fail(f"{path}.required", "must be true or false", _value_pos(item, "required"))
+                v.fail(f"{path}.required", "must be true or false", value_pos(item, "required"))
             required = bool(required_node)
         redact = True
         if entry.get("redact") is not None:
             redact_node = entry["redact"]
             if not isinstance(redact_node, bool):
-                v.fail(f"{path}.redact", "must be true or false", _value_pos(item, "redact"))
+                v.fail(f"{path}.redact", "must be true or false", value_pos(item, "redact"))
             redact = bool(redact_node)
         if key in entries:
             # Two entries for one key would make the value ambiguous: refuse rather than guess.
@@ -504,7 +507,7 @@ def _environment(
                 f"{path}.key",
                 f"the key {key} is already listed at "
                 f"permissions.environment.allow[{first_index[key]}]",
-                key_pos,
+                key_at,
                 fix="keep one entry per key",
             )
         first_index[key] = i
@@ -517,11 +520,11 @@ def _resources(
 ) -> tuple[int | None, float | None, int | None]:
     node = perms.get("resources")
     resources = v.mapping(
-        node, "permissions.resources", _RESOURCE_KEYS, _value_pos(perms_node, "resources")
+        node, "permissions.resources", _RESOURCE_KEYS, value_pos(perms_node, "resources")
     )
     limits_node = resources.get("limits")
     limits = v.mapping(
-        limits_node, "permissions.resources.limits", _LIMIT_KEYS, _value_pos(node, "limits")
+        limits_node, "permissions.resources.limits", _LIMIT_KEYS, value_pos(node, "limits")
     )
     base = "permissions.resources.limits"
     memory: int | None = None
@@ -529,23 +532,23 @@ def _resources(
     if limits.get("memory") is not None:
         value = limits["memory"]
         memory = v.run_field(
-            f"{base}.memory", _value_pos(limits_node, "memory"), fields.parse_memory, value
+            f"{base}.memory", value_pos(limits_node, "memory"), fields.parse_memory, value
         )
     if limits.get("timeout") is not None:
         t_value = limits["timeout"]
         timeout = v.run_field(
             f"{base}.timeout",
-            _value_pos(limits_node, "timeout"),
+            value_pos(limits_node, "timeout"),
             fields.parse_timeout,
             t_value,
         )
     if "cpu" in limits:
-        v.warn_not_enforced(f"{base}.cpu", _key_pos(limits_node, "cpu"), _CPU_HINT)
+        v.warn_not_enforced(f"{base}.cpu", key_pos(limits_node, "cpu"), _CPU_HINT)
     invocations: int | None = None
     if limits.get("max_invocations") is not None:
         invocations = v.run_field(
             f"{base}.max_invocations",
-            _value_pos(limits_node, "max_invocations"),
+            value_pos(limits_node, "max_invocations"),
             fields.parse_max_invocations,
             limits["max_invocations"],
         )

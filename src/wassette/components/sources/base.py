@@ -1,9 +1,10 @@
 """The one interface every component source implements, and what a fetch hands back.
 
-A :class:`Source` is built from a URI, knows the component id that URI yields (docs/spec.md section 4),
-and fetches the wasm (and, for OCI, an optional policy layer) into a :class:`Fetched`. Sources
-never touch the component directory: installing is ``components/registry.py``'s job, so a
-fetch that fails half-way can never damage an installed component.
+A :class:`Source` is built from a URI, knows the component id that URI yields (docs/spec.md
+section 4), and fetches the wasm (and, for OCI, an optional policy layer) into a
+:class:`Fetched`. Sources never touch the component directory: installing is
+``components/registry.py``'s job, so a fetch that fails half-way can never damage an installed
+component.
 
 Downloads are staged in a private temporary file (0600) while being hashed and size-checked,
 never held whole in memory; :class:`Fetched` owns that file and deletes it on ``close()``.
