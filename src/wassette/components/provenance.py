@@ -175,7 +175,7 @@ def read_record(component_dir: Path, component_id: str) -> SourceRecord | None:
     except OSError as exc:
         raise StorageError(
             f"cannot read {sidecar}",
-            why=exc.strerror or type(exc).__name__,
+            why=fsutil.os_reason(exc),
             fix="check the component directory's permissions",
         ) from None
     try:
@@ -219,6 +219,6 @@ def write_record(component_dir: Path, component_id: str, record: SourceRecord) -
     except OSError as exc:
         raise StorageError(
             f"cannot write {sidecar}",
-            why=exc.strerror or type(exc).__name__,
+            why=fsutil.os_reason(exc),
             fix="check free space and the component directory's permissions",
         ) from None
