@@ -34,11 +34,13 @@ KNOWN_KEYS = frozenset(
         "vault",
         "encrypt_new",
         "history_limit",
+        "catalogue_file",
         "mcp_grants",
         "http_max_sessions",
         "http_session_idle_timeout",
         "fetch_timeout",
         "references",
+        "instance_pool_size",
     }
 )
 
@@ -74,6 +76,8 @@ class Settings:
     encrypt_new: bool = False
     # Previous values kept per secret key (`history_limit = 10`); 0 turns history off.
     history_limit: int = 10
+    # Warm instances kept ready per component (`instance_pool_size = 2`); 0 = fresh per call.
+    instance_pool_size: int = 2
     # Where the key file lives (config dir) and the audit log (state dir).
     config_dir: Path = field(default_factory=paths.config_dir)
     state_dir: Path = field(default_factory=paths.state_dir)
@@ -149,6 +153,27 @@ def _positive_number(value: object, key: str, where: str, *, integer: bool) -> f
         kind = "a whole number" if integer else "a number of seconds"
         raise ConfigError(f"{where}: {key} must be {kind} greater than 0", fix=f"e.g. {key} = 60")
     return float(value)  # type: ignore[arg-type]
+
+
+def _instance_pool_size(cfg: Mapping[str, Any], env: Mapping[str, str], cfg_path: Path) -> int:
+    """``instance_pool_size`` (config) or ``WASSETTE_INSTANCE_POOL_SIZE``: 0..64."""
+    pool_size: Any = cfg.get("instance_pool_size", 2)
+    env_pool = env.get("WASSETTE_INSTANCE_POOL_SIZE")
+    if env_pool:
+        try:
+            pool_size = int(env_pool)
+        except ValueError:
+            raise ConfigError(
+                "WASSETTE_INSTANCE_POOL_SIZE must be a whole number",
+                fix="set it to 0 (off) .. 64, e.g. WASSETTE_INSTANCE_POOL_SIZE=2",
+            ) from None
+    if isinstance(pool_size, bool) or not isinstance(pool_size, int) or not 0 <= pool_size <= 64:
+        raise ConfigError(
+            f"config file {cfg_path}: instance_pool_size must be a whole number from 0 to 64",
+            why="it is how many warm instances are kept ready per component",
+            fix="write it as instance_pool_size = 2 (0 builds a fresh instance per call)",
+        )
+    return int(pool_size)
 
 
 def load_settings(
@@ -263,7 +288,10 @@ def load_settings(
     )
     references = _reference_scopes(cfg.get("references", {}), cfg_path)
 
+    pool_size = _instance_pool_size(cfg, env, cfg_path)
+
     return Settings(
+        instance_pool_size=pool_size,
         mcp_grants=grants_mode,
         http_max_sessions=max_sessions,
         http_session_idle_timeout=idle_timeout,

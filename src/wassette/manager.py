@@ -17,8 +17,10 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import queue
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,14 +54,47 @@ METADATA_FORMAT = 1
 
 @dataclass(frozen=True)
 class Tool:
-    """A tool offered by an installed component."""
+    """A tool offered by an installed component, under the name it is offered as.
+
+    ``offered_name`` is the spec's own name while no other component offers a tool of that
+    name, and ``<component-id>.<tool>`` for every tool of a clashing name (see
+    :func:`offered_names`).
+    """
 
     component_id: str
     spec: ToolSpec
+    offered_name: str | None = None
 
     @property
     def name(self) -> str:
-        return self.spec.name
+        return self.offered_name or self.spec.name
+
+
+def qualified_name(component_id: str, tool_name: str) -> str:
+    """``<component-id>.<tool>``: how a tool is offered when its name clashes."""
+    return f"{component_id}.{tool_name}"
+
+
+def offered_names(
+    entries: list[tuple[str, tuple[ToolSpec, ...]]], reserved: frozenset[str] = frozenset()
+) -> list[tuple[str, str, ToolSpec]]:
+    """``(offered name, component id, spec)`` for every tool of every component.
+
+    A name stays bare while exactly one component offers it; when two or more do, each of
+    them is offered as ``<component-id>.<tool>`` and the bare name is not offered at all (no
+    component silently hides another). A tool named like a ``reserved`` (built-in) tool is
+    always qualified.
+    """
+    counts: dict[str, int] = {}
+    for _cid, specs in entries:
+        for tool_name in {s.name for s in specs}:
+            counts[tool_name] = counts.get(tool_name, 0) + 1
+    out = []
+    for cid, specs in entries:
+        for spec in specs:
+            clash = counts[spec.name] > 1 or spec.name in reserved
+            out.append((qualified_name(cid, spec.name) if clash else spec.name, cid, spec))
+    return out
 
 
 @dataclass(frozen=True)
@@ -78,7 +113,10 @@ class CallResult:
         """The result as compact JSON text (what MCP puts in the text content)."""
         if self.structured is None:
             return "null"
-        return json.dumps(self.structured["result"], ensure_ascii=False, separators=(",", ":"))
+        value = self.structured["result"]
+        if isinstance(value, str):
+            return value  # a string result is the text itself (as Wassette sends it)
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -165,6 +203,7 @@ class ComponentManager:
         audit: Any = None,
         protection: Protection | None = None,
         reference_scopes: Mapping[str, ReferenceScope] | None = None,
+        instance_pool_size: int | None = None,
     ) -> None:
         self.component_dir = Path(component_dir)
         self.secrets = secrets
@@ -191,6 +230,14 @@ class ComponentManager:
         self._clashes_logged: set[tuple[str, str, str]] = set()
         self._loaded: dict[str, tuple[_Stamp, Any]] = {}
         self._tools: dict[str, tuple[_Stamp, tuple[ToolSpec, ...]]] = {}
+        # Manifest ``value_from``: component id -> {key: server variable or reference}.
+        self._value_sources: dict[str, dict[str, str]] = {}
+        # Warm instances (runtime/pool.py), built on the first call; None size = the default.
+        self.instance_pool_size = instance_pool_size
+        self._pool: Any = None
+        # name -> (tool, wasm stamp), valid while the component dir's change stamp holds.
+        self._index: dict[str, tuple[Tool, _Stamp]] | None = None
+        self._index_stamp: tuple[int, int, int] | None = None
 
     # --------------------------------------------------------------------------- paths
 
@@ -233,6 +280,40 @@ class ComponentManager:
         with self._lock:
             self._loaded.pop(component_id, None)
             self._tools.pop(component_id, None)
+            self._index = None
+        if self._pool is not None:
+            self._pool.invalidate(component_id)
+
+    # ------------------------------------------------------------------ warm instances
+
+    @property
+    def pool(self) -> Any:
+        """The warm-instance pool (``runtime.pool.InstancePool``), created on first use."""
+        if self._pool is None:
+            from wassette.runtime.pool import DEFAULT_POOL_SIZE, InstancePool
+
+            with self._lock:
+                if self._pool is None:
+                    size = self.instance_pool_size
+                    self._pool = InstancePool(DEFAULT_POOL_SIZE if size is None else size)
+        return self._pool
+
+    def prewarm(self, component_id: str) -> None:
+        """Start building warm instances of ``component_id`` for its current capabilities
+        (a server calls this once a component is compiled). Best effort."""
+        from wassette.runtime.invoke import DEFAULT_OUTPUT_LIMIT
+
+        try:
+            caps = self.capabilities(component_id)
+            loaded = self.loaded(component_id)
+        except WassetteError:
+            return  # the first call builds fresh and reports what is wrong
+        self.pool.prime(loaded, caps, DEFAULT_OUTPUT_LIMIT)
+
+    def close(self) -> None:
+        """Free pooled instances now (before the interpreter exits)."""
+        if self._pool is not None:
+            self._pool.close()
 
     # ------------------------------------------------------------------------- lifecycle
 
@@ -398,8 +479,8 @@ class ComponentManager:
 
     def discover(self, component_id: str) -> tuple[ToolSpec, ...]:
         """Compile and enumerate a component's tools, and refresh its metadata file."""
+        from wassette.runtime.discovery import enumerate_tools
         from wassette.runtime.engine import get_engine
-        from wassette.schema.tools import enumerate_tools
 
         wasm = self.require(component_id)
         stamp = _stamp(wasm)
@@ -416,35 +497,84 @@ class ComponentManager:
         return discovery.tools
 
     def all_tools(self) -> list[Tool]:
-        """Every tool of every installed component, sorted by name; first component wins a
-        name clash (and the clash is logged)."""
-        seen: dict[str, Tool] = {}
+        """Every tool of every installed component, sorted by offered name. Same-named tools
+        of two components are offered as ``<component-id>.<tool>`` (see :func:`offered_names`)."""
+        entries: list[tuple[str, tuple[ToolSpec, ...]]] = []
         for component_id in self.component_ids():
             try:
-                specs = self.tools_of(component_id)
+                entries.append((component_id, self.tools_of(component_id)))
             except WassetteError as exc:
                 log.warning("component %s offers no tools: %s", component_id, exc.message)
-                continue
-            for spec in specs:
-                if spec.name in seen:
-                    clash = (spec.name, component_id, seen[spec.name].component_id)
-                    # Every call looks tools up: say it once, not on each call.
-                    if clash not in self._clashes_logged:
-                        self._clashes_logged.add(clash)
-                        log.warning(
-                            "tool %s of component %s is hidden by component %s's tool of that name",
-                            *clash,
-                        )
-                    continue
-                seen[spec.name] = Tool(component_id, spec)
-        return sorted(seen.values(), key=lambda t: t.name)
+        tools = [Tool(cid, spec, name) for name, cid, spec in offered_names(entries)]
+        for tool in tools:
+            if tool.name != tool.spec.name:
+                clash = (tool.spec.name, tool.component_id, tool.name)
+                if clash not in self._clashes_logged:  # every call looks tools up: say it once
+                    self._clashes_logged.add(clash)
+                    log.info(
+                        "tool %s is offered by several components; component %s's is %s",
+                        *clash,
+                    )
+        return sorted(tools, key=lambda t: t.name)
+
+    def _dir_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.component_dir)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+
+    def _tool_index(self) -> dict[str, tuple[Tool, _Stamp]]:
+        """name -> tool, rebuilt when the component dir changes (a component added, removed or
+        replaced by rename), instead of listing the directory on every call."""
+        stamp = self._dir_stamp()
+        with self._lock:
+            if self._index is not None and stamp is not None and stamp == self._index_stamp:
+                return self._index
+        tools = self.all_tools()
+        index: dict[str, tuple[Tool, _Stamp]] = {}
+        for tool in tools:
+            with self._lock:
+                hit = self._tools.get(tool.component_id)
+            if hit is not None:
+                index[tool.name] = (tool, hit[0])
+        with self._lock:
+            # A change within the file system's timestamp granularity of our listing could
+            # leave the directory's stamp unchanged: trust only a stamp old enough.
+            if stamp is not None and time.time_ns() - stamp[1] > 50_000_000:
+                self._index, self._index_stamp = index, stamp
+            else:
+                self._index = None
+        return index
 
     def find_tool(self, name: str) -> Tool:
-        """The tool called ``name``, or a NotFoundError listing what exists."""
+        """The tool offered as ``name`` (or ``<component-id>.<tool>``, which always works), or
+        a NotFoundError listing what exists."""
+        hit = self._tool_index().get(name)
+        if hit is not None:
+            tool, stamp = hit
+            try:
+                current = _stamp(self.wasm_path(tool.component_id))
+            except OSError:
+                current = None
+            if current == stamp:
+                return tool
+            with self._lock:
+                self._index = None  # rewritten in place: look again
         tools = self.all_tools()
         for tool in tools:
             if tool.name == name:
                 return tool
+        for tool in tools:
+            if qualified_name(tool.component_id, tool.spec.name) == name:
+                return tool
+        clashing = [t.name for t in tools if t.spec.name == name]
+        if clashing:
+            raise NotFoundError(
+                f"tool name {name!r} is offered by several components",
+                why=f"call one of: {', '.join(clashing)}",
+                fix="use the <component-id>.<tool> name of the one you mean",
+            )
         names = [t.name for t in tools]
         raise NotFoundError(
             f"no tool named {name!r}",
@@ -462,6 +592,60 @@ class ComponentManager:
     def reference_scope(self, component_id: str) -> ReferenceScope:
         """Where ``component_id``'s secret references may point (its own Vault path + config)."""
         return scope_for(component_id, self.reference_scopes, self.secrets)
+
+    def set_value_sources(self, component_id: str, sources: Mapping[str, str]) -> None:
+        """Where keys of a component read their value from (a manifest's ``value_from``):
+        another variable of the server's environment, or a ``vault:``/``env:`` reference.
+        Resolved on every call and used as the key's inherited value."""
+        with self._lock:
+            if sources:
+                self._value_sources[component_id] = dict(sources)
+            else:
+                self._value_sources.pop(component_id, None)
+
+    def value_sources(self, component_id: str) -> dict[str, str]:
+        """The ``value_from`` sources of a component (empty when none)."""
+        with self._lock:
+            return dict(self._value_sources.get(component_id, {}))
+
+    def _inherited_for(self, component_id: str) -> Mapping[str, str]:
+        """The inherited tier for one component: the server's environment, with each
+        ``value_from`` key taking its value from the variable (or reference) it names."""
+        sources = self.value_sources(component_id)
+        if not sources:
+            return self.inherited_env
+        from wassette.secretstore.references import (
+            EnvReference,
+            ReferenceScope,
+            is_reference,
+            parse_reference,
+            resolve_references,
+        )
+
+        env = dict(self.inherited_env)
+        for key, source in sources.items():
+            env.pop(key, None)
+            if not is_reference(source):
+                if source in self.inherited_env:
+                    env[key] = self.inherited_env[source]
+                continue
+            # The operator wrote this reference in the manifest: it is in scope, exactly it.
+            ref = parse_reference(source)
+            scope = (
+                ReferenceScope(env=(ref.name,))
+                if isinstance(ref, EnvReference)
+                else ReferenceScope(vault=(ref.path,) if ref is not None else ())
+            )
+            env.update(
+                resolve_references(
+                    {key: source},
+                    vault=self.secrets.reference_reader(),
+                    environ=self.inherited_env,
+                    component_id=component_id,
+                    scope=scope,
+                )
+            )
+        return env
 
     def capabilities(self, component_id: str) -> Capabilities:
         """What a call of ``component_id`` may touch right now (current policy and secrets)."""
@@ -486,7 +670,7 @@ class ComponentManager:
             policy,
             secrets=secrets,
             explicit_env=self.explicit_env,
-            inherited_env=self.inherited_env,
+            inherited_env=self._inherited_for(component_id),
             default_timeout=self.default_timeout,
             protection=self.protection,
             component_id=component_id,
@@ -522,7 +706,7 @@ class ComponentManager:
             None if policy is None else dataclasses.replace(policy, storage=()),
             secrets={k: v for k, v in own.items() if k in allowed},
             explicit_env=self.explicit_env,
-            inherited_env=self.inherited_env,
+            inherited_env=self._inherited_for(component_id),
             default_timeout=self.default_timeout,
             protection=self.protection,
         )
@@ -566,7 +750,7 @@ class ComponentManager:
         loaded = self.loaded(tool.component_id)
         if self.injections is not None and caps.env_tiers:
             self.injections.record(tool.component_id, {k: str(t) for k, t in caps.env_tiers})
-        result = invoke(loaded, tool.spec.export_path, args, caps, cancel=cancel)
+        result = invoke(loaded, tool.spec.export_path, args, caps, cancel=cancel, pool=self.pool)
         # The result is the component's answer to the model: an injected secret it echoes
         # (on purpose or not) is replaced by [REDACTED:<KEY>] before it leaves the server.
         structured = redactor_for(caps.redaction_pairs()).json(

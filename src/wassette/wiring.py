@@ -133,6 +133,7 @@ class System:
             audit=self.audit,
             protection=self.protection,
             reference_scopes=self.settings.references,
+            instance_pool_size=self.settings.instance_pool_size,
         )
 
 

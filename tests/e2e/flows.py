@@ -120,7 +120,7 @@ async def main_flow(
     # replaced by a placeholder, which only happens when it is exactly the injected value.
     first = await client.call_tool("get-var", {"key": "API_KEY"})
     assert first.structured_content == {"result": "[REDACTED:API_KEY]"}
-    assert text(first) == '"[REDACTED:API_KEY]"'
+    assert text(first) == "[REDACTED:API_KEY]"  # a string result is sent as raw text
 
     # A secret set by another process is seen by the very next call: no restart, no reload.
     # (Had the guest still seen the old value, it would not match the new placeholder.)

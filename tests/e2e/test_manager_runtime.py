@@ -30,6 +30,7 @@ from wassette.errors import (
 from wassette.manager import ComponentManager
 from wassette.policy.store import PolicyStore
 from wassette.secretstore.audit import AuditLog
+from wassette.secretstore.references import ReferenceScope
 from wassette.secretstore.store import SecretStore
 
 Factory = Callable[..., ComponentManager]
@@ -207,7 +208,9 @@ def test_required_keys_fail_before_the_guest_runs(make: Factory) -> None:
 
 
 def test_references_resolve_and_dangle_by_name(make: Factory) -> None:
-    manager = make(inherited_env={"SHARED_TOKEN": "from-server-env"})
+    # env: references resolve only for names the operator listed for this component.
+    scopes = {"env-reader": ReferenceScope(env=("SHARED_TOKEN", "NOT_SET_ANYWHERE"))}
+    manager = make(inherited_env={"SHARED_TOKEN": "from-server-env"}, reference_scopes=scopes)
     install_component("env-reader", manager.component_dir)
     store = PolicyStore(manager.component_dir)
     store.grant_environment_variable("env-reader", "TOKEN", redact=False)

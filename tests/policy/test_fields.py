@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from tests.policy.strategies import network_permissions
 from wassette.policy import fields
 from wassette.policy.model import Access, NetworkPermission
+from wassette.runtime.environment import network_rule
 
 
 @pytest.mark.parametrize(
@@ -37,7 +38,7 @@ from wassette.policy.model import Access, NetworkPermission
 def test_network_host_accepted(entry: str, host: str, scheme: str | None, port: int | None) -> None:
     parsed = fields.parse_network_host(entry)
     assert parsed == NetworkPermission(host=host, scheme=scheme, port=port)
-    rule = parsed.to_rule()
+    rule = network_rule(parsed)
     assert (rule.host, rule.scheme, rule.port) == (host, scheme, port)
 
 

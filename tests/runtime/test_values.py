@@ -27,9 +27,9 @@ from wassette.errors import (
     UnsupportedValueError,
     UsageError,
 )
-from wassette.runtime import values
+from wassette.runtime import _wasmtime_compat
+from wassette.runtime._wasmtime_compat import ForcedCase
 from wassette.runtime.values import (
-    ForcedCase,
     args_from_json,
     json_to_value,
     result_to_json,
@@ -316,7 +316,9 @@ def test_forced_cases_nest(caller: Caller) -> None:
 
 
 def test_without_the_hook_ambiguous_values_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(values, "FORCED_CASES_SUPPORTED", False)
+    # As on a wasmtime-py whose internals differ from the pinned one: install() refuses.
+    monkeypatch.setattr(_wasmtime_compat, "forced_cases_installed", lambda: False)
+    monkeypatch.setattr(_wasmtime_compat, "install", lambda: False)
     with pytest.raises(UnsupportedValueError) as info:
         args_from_json(tool("echo-mixed"), {"v": {"tag": "flag", "val": True}})
     assert str(info.value).startswith("args.v: the variant case `flag` cannot be passed")

@@ -17,7 +17,8 @@ import wasmtime
 import wasmtime.component as wc
 
 from tests.componentbuild import build_component
-from wassette.schema import ToolSpec, enumerate_tools
+from wassette.runtime.discovery import enumerate_tools
+from wassette.schema import ToolSpec
 
 API = "test:kitchen-sink/api@0.1.0"
 PREFIX = "test_kitchen-sink_api_0_1_0_"

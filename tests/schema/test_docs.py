@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.schema.kitchensink import API, PREFIX, kitchen_sink
-from wassette.schema import enumerate_tools, read_component_docs
+from wassette.runtime.discovery import enumerate_tools
+from wassette.schema import read_component_docs
 
 
 def _leb(n: int) -> bytes:

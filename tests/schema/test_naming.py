@@ -7,7 +7,8 @@ import wasmtime
 import wasmtime.component as wc
 
 from tests.schema.kitchensink import API, PREFIX, kitchen_sink
-from wassette.schema import enumerate_tools, tool_name
+from wassette.runtime.discovery import enumerate_tools
+from wassette.schema import tool_name
 
 
 @pytest.mark.parametrize(

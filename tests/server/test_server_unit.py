@@ -101,9 +101,15 @@ def test_builtins_in_process_and_secrets_never_returned(
             missing = await call("get-var", {"key": "TOKEN"})
             assert missing.is_error
             assert "NEEDED" in text(missing) and "wassette secret set env-reader" in text(missing)
-            found = json.loads(text(await call("search-components", {"query": "GET-VAR exported"})))
-            assert [r["id"] for r in found["components"]] == ["env-reader"]
-            none = json.loads(text(await call("search-components", {"query": "weather"})))
+            # search-components searches the catalogue of known components (as Wassette's).
+            found = json.loads(text(await call("search-components", {"query": "weather"})))
+            assert found["status"] == "Component list found"
+            assert [r["name"] for r in found["components"]] == [
+                "Weather Server",
+                "Open-Meteo Weather",
+            ]
+            assert not any(r["loaded"] for r in found["components"])
+            none = json.loads(text(await call("search-components", {"query": "GET-VAR"})))
             assert none["total"] == 0
             for bad_args, needle in (
                 ({"component_id": "env-reader"}, "details: is required"),

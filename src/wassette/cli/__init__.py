@@ -13,11 +13,11 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
-from wassette import __version__
 from wassette.errors import WassetteError
 
 # command name -> "module:attribute" of its click command or group, imported on first use.
@@ -30,6 +30,9 @@ SUBCOMMANDS: dict[str, str] = {
     "inspect": "wassette.cli.inspect_cmd:inspect",
     "serve": "wassette.cli.serve:serve",
     "run": "wassette.cli.serve:run",
+    "manifest": "wassette.cli.manifest:manifest",
+    "registry": "wassette.cli.registry:registry",
+    "autocomplete": "wassette.cli:autocomplete",
 }
 
 
@@ -67,16 +70,61 @@ def _configure_logging(verbose: int) -> None:
     root.propagate = False
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from wassette.buildinfo import version_text
+
+    click.echo(version_text())
+    ctx.exit()
+
+
 @click.group(
     cls=LazyGroup,
     lazy=SUBCOMMANDS,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-@click.version_option(__version__, "-V", "--version", prog_name="wassette")
+@click.option(
+    "-V",
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and build information, then exit.",
+)
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
-def cli(verbose: int) -> None:
+@click.option(
+    "--component-dir",
+    "--plugin-dir",
+    "component_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Component directory for the command that follows (as Wassette's global option).",
+)
+def cli(verbose: int, component_dir: Path | None) -> None:
     """Run WebAssembly components as MCP tools, with per-component secrets."""
     _configure_logging(verbose)
+
+
+SHELLS = ("bash", "zsh", "fish")
+
+
+@click.command("autocomplete")
+@click.argument("shell", type=click.Choice(SHELLS))
+def autocomplete(shell: str) -> None:
+    """Print the completion script for SHELL (bash, zsh or fish).
+
+    \b
+    bash:  wassette autocomplete bash > ~/.local/share/bash-completion/completions/wassette
+    zsh:   wassette autocomplete zsh > "${fpath[1]}/_wassette"
+    fish:  wassette autocomplete fish > ~/.config/fish/completions/wassette.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    cls = get_completion_class(shell)
+    assert cls is not None  # every name in SHELLS is one click ships
+    click.echo(cls(cli, {}, "wassette", "_WASSETTE_COMPLETE").source())
 
 
 def report_error(exc: WassetteError) -> None:

@@ -17,6 +17,16 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _global_dir(ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
+    # `wassette --component-dir D <command>`: the global option applies when the command's
+    # own option is not given (the command's own wins).
+    if value is not None:
+        return value
+    root = ctx.find_root()
+    given = root.params.get("component_dir")
+    return given if isinstance(given, Path) else None
+
+
 def plugin_dir_option(func: F) -> F:
     """``--plugin-dir D`` (the spec's name), with ``--component-dir D`` as an alias."""
     return click.option(
@@ -25,6 +35,7 @@ def plugin_dir_option(func: F) -> F:
         "plugin_dir",
         type=click.Path(file_okay=False, path_type=Path),
         default=None,
+        callback=_global_dir,
         help="Component directory (default: $XDG_DATA_HOME/wassette/components).",
     )(func)
 

@@ -19,6 +19,7 @@ FORMATS = ("json", "yaml", "table")
 output_option = click.option(
     "-o",
     "--output",
+    "--output-format",
     "fmt",
     type=click.Choice(FORMATS, case_sensitive=False),
     default="json",

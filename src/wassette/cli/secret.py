@@ -668,6 +668,7 @@ def import_cmd(  # noqa: PLR0917 - click passes options positionally by name
 @click.option(
     "-o",
     "--output",
+    "--output-format",
     "fmt",
     type=click.Choice(TRANSFER_FORMATS, case_sensitive=False),
     default="yaml",

@@ -1,11 +1,14 @@
-"""``wassette serve`` (stdio, streamable HTTP or SSE) and ``wassette run`` (= serve --stdio)."""
+"""``wassette serve`` (streamable HTTP by default, stdio or SSE) and ``wassette run``
+(= serve --stdio), with manifest provisioning for headless deployments."""
 
 from __future__ import annotations
 
 import logging
 import os
 import re
-from collections.abc import Mapping
+import signal
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ from typing import Any
 import click
 
 from wassette.cli.common import plugin_dir_option
-from wassette.errors import ConfigError, UsageError
+from wassette.errors import ConfigError, UsageError, WassetteError
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -94,6 +97,122 @@ class ServeOptions:
     insecure_no_auth: bool = False
     max_sessions: int | None = None
     session_idle_timeout: float | None = None
+    manifest: Path | None = None
+    continue_on_provisioning_failure: bool = False
+    watch_manifest: bool = False
+    legacy_sessions: bool = True
+    json_response: bool = False
+
+
+def _progress_printer() -> Callable[[str], None]:
+    from wassette.cli.progress import step_printer
+
+    return step_printer()
+
+
+def _provision(system: Any, manifest_path: Path, extras: ServeOptions, fetch_options: Any) -> Any:
+    """Provision the manifest before serving: fail fast (after attempting every component)
+    unless --continue-on-provisioning-failure."""
+    from wassette.manifest import load_manifest, provision
+
+    manifest = load_manifest(manifest_path)  # located errors, before anything is fetched
+    report = provision(
+        manifest,
+        system.manager,
+        fetch_options=fetch_options,
+        remove_missing=True,
+        progress=_progress_printer(),
+    )
+    log = logging.getLogger("wassette.server")
+    log.info("manifest %s: %s", manifest_path, report.summary())
+    if report.failed:
+        if not extras.continue_on_provisioning_failure:
+            raise report.error()
+        for outcome in report.failed:
+            log.error(
+                "not serving %s (%s): %s",
+                outcome.label,
+                outcome.uri,
+                outcome.error.message if outcome.error else "failed",
+            )
+    return manifest
+
+
+class ManifestReloader:
+    """Re-applies the manifest on SIGHUP and, with --watch-manifest, when the file changes.
+
+    Runs on one background thread: new components are loaded, removed ones unloaded, changed
+    policies rewritten (each component on its own, so one failure leaves the others applied),
+    then one tools/list_changed goes out. A manifest that no longer parses is reported and
+    the running set is left as it was.
+    """
+
+    def __init__(
+        self, path: Path, system: Any, mcp: Any, fetch_options: Any, *, watch: bool
+    ) -> None:
+        self.path = path
+        self.system = system
+        self.mcp = mcp
+        self.fetch_options = fetch_options
+        self.watch = watch
+        self._wake = threading.Event()
+        self._stamp = self._file_stamp()
+        self.applied = 0
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def start(self) -> None:
+        if hasattr(signal, "SIGHUP"):
+            signal.signal(signal.SIGHUP, lambda _s, _f: self._wake.set())
+        threading.Thread(target=self._run, name="wassette-manifest", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            woke = self._wake.wait(timeout=1.0 if self.watch else None)
+            self._wake.clear()
+            stamp = self._file_stamp()
+            if not woke and stamp == self._stamp:
+                continue
+            self._stamp = stamp
+            self.apply()
+
+    def apply(self) -> None:
+        from wassette.manifest import load_manifest, provision
+
+        log = logging.getLogger("wassette.server")
+        try:
+            manifest = load_manifest(self.path)
+            report = provision(
+                manifest,
+                self.system.manager,
+                fetch_options=self.fetch_options,
+                remove_missing=True,
+                progress=_progress_printer(),
+            )
+        except WassetteError as exc:
+            log.error("manifest %s not re-applied: %s", self.path, exc.message)
+            return
+        self.applied += 1
+        log.info("manifest %s re-applied: %s", self.path, report.summary())
+        for outcome in report.failed:
+            log.error(
+                "manifest: %s failed: %s",
+                outcome.label,
+                outcome.error.message if outcome.error else "failed",
+            )
+        if report.changed or any(o.policy_applied for o in report.outcomes):
+            self.mcp.notify_threadsafe()
+
+
+def _catalogue(settings: Any) -> list[Any]:
+    from wassette.catalogue import catalogue_path, load_catalogue
+
+    return list(load_catalogue(catalogue_path(settings.raw, settings.config_file)))
 
 
 def _serve(opts: ServeOptions, verbose: int) -> None:
@@ -129,6 +248,8 @@ def _serve(opts: ServeOptions, verbose: int) -> None:
             insecure_no_auth=opts.insecure_no_auth,
             max_sessions=opts.max_sessions or settings.http_max_sessions,
             session_idle_timeout=opts.session_idle_timeout or settings.http_session_idle_timeout,
+            legacy_sessions=opts.legacy_sessions,
+            json_response=opts.json_response,
         )
         check_exposure(options)
     explicit: dict[str, str] = dict(settings.environment_vars)
@@ -158,6 +279,9 @@ def _serve(opts: ServeOptions, verbose: int) -> None:
     def fetch_options(uri: str) -> Any:
         return options_from_environment(environ, home, total_timeout=settings.fetch_timeout)
 
+    if opts.manifest is not None:
+        # Before anything listens: a failure exits here (unless told to continue).
+        _provision(system, opts.manifest, opts, lambda uri, _digest: fetch_options(uri))
     mcp = WassetteMCP(
         manager,
         builtin=not opts.disable_builtin_tools,
@@ -165,6 +289,15 @@ def _serve(opts: ServeOptions, verbose: int) -> None:
         mcp_grants=settings.mcp_grants,
         audit=system.audit,
     )
+    mcp.builtin_context.catalogue = _catalogue(settings)
+    if opts.manifest is not None:
+        ManifestReloader(
+            opts.manifest,
+            system,
+            mcp,
+            lambda uri, _digest: fetch_options(uri),
+            watch=opts.watch_manifest,
+        ).start()
     logs.event(
         logging.getLogger("wassette.server"),
         logging.INFO,
@@ -188,12 +321,12 @@ _MCP_GRANTS_HELP = (
 
 
 @click.command("serve")
-@click.option("--stdio", "transport", flag_value="stdio", help="MCP over stdin/stdout (default).")
+@click.option("--stdio", "transport", flag_value="stdio", help="MCP over stdin/stdout.")
 @click.option(
     "--streamable-http",
     "transport",
     flag_value="streamable-http",
-    help="MCP over streamable HTTP at http://BIND/mcp.",
+    help="MCP over streamable HTTP at http://BIND/mcp (the default).",
 )
 @click.option(
     "--sse", "transport", flag_value="sse", help="Legacy MCP over SSE at http://BIND/sse."
@@ -247,6 +380,39 @@ _MCP_GRANTS_HELP = (
     default=None,
     help="Seconds without a request before an HTTP session is closed (default 900).",
 )
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Provision the components of this manifest before serving (headless deployment).",
+)
+@click.option(
+    "--continue-on-provisioning-failure",
+    is_flag=True,
+    help="Serve the manifest components that did load (default: exit if any fails).",
+)
+@click.option(
+    "--watch-manifest",
+    is_flag=True,
+    help="Re-apply the manifest when the file changes (SIGHUP always re-applies it).",
+)
+@click.option(
+    "--legacy-sessions",
+    type=click.BOOL,
+    default=True,
+    show_default=True,
+    metavar="BOOL",
+    help="Keep the pre-2026-07-28 session lifecycle; 2026-07-28 requests are always stateless.",
+)
+@click.option(
+    "--json-response",
+    type=click.BOOL,
+    default=False,
+    is_flag=False,
+    flag_value=True,
+    metavar="[BOOL]",
+    help="Reply to a simple stateless request with application/json (default: false).",
+)
 @plugin_dir_option
 @click.pass_context
 def serve(  # noqa: PLR0917 - click passes options positionally by name
@@ -262,11 +428,21 @@ def serve(  # noqa: PLR0917 - click passes options positionally by name
     insecure_no_auth: bool,
     max_sessions: int | None,
     session_idle_timeout: float | None,
+    manifest: Path | None,
+    continue_on_provisioning_failure: bool,
+    watch_manifest: bool,
+    legacy_sessions: bool,
+    json_response: bool,
     plugin_dir: Path | None,
 ) -> None:
-    """Run the MCP server: the components' tools plus the built-in management tools."""
+    """Run the MCP server: the components' tools plus the built-in management tools.
+
+    Serves streamable HTTP on 127.0.0.1:9001 unless told otherwise (--stdio, --sse).
+    """
+    if watch_manifest and manifest is None:
+        raise UsageError("--watch-manifest needs --manifest FILE", fix="add --manifest FILE")
     opts = ServeOptions(
-        transport=transport or "stdio",
+        transport=transport or "streamable-http",
         bind_address=bind_address,
         env=env,
         env_file=env_file,
@@ -278,6 +454,11 @@ def serve(  # noqa: PLR0917 - click passes options positionally by name
         insecure_no_auth=insecure_no_auth,
         max_sessions=max_sessions,
         session_idle_timeout=session_idle_timeout,
+        manifest=manifest,
+        continue_on_provisioning_failure=continue_on_provisioning_failure,
+        watch_manifest=watch_manifest,
+        legacy_sessions=legacy_sessions,
+        json_response=json_response,
     )
     _serve(opts, _verbosity(ctx))
 

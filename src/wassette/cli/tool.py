@@ -84,7 +84,14 @@ def invoke_cmd(name: str, args_json: str, fmt: str, plugin_dir: Path | None) -> 
     """Call a tool with JSON arguments and print its result."""
     arguments = _parse_args(args_json)
     manager = manager_for(plugin_dir)
+    manager.instance_pool_size = 0  # one call: nothing to warm ahead of it
     try:
+        from wassette.cli.progress import activity
+
+        # A component's first use compiles it (seconds); later ones load the cached artifact.
+        # The activity line appears only when this takes noticeable time.
+        with activity(f"compiling the component of {name} (first use; cached afterwards)"):
+            manager.loaded(manager.find_tool(name).component_id)
         result = manager.call_tool(name, arguments)
     finally:
         if manager.injections is not None:

@@ -335,6 +335,19 @@ def format_timeout(seconds: float) -> str:
     return f"{seconds!r}s"
 
 
+MAX_INVOCATIONS = 100_000
+_INVOCATIONS_FIX = "write a whole number such as 100 (1 = a fresh instance for every call)"
+
+
+def parse_max_invocations(value: object) -> int:
+    """Calls one warm instance may serve (``limits.max_invocations``): 1 .. 100000."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FieldError("must be a whole number", fix=_INVOCATIONS_FIX)
+    if not 1 <= value <= MAX_INVOCATIONS:
+        raise FieldError(f"must be from 1 to {MAX_INVOCATIONS}", fix=_INVOCATIONS_FIX)
+    return value
+
+
 # --- environment ---------------------------------------------------------------------------
 
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from wassette.runtime.capabilities import NetworkRule
-
 
 class Access(enum.StrEnum):
     """What a storage entry allows on its directory."""
@@ -73,10 +71,6 @@ class NetworkPermission:
         text = f"{self.scheme}://{host}" if self.scheme else host
         return f"{text}:{self.port}" if self.port is not None else text
 
-    def to_rule(self) -> NetworkRule:
-        """The runtime's form of this entry."""
-        return NetworkRule(host=self.host, scheme=self.scheme, port=self.port)
-
 
 @dataclass(frozen=True)
 class EnvironmentPermission:
@@ -110,6 +104,8 @@ class Policy:
     environment: tuple[EnvironmentPermission, ...] = ()
     memory_limit_bytes: int | None = None
     timeout_seconds: float | None = None
+    # `limits.max_invocations`: calls one warm instance may serve; None (or 1) = fresh per call.
+    max_invocations: int | None = None
 
     def environment_keys(self) -> tuple[str, ...]:
         """The allow-listed environment keys, in policy order."""
@@ -128,10 +124,6 @@ class Policy:
             if entry.path == path:
                 return entry
         return None
-
-    def network_rules(self) -> tuple[NetworkRule, ...]:
-        """The network entries in the runtime's form."""
-        return tuple(n.to_rule() for n in self.network)
 
 
 VERSION = "1.0"

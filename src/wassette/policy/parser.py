@@ -2,8 +2,9 @@
 
 One of the two modules that may import the YAML library (with :mod:`wassette.policy.store`'s
 use of the helpers here, all of ruamel stays in this file). The format is reference section 3,
-plus ``permissions.resources.limits.timeout`` (``"30s"``, ``"500ms"``, ``"2m"``) and an optional
-``required: true`` on environment entries::
+plus ``permissions.resources.limits.timeout`` (``"30s"``, ``"500ms"``, ``"2m"``),
+``limits.max_invocations`` (calls one warm instance may serve; default 1, a fresh instance per
+call) and an optional ``required: true`` on environment entries::
 
     version: "1.0"
     description: "..."
@@ -25,6 +26,7 @@ plus ``permissions.resources.limits.timeout`` (``"30s"``, ``"500ms"``, ``"2m"``)
         limits:
           memory: "512Mi"
           timeout: "30s"
+          max_invocations: 1
 
 Validation errors are :class:`~wassette.errors.PolicyError` naming the field path
 (``permissions.network.allow[2].host``), the reason and the line and column when known. They
@@ -81,7 +83,7 @@ _STORAGE_KEYS = ("uri", "access")
 _NETWORK_KEYS = ("host", "cidr")
 _ENV_KEYS = ("key", "value", "required", "redact")
 _RESOURCE_KEYS = ("limits",)
-_LIMIT_KEYS = ("memory", "timeout", "cpu")
+_LIMIT_KEYS = ("memory", "timeout", "cpu", "max_invocations")
 
 _DENY_HINT = "everything not allowed is denied anyway, so remove it"
 _CIDR_HINT = "no traffic to these addresses is allowed; list host entries instead"
@@ -366,8 +368,9 @@ def document_to_policy(doc: Any, *, source: str = "<policy>", warnings: bool = T
     storage = _storage(v, perms_node, perms)
     network = _network(v, perms_node, perms)
     environment = _environment(v, perms_node, perms)
-    memory, timeout = _resources(v, perms_node, perms)
+    memory, timeout, invocations = _resources(v, perms_node, perms)
     return Policy(
+        max_invocations=invocations,
         description=description,
         storage=storage,
         network=network,
@@ -511,7 +514,7 @@ def _environment(
 
 def _resources(
     v: _Validator, perms_node: Any, perms: dict[str, Any]
-) -> tuple[int | None, float | None]:
+) -> tuple[int | None, float | None, int | None]:
     node = perms.get("resources")
     resources = v.mapping(
         node, "permissions.resources", _RESOURCE_KEYS, _value_pos(perms_node, "resources")
@@ -538,7 +541,15 @@ def _resources(
         )
     if "cpu" in limits:
         v.warn_not_enforced(f"{base}.cpu", _key_pos(limits_node, "cpu"), _CPU_HINT)
-    return memory, timeout
+    invocations: int | None = None
+    if limits.get("max_invocations") is not None:
+        invocations = v.run_field(
+            f"{base}.max_invocations",
+            _value_pos(limits_node, "max_invocations"),
+            fields.parse_max_invocations,
+            limits["max_invocations"],
+        )
+    return memory, timeout, invocations
 
 
 def parse_policy(data: str | bytes, *, source: str = "<policy>", warnings: bool = True) -> Policy:
@@ -739,7 +750,12 @@ def _sync_environment(perms: Any, environment: tuple[EnvironmentPermission, ...]
 def _sync_limits(perms: Any, policy: Policy) -> None:
     resources = perms.get("resources")
     limits = resources.get("limits") if isinstance(resources, dict) else None
-    if policy.memory_limit_bytes is None and policy.timeout_seconds is None and not limits:
+    if (
+        policy.memory_limit_bytes is None
+        and policy.timeout_seconds is None
+        and policy.max_invocations is None
+        and not limits
+    ):
         return
     limits = _child_map(_child_map(perms, "resources"), "limits")
     if policy.memory_limit_bytes is None:
@@ -754,6 +770,10 @@ def _sync_limits(perms: Any, policy: Policy) -> None:
         fields.parse_timeout(limits["timeout"]) != policy.timeout_seconds
     ):
         limits["timeout"] = _q(fields.format_timeout(policy.timeout_seconds))
+    if policy.max_invocations is None:
+        limits.pop("max_invocations", None)
+    elif limits.get("max_invocations") != policy.max_invocations:
+        limits["max_invocations"] = policy.max_invocations
     _prune(perms["resources"], "limits")
     _prune(perms, "resources")
 

@@ -38,11 +38,13 @@ def policy_to_dict(policy: Policy, *, show_values: bool = False) -> dict[str, An
     if policy.environment:
         env = [_env_entry(e, show_values) for e in policy.environment]
         permissions["environment"] = {"allow": env}
-    limits: dict[str, str] = {}
+    limits: dict[str, str | int] = {}
     if policy.memory_limit_bytes is not None:
         limits["memory"] = fields.format_memory(policy.memory_limit_bytes)
     if policy.timeout_seconds is not None:
         limits["timeout"] = fields.format_timeout(policy.timeout_seconds)
+    if policy.max_invocations is not None:
+        limits["max_invocations"] = policy.max_invocations
     if limits:
         permissions["resources"] = {"limits": limits}
     result: dict[str, Any] = {"version": VERSION}

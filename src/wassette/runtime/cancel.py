@@ -106,6 +106,7 @@ class StoreClock:
         """Start the call's time limit now and bind its cancel handle."""
         self.deadline = time.monotonic() + max(timeout_seconds, 0.0)
         self.handle = handle
+        self.stopped = None
 
     def _decide(self) -> int:
         handle = self.handle

@@ -72,6 +72,10 @@ class Capabilities:
     network: tuple[NetworkRule, ...] = ()
     memory_limit_bytes: int | None = None
     timeout_seconds: float = 60.0
+    # Calls one instance may serve (the policy's `limits.max_invocations`). 1, the default, is
+    # a fresh sandbox per call; more lets a call inherit the guest state earlier calls with
+    # these same capabilities left behind (only for components declared stateless).
+    max_invocations: int = 1
 
     def redaction_pairs(self) -> tuple[tuple[str, str], ...]:
         """The (key, value) pairs whose values must not leave the server."""

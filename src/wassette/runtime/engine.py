@@ -38,6 +38,7 @@ from filelock import FileLock
 
 from wassette import fsutil
 from wassette.errors import ComponentError, StorageError
+from wassette.runtime import _wasmtime_compat
 
 EPOCH_TICK_SECONDS = 0.01
 """How often the ticker thread increments the engine epoch (the timeout granularity)."""
@@ -96,6 +97,10 @@ def get_engine() -> wasmtime.Engine:
             config = wasmtime.Config()
             config.epoch_interruption = _ENGINE_SETTINGS["epoch_interruption"]
             engine = wasmtime.Engine(config)
+            # The runtime's start-up: the one explicit installation of our hooks into
+            # wasmtime-py's internals (never an import side effect). False means this
+            # wasmtime-py differs from the pinned one; the values that need it are refused.
+            _wasmtime_compat.install()
             ticker = threading.Thread(
                 target=_tick, args=(engine,), name="wassette-epoch-ticker", daemon=True
             )

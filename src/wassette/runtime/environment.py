@@ -37,9 +37,9 @@ from pathlib import Path
 
 from wassette.errors import PolicyError
 from wassette.fsutil import os_reason
-from wassette.policy.model import Policy, StoragePermission
+from wassette.policy.model import NetworkPermission, Policy, StoragePermission
 from wassette.policy.protection import Protection
-from wassette.runtime.capabilities import DENY_ALL, Capabilities, EnvTier, Preopen
+from wassette.runtime.capabilities import DENY_ALL, Capabilities, EnvTier, NetworkRule, Preopen
 
 
 def _environment(
@@ -107,6 +107,11 @@ def _preopen(
     return Preopen(host_path=Path(real), guest_path=entry.path, writable=entry.writable)
 
 
+def network_rule(entry: NetworkPermission) -> NetworkRule:
+    """The sandbox's form of one policy network entry (same host, scheme and port)."""
+    return NetworkRule(host=entry.host, scheme=entry.scheme, port=entry.port)
+
+
 _MINIMAL = Protection.minimal()
 
 
@@ -146,11 +151,12 @@ def build_capabilities(
         env_blocked=blocked,
         redact_keys=frozenset(e.key for e in policy.environment if e.redact),
         preopens=preopens,
-        network=policy.network_rules(),
+        network=tuple(network_rule(n) for n in policy.network),
         memory_limit_bytes=policy.memory_limit_bytes,
         timeout_seconds=(
             policy.timeout_seconds if policy.timeout_seconds is not None else default_timeout
         ),
+        max_invocations=policy.max_invocations or 1,
     )
 
 

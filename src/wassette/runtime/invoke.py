@@ -51,6 +51,7 @@ from wassette.runtime.cancel import CancelHandle, StoreClock
 from wassette.runtime.capabilities import Capabilities
 from wassette.runtime.engine import LoadedComponent, get_engine
 from wassette.runtime.http_policy import DeniedRequest
+from wassette.runtime.pool import InstancePool, WarmInstance
 from wassette.runtime.redaction import Redactor, redactor_for
 
 __all__ = [
@@ -186,6 +187,18 @@ class _Spool:
             _punch_hole(fd, start)
             offset[0] = start
 
+    def drain(self, fd: int) -> None:
+        """Take what the guest wrote to ``fd`` so far, and keep collecting it (a warm
+        instance's output file outlives one call)."""
+        with self._cond:
+            entry = self._active.get(fd)
+        if entry is None:
+            return
+        tail, offset = entry
+        with tail.lock:
+            if not tail.closed:
+                self._collect(fd, tail, offset)
+
     def finish(self, fd: int, tail: _Tail) -> None:
         """Take what the guest wrote so far, stop collecting ``fd`` and close it."""
         with self._cond:
@@ -230,6 +243,11 @@ _spool: _Spool | None = None
 _spool_lock = threading.Lock()
 
 
+def get_spool() -> _Spool:
+    """The process's output collector (the warm-instance pool opens its files here too)."""
+    return _get_spool()
+
+
 def _get_spool() -> _Spool:
     global _spool  # noqa: PLW0603 - one collector thread per process, started on first use
     with _spool_lock:
@@ -254,6 +272,7 @@ class _Call:
         self.stdout = _Tail(output_limit, margin)
         self.stderr = _Tail(output_limit, margin)
         self.fds: list[tuple[int, _Tail]] = []
+        self.output_limit = output_limit
         self.http = http_policy.HttpCallContext(caps=caps)
         self.phase = "setup"
         self.value: object = None
@@ -262,6 +281,8 @@ class _Call:
         self.done = threading.Event()
         # Set when the worker is done *or* the call is cancelled: what the caller waits on.
         self.wake = threading.Event()
+        # The Store the call runs in (fresh or warm), once it exists.
+        self.store: wasmtime.Store | None = None
 
 
 _abandoned: dict[_Call, str] = {}
@@ -284,10 +305,11 @@ class _WorkerPool:
 
     A worker runs one job at a time and goes back to the idle list when it is done, even if
     its caller gave up waiting (a blocked host call returns eventually, and the worker is
-    fine afterwards). At most ``max_idle`` idle workers are kept; extra ones exit.
+    fine afterwards). At most ``max_idle`` idle workers are kept; extra ones exit (32: 16 calls
+    in flight must not start a thread each time).
     """
 
-    def __init__(self, max_idle: int = 8) -> None:
+    def __init__(self, max_idle: int = 32) -> None:
         self.max_idle = max_idle
         self._idle: list[queue.SimpleQueue[Callable[[], None]]] = []
         self._lock = threading.Lock()
@@ -373,9 +395,18 @@ def _wasi_config(call: _Call) -> wasmtime.WasiConfig:
 
 
 def _run(
-    loaded: LoadedComponent, index: wc.ExportIndex, args: Sequence[object], call: _Call
+    loaded: LoadedComponent,
+    index: wc.ExportIndex,
+    args: Sequence[object],
+    call: _Call,
+    *,
+    warm: WarmInstance | None = None,
+    pool: InstancePool | None = None,
 ) -> None:
     """The worker: build the sandbox, instantiate, call. Never raises; fills ``call``."""
+    if pool is not None:
+        _run_pooled(loaded, index, args, call, warm=warm, pool=pool)
+        return
     engine = get_engine()
     store: wasmtime.Store | None = None
     try:
@@ -390,6 +421,7 @@ def _run(
         store.set_wasi(_wasi_config(call))
         if loaded.imports_http:
             store.set_wasi_http()
+        call.store = store
         linker = _linker(loaded)
         call.phase = "instantiate"
         if loaded.http_handler_imports:
@@ -416,6 +448,50 @@ def _run(
         # otherwise hold this frame (and the Store) alive until some later GC, possibly at
         # interpreter shutdown, when wasmtime's threads can no longer call back into Python.
         store = None
+        call.store = None
+        call.done.set()
+        call.wake.set()
+
+
+def _run_pooled(
+    loaded: LoadedComponent,
+    index: wc.ExportIndex,
+    args: Sequence[object],
+    call: _Call,
+    *,
+    warm: WarmInstance | None,
+    pool: InstancePool,
+) -> None:
+    """:func:`_run` on a warm instance (built now on a miss, so that it can be reused when the
+    policy allows). Same errors, phases and guarantees as the fresh path."""
+    ok = False
+    store: wasmtime.Store | None = None
+    try:
+        if warm is None:
+            call.phase = "instantiate"
+            warm = pool.build(loaded, call.caps, call.output_limit)
+        store = call.store = warm.store
+        warm.attach(call, call.caps.timeout_seconds)
+        http_policy.activate(call.http)
+        func = warm.instance.get_func(store, index)
+        if func is None:
+            raise NotFoundError(
+                f"export of component {loaded.component_id!r} is not a function",
+                fix="call a function export",
+            )
+        call.phase = "call"
+        call.value = func(store, *args)
+        call.ok = ok = True
+    except (wasmtime.WasmtimeError, PolicyError, NotFoundError, *_LOWERING_ERRORS) as exc:
+        call.error = exc.with_traceback(None)
+    finally:
+        http_policy.activate(None)
+        call.http.helper = {}
+        store = call.store = None
+        if warm is not None:
+            warm.drain_output()  # everything the guest wrote, into this call's tails
+            pool.release(warm, ok=ok)
+        warm = None
         call.done.set()
         call.wake.set()
 
@@ -428,6 +504,7 @@ def invoke(
     *,
     output_limit: int = DEFAULT_OUTPUT_LIMIT,
     cancel: CancelHandle | None = None,
+    pool: InstancePool | None = None,
 ) -> InvokeResult:
     """Call ``export_path`` of ``loaded`` with ``args`` in a fresh sandbox built from ``caps``.
 
@@ -442,6 +519,9 @@ def invoke(
     ``cancel``: cancelling it (from any thread) stops the guest within ~30 ms (or abandons
     it, if blocked in a host call, after :data:`CANCEL_GRACE_SECONDS`) and raises
     :class:`ComponentCancelledError`, unless the call had already succeeded.
+
+    With ``pool``, the call runs in a warm instance built ahead for exactly ``caps`` (or one
+    built now), single-use unless ``caps.max_invocations`` allows reuse.
     """
     index = _export_index(loaded, tuple(export_path))
     stuck = abandoned_calls(loaded.component_id)
@@ -456,10 +536,13 @@ def invoke(
     call = _Call(caps, output_limit, margin=redact.max_match, cancel=cancel)
     started = time.monotonic()
     call_args = list(args)
+    if pool is not None and not pool.applies_to(caps):
+        pool = None
+    warm = pool.take(loaded, caps, output_limit) if pool is not None else None
     if cancel is not None:
         cancel.on_cancel(call.wake.set)
     try:
-        _pool.submit(lambda: _run(loaded, index, call_args, call))
+        _pool.submit(lambda: _run(loaded, index, call_args, call, warm=warm, pool=pool))
         call.wake.wait(max(caps.timeout_seconds, 0.0) + TIMEOUT_GRACE_SECONDS)
         if not call.done.is_set():
             cancelled = cancel is not None and cancel.cancelled

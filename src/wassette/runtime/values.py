@@ -14,9 +14,10 @@ the type tells which case a value is. This module therefore:
   ``Variant(tag, payload)`` only when the SDK wants it, floats as ``float``);
 - passes the few values wasmtime-py would lower as a *different* case (a ``bool`` case after
   an integer case, a case after one whose payload may be ``None``) as :class:`ForcedCase`,
-  which a small, additive hook on wasmtime-py's variant lowering honours by tag (see
-  :func:`_install_forced_case_hook`); without the hook such values are refused with
-  :class:`~wassette.errors.UnsupportedValueError` rather than silently changed;
+  which a small, additive hook on wasmtime-py's variant lowering honours by tag (installed
+  explicitly, see :func:`wassette.runtime._wasmtime_compat.install`); if it cannot be installed
+  such values are refused with :class:`~wassette.errors.UnsupportedValueError` rather than
+  silently changed;
 - reads results back into JSON using the type to recover the case of bare payloads.
 
 The JSON shapes are the ones of :mod:`wassette.schema.json_schema`.
@@ -24,21 +25,19 @@ The JSON shapes are the ones of :mod:`wassette.schema.json_schema`.
 
 from __future__ import annotations
 
-import ctypes
 import math
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
 
 import wasmtime.component as wc
-from wasmtime import _ffi as ffi
-from wasmtime._store import Storelike
-from wasmtime.component import _types as sdk_types
 
 from wassette.errors import ComponentError, InvalidArgumentsError, UnsupportedValueError
+from wassette.runtime import _wasmtime_compat as compat
+from wassette.runtime._wasmtime_compat import ForcedCase
+from wassette.runtime.discovery import from_valtype
 from wassette.schema.json_schema import F32_MAX, F64_MAX, nullable
 from wassette.schema.tools import ToolSpec
-from wassette.schema.wit import FLOAT_KINDS, INT_RANGES, WitType, from_valtype
+from wassette.schema.wit import FLOAT_KINDS, INT_RANGES, WitType
 
 _NONE_TYPE: Final = type(None)
 _MAX_SHOWN: Final = 40
@@ -232,7 +231,9 @@ def _variant_like(t: WitType, v: Any, path: str) -> Any:
     chosen = _sdk_choice(t, payload)
     if chosen == index and not isinstance(payload, ForcedCase):
         return payload  # wasmtime-py's own bare-payload form picks the right case
-    if FORCED_CASES_SUPPORTED:
+    # Installed at the runtime's start-up; asked again here because a call's arguments are
+    # checked before its component is loaded (in a fresh CLI process, before any engine).
+    if compat.forced_cases_installed() or compat.install():
         return ForcedCase(tag, payload)
     raise UnsupportedValueError(
         f"{path}: the {t.kind} case `{tag}` cannot be passed to the component",
@@ -420,57 +421,6 @@ def _sdk_choice(t: WitType, payload: Any) -> int | None:
         elif isinstance(payload, tuple(_classes(payload_t))):
             return i
     return None
-
-
-@dataclass(frozen=True)
-class ForcedCase:
-    """A variant/option/result value whose case is given by name, not by its payload's class.
-
-    Only produced for untagged types where wasmtime-py's class-based choice would pick another
-    case (``variant { small(u8), flag(bool) }`` with ``flag(true)``: ``True`` is an ``int``).
-    """
-
-    tag: str
-    payload: Any = None
-
-
-def _install_forced_case_hook() -> bool:
-    """Teach wasmtime-py's variant lowering to honour :class:`ForcedCase` values.
-
-    ``VariantLikeType._lower(store, val)`` returns ``(case name, lowered payload or None)``
-    for variants, options and results, nested anywhere. The hook handles ``ForcedCase``
-    exactly as the SDK handles the case it selected itself (same FFI calls, same ownership)
-    and leaves every other value to the original. It is additive and idempotent; if the SDK
-    does not look as expected (another version) nothing is patched and such values are
-    refused instead.
-    """
-    cls = getattr(sdk_types, "VariantLikeType", None)
-    original = getattr(cls, "_lower", None)
-    if cls is None or original is None or not hasattr(cls, "_cases"):
-        return False
-    if getattr(original, "_wassette_forced_case", False):
-        return True
-
-    def _lower(self: Any, store: Storelike, val: Any) -> Any:
-        if not isinstance(val, ForcedCase):
-            return original(self, store, val)
-        for name, ty in self._cases():
-            if name != val.tag:
-                continue
-            if ty is None:
-                return (name, None)
-            raw = ffi.wasmtime_component_val_t()
-            ty.convert_to_c(store, val.payload, ctypes.pointer(raw))
-            return (name, ffi.wasmtime_component_val_new(ctypes.byref(raw)))
-        raise ValueError(f"no case {val.tag!r} in this variant")
-
-    _lower._wassette_forced_case = True  # type: ignore[attr-defined]
-    cls._lower = _lower
-    return True
-
-
-#: Whether ForcedCase values can be passed (the hook is in place).
-FORCED_CASES_SUPPORTED: Final = _install_forced_case_hook()
 
 
 # ---------------------------------------------------------------------------------------------

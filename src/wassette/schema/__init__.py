@@ -1,6 +1,7 @@
-"""Pure type layer: WIT types -> JSON Schema, tool naming and tool enumeration.
+"""Pure type layer: WIT types -> JSON Schema, tool naming and tool specs.
 
-Reads wasmtime's type classes (never instantiates or calls anything).
+Does not import wasmtime: reading types and tools out of a compiled component is
+:mod:`wassette.runtime.discovery`.
 """
 
 from wassette.schema.docs import ComponentDocs, read_component_docs
@@ -17,10 +18,8 @@ from wassette.schema.tools import (
     ToolDiscovery,
     ToolSpec,
     default_description,
-    describe_function,
-    enumerate_tools,
 )
-from wassette.schema.wit import WitType, from_valtype
+from wassette.schema.wit import WitType
 
 __all__ = [
     "ComponentDocs",
@@ -31,9 +30,6 @@ __all__ = [
     "UnsupportedTypeError",
     "WitType",
     "default_description",
-    "describe_function",
-    "enumerate_tools",
-    "from_valtype",
     "input_schema",
     "output_schema",
     "read_component_docs",

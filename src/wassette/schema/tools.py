@@ -1,14 +1,15 @@
-"""Tool discovery: a component's exported functions as MCP tools."""
+"""Tool specs: a component's exported functions as MCP tools, as plain data.
+
+No wasmtime here: a :class:`ToolSpec` is read back from metadata files (``from_json``) by the
+manager and the CLI without loading the runtime. Reading specs out of a compiled component is
+:mod:`wassette.runtime.discovery`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-import wasmtime
-import wasmtime.component as wc
-
-from wassette.schema.docs import ComponentDocs, read_component_docs
 from wassette.schema.json_schema import (
     JSONSchema,
     UnsupportedTypeError,
@@ -16,13 +17,9 @@ from wassette.schema.json_schema import (
     output_schema,
 )
 from wassette.schema.naming import tool_name
-from wassette.schema.wit import WitType, from_valtype
+from wassette.schema.wit import WitType
 from wassette.schema.wit import from_json as wit_from_json
 from wassette.schema.wit import to_json as wit_to_json
-
-#: componentize-py's internal export instance, which is not a tool (Wassette exposes it as
-#: ``exports_init``: a bug we do not copy).
-_COMPONENTIZE_PY_INSTANCE = "exports"
 
 
 @dataclass(frozen=True)
@@ -131,93 +128,3 @@ def default_description(export_path: tuple[str, ...]) -> str:
     if len(export_path) == 1:
         return f"Call the function `{export_path[0]}` exported by the component."
     return f"Call the function `{export_path[-1]}` of the exported interface `{export_path[0]}`."
-
-
-def describe_function(
-    export_path: tuple[str, ...], func: wc.FuncType, docs: ComponentDocs | None = None
-) -> ToolSpec | SkippedExport:
-    """Turn one exported function into a :class:`ToolSpec`, or say why it cannot be a tool."""
-    params = tuple((name, from_valtype(t)) for name, t in func.params)
-    raw_result = func.result
-    result = None if raw_result is None else from_valtype(raw_result)
-    for name, t in params:
-        if t.contains_opaque():
-            return SkippedExport(
-                export_path,
-                f"parameter `{name}` has type {t}, which holds a resource or another "
-                "non-JSON value; JSON callers cannot provide it",
-            )
-    if result is not None and result.contains_opaque():
-        return SkippedExport(
-            export_path,
-            f"the result type {result} holds a resource or another non-JSON value; "
-            "it cannot be returned as JSON",
-        )
-    text = docs.for_export(export_path) if docs is not None else None
-    return ToolSpec(
-        name=tool_name(export_path),
-        description=text or default_description(export_path),
-        input_schema=input_schema(params),
-        output_schema=output_schema(result),
-        export_path=export_path,
-        params=params,
-        result=result,
-    )
-
-
-def enumerate_tools(
-    component: wc.Component, engine: wasmtime.Engine, wasm: bytes | None = None
-) -> ToolDiscovery:
-    """List the tools of a compiled component.
-
-    World-level exported functions and functions of exported interfaces become tools;
-    componentize-py's internal ``exports`` instance and functions taking or returning
-    resources are skipped (and listed in ``skipped``). Pass the component's ``wasm`` bytes to
-    pick up WIT doc comments from its ``package-docs`` section.
-    """
-    docs = read_component_docs(wasm) if wasm is not None else None
-    tools: list[ToolSpec] = []
-    skipped: list[SkippedExport] = []
-    for name, extern in component.type.exports(engine).items():
-        item = extern.ty
-        if isinstance(item, wc.FuncType):
-            _add(describe_function((name,), item, docs), tools, skipped)
-        elif isinstance(item, wc.ComponentInstanceType):
-            members = item.exports(engine)
-            funcs = {n: e.ty for n, e in members.items()}
-            funcs = {n: f for n, f in funcs.items() if isinstance(f, wc.FuncType)}
-            if name == _COMPONENTIZE_PY_INSTANCE and set(funcs) <= {"init"}:
-                skipped.extend(
-                    SkippedExport((name, f), "componentize-py's internal start-up function")
-                    for f in funcs
-                )
-                continue
-            for fname, ftype in funcs.items():
-                assert isinstance(ftype, wc.FuncType)
-                if fname.startswith("["):
-                    # [constructor]r, [method]r.m, [static]r.m: resource functions.
-                    skipped.append(SkippedExport((name, fname), "a resource constructor or method"))
-                    continue
-                _add(describe_function((name, fname), ftype, docs), tools, skipped)
-        # Exported types, resources, core modules and nested components are not tools.
-    names = [t.name for t in tools]
-    clashes = sorted({n for n in names if names.count(n) > 1})
-    if clashes:
-        # Two exports that normalise to one name (e.g. `a:b/c#d` and `a_b_c_d`): offering
-        # either would make the other unreachable, so neither is offered.
-        skipped.extend(
-            SkippedExport(t.export_path, f"its tool name `{t.name}` is not unique")
-            for t in tools
-            if t.name in clashes
-        )
-        tools = [t for t in tools if t.name not in clashes]
-    return ToolDiscovery(tuple(tools), tuple(skipped))
-
-
-def _add(
-    found: ToolSpec | SkippedExport, tools: list[ToolSpec], skipped: list[SkippedExport]
-) -> None:
-    if isinstance(found, ToolSpec):
-        tools.append(found)
-    else:
-        skipped.append(found)

@@ -1,17 +1,17 @@
-"""A plain, immutable model of WIT value types, read once from wasmtime's type objects.
+"""A plain, immutable model of WIT value types.
 
 wasmtime-py's ``ValType`` objects are ctypes handles whose accessors (``.cases``, ``.fields``,
-...) cross the FFI and allocate new objects on every call. We read a function's signature once
-into :class:`WitType` trees: pure data that is hashable, cheap to walk on every tool call, and
-usable by the schema generator and the value converter without touching wasmtime again.
+...) cross the FFI and allocate new objects on every call. The runtime reads a function's
+signature once (:func:`wassette.runtime.discovery.from_valtype`) into :class:`WitType` trees:
+pure data that is hashable, cheap to walk on every tool call, and usable by the schema
+generator and the value converter without touching wasmtime again. This module does not
+import wasmtime, so tool specs can be read from metadata without loading it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Final
-
-import wasmtime.component as wc
 
 #: Integer kinds with their inclusive (min, max) range.
 INT_RANGES: Final[dict[str, tuple[int, int]]] = {
@@ -27,23 +27,6 @@ INT_RANGES: Final[dict[str, tuple[int, int]]] = {
 FLOAT_KINDS: Final = frozenset({"f32", "f64"})
 #: Kinds no JSON caller can produce or consume.
 OPAQUE_KINDS: Final = frozenset({"own", "borrow", "future", "stream", "error-context"})
-
-_SCALARS: Final[dict[type, str]] = {
-    wc.Bool: "bool",
-    wc.U8: "u8",
-    wc.U16: "u16",
-    wc.U32: "u32",
-    wc.U64: "u64",
-    wc.S8: "s8",
-    wc.S16: "s16",
-    wc.S32: "s32",
-    wc.S64: "s64",
-    wc.F32: "f32",
-    wc.F64: "f64",
-    wc.Char: "char",
-    wc.String: "string",
-    wc.ErrorContext: "error-context",
-}
 
 
 @dataclass(frozen=True)
@@ -119,44 +102,6 @@ def wit_spelling(t: WitType) -> str:  # noqa: PLR0911
     if t.kind in ("enum", "flags"):
         return f"{t.kind} {{ " + ", ".join(t.names) + " }"
     return t.kind
-
-
-def from_valtype(ty: wc.ValType) -> WitType:  # noqa: PLR0911, PLR0912
-    """Read a wasmtime-py ``ValType`` into a :class:`WitType` (one FFI walk)."""
-    scalar = _SCALARS.get(type(ty))
-    if scalar is not None:
-        return WitType(scalar)
-    if isinstance(ty, wc.ListType):
-        return WitType("list", element=from_valtype(ty.element))
-    if isinstance(ty, wc.RecordType):
-        return WitType("record", fields=tuple((n, from_valtype(t)) for n, t in ty.fields))
-    if isinstance(ty, wc.TupleType):
-        return WitType("tuple", elements=tuple(from_valtype(t) for t in ty.elements))
-    if isinstance(ty, wc.VariantType):
-        return WitType("variant", cases=tuple((n, _maybe(t)) for n, t in ty.cases))
-    if isinstance(ty, wc.EnumType):
-        return WitType("enum", names=tuple(ty.names))
-    if isinstance(ty, wc.OptionType):
-        return WitType("option", cases=(("none", None), ("some", from_valtype(ty.payload))))
-    if isinstance(ty, wc.ResultType):
-        return WitType("result", cases=(("ok", _maybe(ty.ok)), ("err", _maybe(ty.err))))
-    if isinstance(ty, wc.FlagsType):
-        return WitType("flags", names=tuple(ty.names))
-    if isinstance(ty, wc.OwnType):
-        return WitType("own")
-    if isinstance(ty, wc.BorrowType):
-        return WitType("borrow")
-    if isinstance(ty, wc.FutureType):
-        return WitType("future")
-    if isinstance(ty, wc.StreamType):
-        return WitType("stream")
-    # A value type added by a later wasmtime: treat it as opaque so the function is skipped
-    # (with a reason) instead of being exposed with a wrong schema.
-    return WitType(f"unknown:{type(ty).__name__}")
-
-
-def _maybe(ty: wc.ValType | None) -> WitType | None:
-    return None if ty is None else from_valtype(ty)
 
 
 _KINDS: Final = frozenset(

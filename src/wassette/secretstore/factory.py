@@ -8,9 +8,9 @@ the ``[vault]`` table). Heavy client libraries are imported only for the backend
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
-from wassette.config import Settings
 from wassette.errors import ConfigError
 from wassette.secretstore.backend import SecretBackend
 from wassette.secretstore.store import SecretStore
@@ -21,8 +21,29 @@ if TYPE_CHECKING:
 BACKENDS = ("file", "vault")
 
 
+class BackendSettings(Protocol):
+    """The part of :class:`wassette.config.Settings` the factory reads.
+
+    A protocol rather than an import: config.py needs the secret-reference types of this
+    package, so importing it back here would make ``config`` and ``secretstore`` a cycle.
+    """
+
+    @property
+    def secrets_backend(self) -> str: ...
+    @property
+    def secrets_dir(self) -> Path: ...
+    @property
+    def encrypt_new(self) -> bool: ...
+    @property
+    def history_limit(self) -> int: ...
+    @property
+    def state_dir(self) -> Path: ...
+    @property
+    def raw(self) -> Mapping[str, Any]: ...
+
+
 def open_backend(
-    settings: Settings,
+    settings: BackendSettings,
     environ: Mapping[str, str],
     *,
     custody: Callable[[], KeyCustody] | None = None,

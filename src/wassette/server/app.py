@@ -36,7 +36,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSI
 from wassette import __version__
 from wassette.approval import ApprovalPending
 from wassette.errors import ApprovalRefusedError, NotFoundError, WassetteError
-from wassette.manager import ComponentManager
+from wassette.manager import ComponentManager, offered_names
 from wassette.server import builtin_tools
 from wassette.server._sdk_compat import connection_of
 from wassette.server.approvals import (
@@ -216,6 +216,15 @@ class WassetteMCP:
         with self._compile_lock:
             return set(self._pending)
 
+    @property
+    def builtin_context(self) -> builtin_tools.BuiltinContext:
+        """What the built-in tools run against (the serve command sets its catalogue)."""
+        return self._builtin_ctx
+
+    def server_started(self) -> bool:
+        """Whether :meth:`start` ran (the transport is up and compiling has been queued)."""
+        return self._started
+
     def close(self) -> None:
         """End every open listen stream gracefully."""
         self.listen.close()
@@ -257,6 +266,7 @@ class WassetteMCP:
             try:
                 specs = self.manager.tools_of(cid)
                 self.manager.loaded(cid)
+                self.manager.prewarm(cid)  # warm instances before the first call
             except WassetteError as exc:
                 event(
                     log, logging.WARNING, "component unavailable", component=cid, error=exc.message
@@ -343,22 +353,13 @@ class WassetteMCP:
         if key == self._listing_key:
             return self._listing
         tools = list(self._builtin_tools)
-        seen = {t.name for t in tools}
         schemas: dict[str, Mapping[str, Any]] = {t.name: t.input_schema for t in tools}
-        for cid, specs in entries:
-            for spec in specs:
-                if spec.name in seen:
-                    event(
-                        log,
-                        logging.WARNING,
-                        "tool name hidden by another",
-                        tool=spec.name,
-                        component=cid,
-                    )
-                    continue
-                seen.add(spec.name)
-                tools.append(types.Tool.model_validate(spec.as_mcp_tool()))
-                schemas[spec.name] = spec.input_schema
+        # Same-named tools of two components are offered as <component-id>.<tool>; a tool
+        # named like a built-in is always qualified.
+        reserved = frozenset(schemas)
+        for name, _cid, spec in offered_names(entries, reserved):
+            tools.append(types.Tool.model_validate({**spec.as_mcp_tool(), "name": name}))
+            schemas[name] = spec.input_schema
         self._listing, self._schemas, self._listing_key = tools, schemas, key
         return tools
 

@@ -35,9 +35,9 @@ def _obj(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
 
 
 def _details(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    return _obj(
-        {"component_id": _ID, "details": _obj(props, required)}, ["component_id", "details"]
-    )
+    # Wassette's details schemas forbid extra fields: a typo ("acess") must not be dropped.
+    details = {**_obj(props, required), "additionalProperties": False}
+    return _obj({"component_id": _ID, "details": details}, ["component_id", "details"])
 
 
 _URI = {"type": "string", "description": "A host directory as fs:///absolute/path."}
@@ -106,8 +106,9 @@ SCHEMAS: dict[str, tuple[str, dict[str, Any]]] = {
         _obj({"component_id": _ID}, ["component_id"]),
     ),
     "search-components": (
-        "Search the loaded components by id, tool name and tool description.",
-        _obj({"query": {"type": "string", "description": "Words to look for (optional)."}}, []),
+        "Search the catalogue of known components (name, description, URI); each entry says "
+        "whether it is loaded. Load one with load-component and its uri.",
+        _obj({"query": {"type": "string", "description": "Text to look for (optional)."}}, []),
     ),
 }
 
@@ -186,6 +187,11 @@ def _details_of(tool: str, args: Mapping[str, Any]) -> Mapping[str, Any]:
         raise _bad(tool, "details", "is required")
     if not isinstance(details, dict):
         raise _bad(tool, "details", f"must be an object, not {type(details).__name__}")
+    allowed = SCHEMAS[tool][1]["properties"]["details"]["properties"]
+    extra = sorted(str(k) for k in details if k not in allowed)
+    if extra:
+        shown = ", ".join(ascii(k[:40]) for k in extra[:5])
+        raise _bad(tool, "details", f"has unknown field(s) {shown}; allowed: {', '.join(allowed)}")
     return details
 
 
@@ -193,8 +199,8 @@ def _access(tool: str, details: Mapping[str, Any]) -> list[str]:
     access = details.get("access")
     if access is None:
         raise _bad(tool, "details.access", "is required")
-    if isinstance(access, str):  # be lenient: "read" or "read,write"
-        access = [a.strip() for a in access.split(",") if a.strip()]
+    if isinstance(access, str):
+        raise _bad(tool, "details.access", 'must be an array, e.g. ["read"] or ["read", "write"]')
     if not isinstance(access, list) or not access:
         raise _bad(tool, "details.access", 'must be a non-empty list of "read" and "write"')
     bad = [a for a in access if a not in ("read", "write")]
@@ -222,6 +228,8 @@ class BuiltinContext:
     #: Answers the approval requests of this call (the server binds one per call, from the
     #: ``mcp_grants`` setting and the client's session); the default asks nobody and refuses.
     approver: Approver = field(default_factory=lambda: refuse_all("unavailable", NO_APPROVER))
+    #: What search-components searches (catalogue entries); None: the shipped catalogue.
+    catalogue: list[Any] | None = None
 
 
 def require_approval(ctx: BuiltinContext, request: ApprovalRequest, instead: str) -> None:
@@ -245,13 +253,24 @@ def _policy_view(policy: Policy | None) -> dict[str, Any] | None:
 def _granted(
     verb: str, cid: str, kind: str, details: dict[str, Any], new: Policy
 ) -> dict[str, Any]:
-    return {
-        "status": f"permission {verb} successfully",
+    # Wassette's wording: grants and the storage revoke say "... successfully", the network
+    # and environment revokes say "permission revoked".
+    status = (
+        "permission revoked"
+        if verb == "revoked" and kind != "storage"
+        else f"permission {verb} successfully"
+    )
+    out: dict[str, Any] = {
+        "status": status,
         "component_id": cid,
         "permission_type": kind,
         "details": details,
-        "policy": _policy_view(new),
     }
+    if verb == "revoked" and kind == "storage":
+        out["uri"] = details["uri"]
+        out["message"] = "All access (read and write) to the specified URI has been revoked"
+    out["policy"] = _policy_view(new)
+    return out
 
 
 log = logging.getLogger(__name__)
@@ -334,7 +353,7 @@ def _search_tool(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dic
     query = args.get("query")
     if query is not None and not isinstance(query, str):
         raise _bad(name, "query", f"must be a string, not {type(query).__name__}")
-    return _search(ctx.manager, query or "")
+    return _search(ctx.manager, query or "", ctx.catalogue)
 
 
 def _component(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> str:
@@ -347,16 +366,33 @@ def _get_policy(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict
     cid = _component(ctx, name, args)
     policy = ctx.manager.policy(cid)
     out: dict[str, Any] = {
-        "status": "policy found" if policy is not None else "no policy",
+        "status": "policy found" if policy is not None else "no policy found",
         "component_id": cid,
-        "policy": _policy_view(policy),
     }
+    if policy is not None:
+        out["policy_info"] = _policy_info(ctx.manager, cid)
+    out["policy"] = _policy_view(policy)
     if policy is None:
         out["message"] = (
             "no policy file: the component is denied everything (grant permissions to allow "
             "storage, network or environment variables)"
         )
     return out
+
+
+def _policy_info(m: ComponentManager, cid: str) -> dict[str, Any]:
+    """Wassette's description of where a policy lives."""
+    path = m.policies.path_for(cid)
+    try:
+        created = int(path.stat().st_mtime)
+    except OSError:
+        created = None
+    return {
+        "policy_id": f"{cid}-policy",
+        "source_uri": path.resolve().as_uri(),
+        "local_path": str(path),
+        "created_at": created,
+    }
 
 
 def _reset(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -417,7 +453,7 @@ def _permission(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict
         else:
             new = store.revoke_environment_variable(cid, key)
         shown = {"key": key}
-        kind = "environment"
+        kind = "environment variable"
     return _granted(verb, cid, kind, shown, new)
 
 
@@ -461,25 +497,36 @@ def _component_rows(m: ComponentManager) -> list[dict[str, Any]]:
         if specs is None:
             row["status"] = "compiling"
             row["tools"] = []
+            row["tools_count"] = 0
+            row["schema"] = {"tools": []}
         else:
             row["status"] = "ready"
             row["tools"] = [{"name": s.name, "description": s.description} for s in specs]
+            # Wassette's fields: the count, and the full MCP Tool objects.
+            row["tools_count"] = len(specs)
+            row["schema"] = {"tools": [s.as_mcp_tool() for s in specs]}
         rows.append(row)
     return rows
 
 
-def _search(m: ComponentManager, query: str) -> dict[str, Any]:
-    words = [w for w in query.lower().split() if w]
-    hits = []
-    for row in _component_rows(m):
-        haystack = " ".join(
-            [row["id"]] + [f"{t['name']} {t['description']}" for t in row["tools"]]
-        ).lower()
-        if all(w in haystack for w in words):
-            hits.append(row)
+def _search(m: ComponentManager, query: str, entries: list[Any] | None = None) -> dict[str, Any]:
+    from wassette.catalogue import search, shipped
+    from wassette.components.sources import derive_component_id
+
+    installed = set(m.component_ids())
+    found = []
+    for entry in search(shipped() if entries is None else entries, query):
+        item: dict[str, Any] = entry.as_dict()
+        try:
+            cid = derive_component_id(entry.uri)
+        except WassetteError:
+            cid = None
+        item["component_id"] = cid
+        item["loaded"] = cid in installed
+        found.append(item)
     return {
+        "status": "Component list found",
+        "components": found,
         "query": query,
-        "components": hits,
-        "total": len(hits),
-        "note": "searches the loaded components only (no registry is consulted)",
+        "total": len(found),
     }

@@ -57,6 +57,11 @@ class HttpOptions:
     port: int
     auth_token: str | None = None
     allowed_hosts: Sequence[str] = field(default_factory=tuple)
+    # Serve pre-2026-07-28 clients with sessions (False: statelessly, no GET stream);
+    # 2026-07-28 requests are always served statelessly.
+    legacy_sessions: bool = True
+    # Answer a simple stateless request with application/json instead of an event stream.
+    json_response: bool = False
     #: Listening beyond loopback without a token was asked for explicitly.
     insecure_no_auth: bool = False
     #: Open sessions at most (streamable HTTP and SSE); a new one beyond gets 503.
@@ -287,10 +292,57 @@ class JsonRpcGuard:
             )(scope, receive, send)
 
 
+def is_ready(mcp: WassetteMCP) -> bool:
+    """Ready: serving has started (provisioning ran before it) and no component's first
+    metadata load is still running."""
+    return mcp.server_started() and not mcp.pending()
+
+
+def _ready_route(mcp: WassetteMCP) -> Route:
+    async def ready(_request: Request) -> Response:
+        if is_ready(mcp):
+            return JSONResponse({"status": "ready"})
+        return JSONResponse(
+            {"status": "not ready", "compiling": sorted(mcp.pending())},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
+    return Route("/ready", ready, methods=["GET"])
+
+
+def _info_route() -> Route:
+    from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+
+    from wassette import __version__
+    from wassette.buildinfo import build_info, version_text
+
+    async def info(_request: Request) -> Response:
+        return JSONResponse(
+            {
+                "version": __version__,
+                # Wassette's field is one line of text; the same facts as an object follow.
+                "build_info": version_text(),
+                "name": "wassette",
+                "build": build_info(),
+                "protocol_revisions": {
+                    "stateless": list(MODERN_PROTOCOL_VERSIONS),
+                    "sessions": list(HANDSHAKE_PROTOCOL_VERSIONS),
+                },
+            }
+        )
+
+    return Route("/info", info, methods=["GET"])
+
+
+def _status_routes(mcp: WassetteMCP) -> list[Route]:
+    return [_health_route(mcp), _ready_route(mcp), _info_route()]
+
+
 def streamable_http_app(
     mcp: WassetteMCP, options: HttpOptions, event_store: EventStore | None = None
 ) -> ASGIApp:
-    """The streamable HTTP app: ``/mcp`` and ``/health``.
+    """The streamable HTTP app: ``/mcp``, ``/health``, ``/ready`` and ``/info``.
 
     Response streams are resumable: events carry ids from a bounded in-memory store, and a
     client that lost its connection reconnects with ``Last-Event-ID``.
@@ -300,7 +352,9 @@ def streamable_http_app(
         streamable_http_path="/mcp",
         transport_security=security,
         host=options.host,
-        custom_starlette_routes=[_health_route(mcp)],
+        stateless_http=not options.legacy_sessions,
+        json_response=options.json_response,
+        custom_starlette_routes=_status_routes(mcp),
         event_store=event_store if event_store is not None else BoundedEventStore(),
         retry_interval=RETRY_INTERVAL_MS,
         max_sessions=options.max_sessions,
@@ -351,7 +405,7 @@ def sse_app(mcp: WassetteMCP, options: HttpOptions) -> ASGIApp:
         routes=[
             Route("/sse", handle_sse, methods=["GET"]),
             Mount("/messages/", app=sse.handle_post_message),
-            _health_route(mcp),
+            *_status_routes(mcp),
         ],
         lifespan=lifespan,
     )

@@ -1,0 +1,498 @@
+"""Warm instances: components instantiated ahead of the call, off the request path.
+
+Instantiating an 18 MB componentize-py component costs about a millisecond of CPU, as much as
+the rest of a call. The pool does that work on a background thread (wasmtime releases the GIL
+while it instantiates), for the component's **current** capabilities, so a call finds a
+ready-made sandbox and only calls into it.
+
+Isolation is exactly that of a fresh Store per call:
+
+* **Single use by default.** A call takes a warm instance, uses it once, and it is dropped.
+  An instance never sees two calls unless the component's policy opts in
+  (``permissions.resources.limits.max_invocations`` > 1, see :class:`Capabilities`).
+* **Keyed by a fingerprint of everything the sandbox was built from**: the compiled component
+  (the very ``LoadedComponent`` object: a replaced wasm is a new one), the whole
+  :class:`Capabilities` (env *values*, preopens with their directory identity, network rules,
+  memory and time limits, the reuse setting) and the output limit. The caller computes the
+  capabilities afresh for every call from the current policy and secrets (stat-validated), so
+  a ``secret set`` from another process, a grant or a new wasm changes the fingerprint: the
+  instances built for the old one are discarded and never serve a call, and that call gets a
+  fresh instance built for the new one.
+* An instance whose call failed (trap, timeout, bad arguments) is never reused.
+
+Bounds: ``size`` ready instances per component, ``max_total`` over all components, pools idle
+for ``idle_seconds`` are emptied, and :meth:`InstancePool.close` (also run at interpreter exit)
+frees every pooled Store while Python is fully alive: freed during interpreter shutdown,
+wasmtime's threads may call back into a finalizing interpreter and panic.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import gc
+import hashlib
+import hmac
+import math
+import os
+import secrets as _random
+import threading
+import time
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import wasmtime
+import wasmtime.component as wc
+
+from wassette.runtime import http_policy
+from wassette.runtime.cancel import StoreClock
+from wassette.runtime.capabilities import Capabilities
+from wassette.runtime.engine import EPOCH_TICK_SECONDS, LoadedComponent, get_engine
+from wassette.runtime.http_policy import DeniedRequest
+
+__all__ = ["DEFAULT_POOL_SIZE", "InstancePool", "WarmInstance", "fingerprint"]
+
+DEFAULT_POOL_SIZE = 2
+"""Warm instances kept ready per component (config ``instance_pool_size``; 0 turns it off)."""
+
+DEFAULT_MAX_TOTAL = 64
+"""Warm instances kept over all components together."""
+
+DEFAULT_IDLE_SECONDS = 300.0
+"""A component not called for this long has its warm instances freed."""
+
+FILL_NICENESS = 10
+"""Nice value of the thread that builds instances ahead (Linux; 0 would compete with calls)."""
+
+# Fingerprints shown to people are keyed digests: a plain hash of env values would let anyone
+# who sees it test guesses of a secret offline.
+_DIGEST_KEY = _random.token_bytes(32)
+
+
+def _deadline_ticks(timeout_seconds: float) -> int:
+    return max(1, math.ceil(timeout_seconds / EPOCH_TICK_SECONDS)) + 1
+
+
+def _preopen_identity(caps: Capabilities) -> tuple[tuple[int, int], ...]:
+    """(device, inode) of each preopened directory: a directory replaced at the same path is
+    another sandbox (the warm instance holds a handle on the old one)."""
+    out = []
+    for preopen in caps.preopens:
+        try:
+            st = os.stat(preopen.host_path)
+        except OSError:
+            out.append((-1, -1))
+        else:
+            out.append((st.st_dev, st.st_ino))
+    return tuple(out)
+
+
+def fingerprint(caps: Capabilities, output_limit: int) -> tuple[object, ...]:
+    """Everything a warm sandbox was built from, besides the compiled component itself.
+
+    Compared by equality (never by hash alone), so two capability sets that differ in one env
+    value, one preopen, one limit are never confused.
+    """
+    return (caps, output_limit, _preopen_identity(caps))
+
+
+class _Redirect:
+    """A guest output stream whose destination is chosen per call (the call's own tail).
+
+    It stands where the output collector (``invoke._Spool``) expects a tail: ``keep``,
+    ``lock``, ``closed`` and ``write``; what arrives between calls (target None) is dropped.
+    """
+
+    __slots__ = ("closed", "keep", "lock", "target")
+
+    def __init__(self, keep: int) -> None:
+        self.target: Any = None
+        self.keep = keep
+        self.lock = threading.Lock()
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        target = self.target
+        if target is not None:
+            with target.lock:
+                target.write(data)
+
+
+class _BuildContext:
+    """What ``invoke._wasi_config`` reads from a call, for a sandbox built before the call."""
+
+    def __init__(self, caps: Capabilities, output_limit: int) -> None:
+        self.caps = caps
+        # A margin like the call's own tails keep, so redaction still sees whole secrets.
+        self.stdout = _Redirect(2 * output_limit)
+        self.stderr = _Redirect(2 * output_limit)
+        self.fds: list[tuple[int, _Redirect]] = []
+
+
+def _close_outputs(fds: list[tuple[int, _Redirect]]) -> None:
+    """Stop collecting a discarded warm instance's output files, and close them."""
+    from wassette.runtime.invoke import get_spool
+
+    spool = get_spool()
+    for fd, redirect in fds:
+        spool.finish(fd, redirect)  # type: ignore[arg-type]
+
+
+@dataclass(eq=False)
+class WarmInstance:
+    """An instantiated component in its own Store, built for one fingerprint."""
+
+    component_id: str
+    loaded: LoadedComponent
+    key: tuple[object, ...]
+    store: wasmtime.Store
+    instance: wc.Instance
+    stdout: _Redirect
+    stderr: _Redirect
+    helper: dict[str, wc.Func]
+    # Requests the policy refused while the component was being instantiated.
+    denied_at_start: tuple[DeniedRequest, ...]
+    max_invocations: int
+    # The Store's epoch callback state: deadline and cancel handle of the current call.
+    clock: StoreClock
+    # The guest's output files (memfd) and where they are collected into.
+    fds: list[tuple[int, _Redirect]] = field(default_factory=list)
+    uses: int = 0
+    created: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        # Close the output files whenever the instance is dropped (used, stale or trimmed).
+        weakref.finalize(self, _close_outputs, list(self.fds))
+
+    def attach(self, call: Any, timeout_seconds: float) -> None:
+        """Bind this sandbox to ``call`` (an ``invoke._Call``): output into the call's tails,
+        the wasi:http shim's helper, its time limit counted from now and its cancel handle."""
+        self.stdout.target = call.stdout
+        self.stderr.target = call.stderr
+        call.http.helper = self.helper
+        if self.uses == 0 and self.denied_at_start:
+            call.http.denied.extend(self.denied_at_start)
+        self.clock.arm(timeout_seconds, call.cancel)
+        call.clock = self.clock
+        self.uses += 1
+
+    def drain_output(self) -> None:
+        """Move what the guest wrote during this call into the call's tails (before detach)."""
+        from wassette.runtime.invoke import get_spool
+
+        spool = get_spool()
+        for fd, _redirect in self.fds:
+            spool.drain(fd)
+
+    def detach(self) -> None:
+        self.stdout.target = None
+        self.stderr.target = None
+
+
+def build_warm(
+    loaded: LoadedComponent, caps: Capabilities, key: tuple[object, ...]
+) -> WarmInstance:
+    """Build a sandbox for ``caps`` and instantiate ``loaded`` in it (no call is made).
+
+    The same steps as a fresh call's setup in ``invoke._run``; raises what they raise
+    (``wasmtime.WasmtimeError``, :class:`~wassette.errors.PolicyError`).
+    """
+    from wassette.runtime import invoke  # invoke imports this module
+
+    engine = get_engine()
+    output_limit = int(key[1])  # type: ignore[call-overload] # see fingerprint()
+    ctx = _BuildContext(caps, output_limit)
+    store = wasmtime.Store(engine)
+    # Before instantiation runs guest code: the time limit applies from here.
+    clock = StoreClock.install(store, caps.timeout_seconds)
+    if caps.memory_limit_bytes is not None:
+        store.set_limits(memory_size=caps.memory_limit_bytes)
+    try:
+        store.set_wasi(invoke._wasi_config(ctx))  # type: ignore[arg-type]
+    except BaseException:
+        _close_outputs(ctx.fds)
+        raise
+    if loaded.imports_http:
+        store.set_wasi_http()
+    linker = invoke._linker(loaded)
+    helper: dict[str, wc.Func] = {}
+    http = http_policy.HttpCallContext(caps=caps)
+    try:
+        if loaded.http_handler_imports:
+            helper = http_policy.instantiate_helper(engine, store)
+            http.helper = helper
+            http_policy.activate(http)
+        instance = linker.instantiate(store, loaded.component)
+    except BaseException:
+        _close_outputs(ctx.fds)  # no instance will own them
+        raise
+    finally:
+        http_policy.activate(None)
+        http.helper = {}
+    return WarmInstance(
+        component_id=loaded.component_id,
+        loaded=loaded,
+        key=key,
+        store=store,
+        instance=instance,
+        stdout=ctx.stdout,
+        stderr=ctx.stderr,
+        helper=helper,
+        denied_at_start=tuple(http.denied),
+        max_invocations=max(1, caps.max_invocations),
+        clock=clock,
+        fds=ctx.fds,
+    )
+
+
+@dataclass(eq=False)
+class _ComponentPool:
+    loaded: LoadedComponent
+    caps: Capabilities
+    key: tuple[object, ...]
+    ready: deque[WarmInstance] = field(default_factory=deque)
+    last_used: float = field(default_factory=time.monotonic)
+    building: int = 0
+    failed: bool = False  # building for this key failed: the call path reports why
+
+
+class InstancePool:
+    """Warm instances per component, refilled by one background thread."""
+
+    def __init__(
+        self,
+        size: int = DEFAULT_POOL_SIZE,
+        *,
+        max_total: int = DEFAULT_MAX_TOTAL,
+        idle_seconds: float = DEFAULT_IDLE_SECONDS,
+    ) -> None:
+        self.size = max(0, size)
+        self.max_total = max(0, max_total)
+        self.idle_seconds = idle_seconds
+        self._pools: dict[str, _ComponentPool] = {}
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.counters = {"warm_hits": 0, "misses": 0, "stale_discarded": 0, "reused": 0}
+        # Resident memory one idle warm instance costs, measured on the first builds (wasmtime
+        # maps linear memory copy-on-write from the artifact: only touched pages count).
+        self._resident_per_instance: dict[str, int] = {}
+        _live_pools.add(self)
+
+    # ----------------------------------------------------------------- the call path
+
+    def applies_to(self, caps: Capabilities) -> bool:
+        """False when calls with ``caps`` should simply build a fresh Store (pool off, no
+        reuse): the pool then stays out of the call path entirely."""
+        return not self._closed and (self.size > 0 or caps.max_invocations > 1)
+
+    def take(
+        self, loaded: LoadedComponent, caps: Capabilities, output_limit: int
+    ) -> WarmInstance | None:
+        """A ready instance built for exactly this component and these capabilities, or None
+        (the caller builds one itself). Instances built for anything else are discarded."""
+        if not self.applies_to(caps):
+            return None
+        key = fingerprint(caps, output_limit)
+        stale: list[WarmInstance] = []
+        with self._cond:
+            pool = self._pools.get(loaded.component_id)
+            if pool is None or pool.loaded is not loaded or pool.key != key:
+                if pool is not None:
+                    stale.extend(pool.ready)
+                    self.counters["stale_discarded"] += len(pool.ready)
+                pool = _ComponentPool(loaded=loaded, caps=caps, key=key)
+                self._pools[loaded.component_id] = pool
+            pool.last_used = time.monotonic()
+            warm = pool.ready.popleft() if pool.ready else None
+            self.counters["warm_hits" if warm is not None else "misses"] += 1
+            self._wake()
+        del stale  # the Stores are freed here, outside the lock
+        return warm
+
+    def build(self, loaded: LoadedComponent, caps: Capabilities, output_limit: int) -> WarmInstance:
+        """Build an instance on the calling thread (a miss), returnable with :meth:`release`."""
+        return build_warm(loaded, caps, fingerprint(caps, output_limit))
+
+    def release(self, warm: WarmInstance, *, ok: bool) -> None:
+        """The call on ``warm`` is over. It goes back to the pool only if the policy allows
+        reuse, the call succeeded, it has invocations left and its fingerprint is current."""
+        warm.detach()
+        if not ok or warm.uses >= warm.max_invocations or self._closed:
+            return
+        with self._cond:
+            pool = self._pools.get(warm.component_id)
+            if pool is None or pool.loaded is not warm.loaded or pool.key != warm.key:
+                return
+            if len(pool.ready) >= max(self.size, 1):
+                return
+            pool.ready.appendleft(warm)  # the most recently used first: its pages are warm
+            self.counters["reused"] += 1
+
+    def prime(self, loaded: LoadedComponent, caps: Capabilities, output_limit: int) -> None:
+        """Start filling the pool of ``loaded`` for ``caps`` (e.g. when a server starts)."""
+        if self._closed or self.size == 0:
+            return
+        key = fingerprint(caps, output_limit)
+        with self._cond:
+            pool = self._pools.get(loaded.component_id)
+            if pool is None or pool.loaded is not loaded or pool.key != key:
+                self._pools[loaded.component_id] = _ComponentPool(loaded=loaded, caps=caps, key=key)
+            self._wake()
+
+    def invalidate(self, component_id: str) -> None:
+        """Drop the warm instances of ``component_id`` (it was unloaded or replaced)."""
+        with self._cond:
+            pool = self._pools.pop(component_id, None)
+        if pool is not None:
+            pool.ready.clear()
+
+    # ----------------------------------------------------------------- the filler
+
+    def _wake(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._fill, name="wassette-pool", daemon=True)
+            self._thread.start()
+        self._cond.notify_all()
+
+    def _total(self) -> int:
+        return sum(len(p.ready) + p.building for p in self._pools.values())
+
+    def _next_job(self) -> tuple[str, _ComponentPool] | None:
+        if self._total() >= self.max_total:
+            return None
+        for cid, pool in self._pools.items():
+            if not pool.failed and len(pool.ready) + pool.building < self.size:
+                return cid, pool
+        return None
+
+    def _trim(self, now: float) -> list[WarmInstance]:
+        dropped: list[WarmInstance] = []
+        for cid in list(self._pools):
+            pool = self._pools[cid]
+            if now - pool.last_used > self.idle_seconds and not pool.building:
+                dropped.extend(pool.ready)
+                del self._pools[cid]
+        return dropped
+
+    def _fill(self) -> None:
+        # Building ahead must not take a core from a call in progress: on Linux a thread has
+        # its own nice value, and a lower priority lets calls (and the event loop) go first.
+        # When the builder is starved, calls simply build their own instance, as before.
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), FILL_NICENESS)
+        while True:
+            with self._cond:
+                job: tuple[str, _ComponentPool] | None = None
+                dropped: list[WarmInstance] = []
+                while not self._closed:
+                    dropped = self._trim(time.monotonic())
+                    if dropped:
+                        break
+                    job = self._next_job()
+                    if job is not None:
+                        break
+                    self._cond.wait(timeout=max(1.0, self.idle_seconds / 4))
+                if self._closed:
+                    self._thread = None
+                    self._cond.notify_all()
+                    return
+                if job is not None:
+                    cid, pool = job
+                    pool.building += 1
+            if job is None:
+                del dropped  # the trimmed Stores are freed here, outside the lock
+                continue
+            warm: WarmInstance | None = None
+            before = _resident_bytes() if cid not in self._resident_per_instance else None
+            try:
+                warm = build_warm(pool.loaded, pool.caps, pool.key)
+            except Exception:  # noqa: BLE001 - any failure: calls build fresh and report it
+                warm = None
+            if before is not None and warm is not None:
+                self._resident_per_instance[cid] = max(0, _resident_bytes() - before)
+            with self._cond:
+                pool.building -= 1
+                if warm is None:
+                    pool.failed = True
+                elif self._pools.get(cid) is pool and not self._closed:
+                    pool.ready.append(warm)
+                    warm = None
+                self._cond.notify_all()
+            warm = None  # built for a key that went stale meanwhile: freed here
+
+    # ----------------------------------------------------------------- lifecycle, report
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the filler and free every pooled Store, now. Idempotent."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+        with self._cond:
+            pools = list(self._pools.values())
+            self._pools.clear()
+        held = sum(len(pool.ready) for pool in pools)
+        for pool in pools:
+            pool.ready.clear()
+        del pools
+        if held or thread is not None:
+            # Stores caught in reference cycles go now, not at interpreter shutdown. Skipped
+            # when nothing was pooled: a full collection costs a one-shot command ~50 ms.
+            gc.collect()
+
+    def stats(self) -> dict[str, Any]:
+        """What the pool holds, per component, with a memory estimate (no values)."""
+        with self._cond:
+            per: dict[str, dict[str, Any]] = {
+                cid: {
+                    "ready": len(p.ready),
+                    "building": p.building,
+                    "fingerprint": _digest(p.key),
+                    "max_invocations": p.caps.max_invocations,
+                    "idle_seconds": round(time.monotonic() - p.last_used, 1),
+                }
+                for cid, p in self._pools.items()
+            }
+            total = sum(len(p.ready) for p in self._pools.values())
+            resident = sum(
+                self._resident_per_instance.get(cid, 0) * len(p.ready)
+                for cid, p in self._pools.items()
+            )
+        return {
+            "size_per_component": self.size,
+            "max_total": self.max_total,
+            "ready_total": total,
+            "resident_estimate_bytes": resident,
+            "components": per,
+            **self.counters,
+        }
+
+
+def _digest(key: tuple[object, ...]) -> str:
+    # repr() of Capabilities leaves the env values out; they are part of the fingerprint.
+    caps = key[0]
+    values = caps.env if isinstance(caps, Capabilities) else ()
+    text = repr((values, key))
+    return hmac.new(_DIGEST_KEY, text.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+
+
+def _resident_bytes() -> int:
+    with contextlib.suppress(OSError, ValueError, IndexError), open("/proc/self/statm", "rb") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return 0
+
+
+_live_pools: weakref.WeakSet[InstancePool] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    # Registered when this module is first imported, after the engine module's own exit hook,
+    # so it runs first (atexit is last-in, first-out): Stores are freed while Python is alive.
+    for pool in list(_live_pools):
+        pool.close()
