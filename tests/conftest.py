@@ -1,4 +1,5 @@
-"""Shared fixtures: every test runs with its own XDG directories and no stray WASSETTE_* vars."""
+"""Shared fixtures: every test runs with its own XDG directories and no stray WASSETTE_*,
+VAULT_*, BAO_* or XDG_* variables from the shell that started pytest."""
 
 from __future__ import annotations
 
@@ -43,11 +44,35 @@ class Home:
         return self.root / "config" / "wassette" / "config.toml"
 
 
+# Settings and credentials of the program under test (and of the Vault/OpenBao CLIs): a value
+# in the developer's shell must never change what a test exercises or where it writes.
+CLEARED_PREFIXES = ("WASSETTE_", "VAULT_", "BAO_", "XDG_")
+# Test-harness variables that share a prefix but are no setting of wassette: kept.
+HARNESS_VARS = frozenset({"WASSETTE_TEST_CACHE"})
+
+
+def clear_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remove every CLEARED_PREFIXES variable but HARNESS_VARS (restored after the test)."""
+    for key in list(os.environ):
+        if key.startswith(CLEARED_PREFIXES) and key not in HARNESS_VARS:
+            monkeypatch.delenv(key)
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts without WASSETTE_*, VAULT_*, BAO_* and XDG_* variables.
+
+    Tests that need one set it themselves (``home`` sets XDG_*, which is why it depends on
+    this fixture: it must run after the clearing, not before).
+    """
+    clear_environment(monkeypatch)
+
+
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _clean_environment: None) -> Home:
     root = tmp_path / "home"
     root.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WASSETTE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CLEARED_PREFIXES)}
     env.update(
         HOME=str(root),
         XDG_DATA_HOME=str(root / "data"),
@@ -55,9 +80,6 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Home:
         XDG_STATE_HOME=str(root / "state"),
         XDG_CACHE_HOME=str(root / "cache"),
     )
-    for key in list(os.environ):
-        if key.startswith("WASSETTE_"):
-            monkeypatch.delenv(key)
     for key in ("HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
         monkeypatch.setenv(key, env[key])
     return Home(root, env)

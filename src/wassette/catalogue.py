@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from wassette.errors import ConfigError, NotFoundError
+from wassette.fsutil import os_reason
 
 MAX_CATALOGUE_BYTES = 1 << 20
 
@@ -79,7 +80,7 @@ def load_catalogue(extra: Path | None = None) -> list[Entry]:
     except OSError as exc:
         raise ConfigError(
             f"cannot read catalogue {extra}",
-            why=exc.strerror or type(exc).__name__,
+            why=os_reason(exc),
             fix="check catalogue_file in config.toml",
         ) from None
     if len(data) > MAX_CATALOGUE_BYTES:

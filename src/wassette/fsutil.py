@@ -10,11 +10,35 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 from pathlib import Path
 
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
+
+_HASH_BLOCK = 1 << 20
+
+
+def os_reason(exc: OSError) -> str:
+    """The ``why`` of an error built from an ``OSError``: its message, else its class name.
+
+    ``strerror`` ("Permission denied") rather than ``str(exc)``: the latter repeats the path,
+    which the error's own message already names, and is empty for some OSError subclasses.
+    """
+    return exc.strerror or type(exc).__name__
+
+
+def sha256_file(path: Path) -> str:
+    """The hex SHA-256 of a file's content, read in 1 MiB blocks (memory stays flat).
+
+    Callers that record digests in ``sha256:<hex>`` form add the prefix themselves.
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(_HASH_BLOCK), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def fsync_dir(directory: Path) -> None:

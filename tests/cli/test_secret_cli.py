@@ -322,7 +322,10 @@ def test_concurrent_cli_processes_lose_no_update(home: Home) -> None:
         for i in range(12)
     ]
     for p in procs:
-        assert p.wait(timeout=60) == 0
+        # communicate(), not wait(): it drains and closes the stderr pipe (no unclosed-file
+        # warning, no deadlock on a chatty child) and shows the child's error on failure.
+        _, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
     out = ok_json(run_cli(home, "secret", "list", "c"))
     assert out["secret_keys"] == sorted(f"K{i}" for i in range(12))  # type: ignore[index]
 

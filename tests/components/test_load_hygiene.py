@@ -42,7 +42,8 @@ def test_killed_load_leaves_no_staged_download(home: Home, tmp_path: Path, sig: 
     staging.mkdir()
     server = Slowloris("blob", drip=0.2)
     env = dict(home.env, TMPDIR=str(staging))
-    proc = subprocess.Popen(
+    # The context manager closes the pipes (no unclosed-file warning) and reaps the child.
+    with subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -56,19 +57,19 @@ def test_killed_load_leaves_no_staged_download(home: Home, tmp_path: Path, sig: 
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not _staged(staging) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _staged(staging), "the blob download never started"
-        proc.send_signal(sig)
-        proc.wait(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        server.close()
+    ) as proc:
+        try:
+            deadline = time.monotonic() + 30
+            while not _staged(staging) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _staged(staging), "the blob download never started"
+            proc.send_signal(sig)
+            proc.wait(timeout=15)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            server.close()
     assert proc.returncode != 0
     assert _staged(staging) == []
 

@@ -281,9 +281,15 @@ def test_the_named_credentials_are_the_ones_the_code_reads() -> None:
     }
     assert read_by_code <= set(CREDENTIAL_NAMES)
     vault_source = (
-        Path(__file__).parents[2] / "src" / "wassette" / "secretstore" / "backends" / "vault.py"
+        Path(__file__).parents[2]
+        / "src"
+        / "wassette"
+        / "secretstore"
+        / "backends"
+        / "vault"
+        / "config.py"
     ).read_text()
-    assert 'environ.get("VAULT_TOKEN")' in vault_source  # the name vault.py really reads
+    assert 'environ.get("VAULT_TOKEN")' in vault_source  # the name the Vault config really reads
     for name in CREDENTIAL_NAMES:
         assert name.startswith(CREDENTIAL_PREFIXES)
 

@@ -473,7 +473,7 @@ def _write_proposal(
     except OSError as exc:
         raise StorageError(
             f"cannot keep the proposed policy of '{cid}' in {target}",
-            why=exc.strerror or type(exc).__name__,
+            why=fsutil.os_reason(exc),
             fix="check free space and the component directory's permissions; the component "
             "was installed without the proposed permissions",
         ) from None
@@ -492,9 +492,7 @@ def read_proposal(component_dir: Path, component_id: str) -> dict[str, Any] | No
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise StorageError(
-            f"cannot read {target}", why=exc.strerror or type(exc).__name__
-        ) from None
+        raise StorageError(f"cannot read {target}", why=fsutil.os_reason(exc)) from None
     try:
         data = json.loads(raw)
     except ValueError:

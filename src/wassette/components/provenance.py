@@ -27,7 +27,6 @@ match the file is ignored (the source is then unknown), never trusted.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -147,11 +146,7 @@ UNKNOWN = {
 
 def sha256_file(path: Path) -> str:
     """``sha256:<hex>`` of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return f"sha256:{h.hexdigest()}"
+    return f"sha256:{fsutil.sha256_file(path)}"
 
 
 def read_small(path: Path, limit: int = 64 * 1024) -> bytes:
@@ -180,7 +175,7 @@ def read_record(component_dir: Path, component_id: str) -> SourceRecord | None:
     except OSError as exc:
         raise StorageError(
             f"cannot read {sidecar}",
-            why=exc.strerror or type(exc).__name__,
+            why=fsutil.os_reason(exc),
             fix="check the component directory's permissions",
         ) from None
     try:
@@ -224,6 +219,6 @@ def write_record(component_dir: Path, component_id: str, record: SourceRecord) -
     except OSError as exc:
         raise StorageError(
             f"cannot write {sidecar}",
-            why=exc.strerror or type(exc).__name__,
+            why=fsutil.os_reason(exc),
             fix="check free space and the component directory's permissions",
         ) from None

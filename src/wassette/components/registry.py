@@ -165,7 +165,7 @@ def install(
     except OSError as exc:
         raise StorageError(
             f"cannot create the component directory {component_dir}",
-            why=exc.strerror or type(exc).__name__,
+            why=fsutil.os_reason(exc),
             fix="check the permissions of its parent, or choose another --plugin-dir",
         ) from None
     files = component_files(component_dir, cid)
@@ -182,7 +182,7 @@ def install(
             except OSError as exc:
                 raise StorageError(
                     f"cannot write component {cid} into {component_dir}",
-                    why=exc.strerror or type(exc).__name__,
+                    why=fsutil.os_reason(exc),
                     fix="check free space and the directory's permissions",
                 ) from None
             if expected_digest is not None and staged_digest != expected_digest.lower():
@@ -271,7 +271,7 @@ def uninstall(component_dir: Path, component_id: str) -> list[Path]:
             except OSError as exc:
                 raise StorageError(
                     f"cannot remove {files[suffix]}",
-                    why=exc.strerror or type(exc).__name__,
+                    why=fsutil.os_reason(exc),
                     fix="check the component directory's permissions",
                 ) from None
         if removed:

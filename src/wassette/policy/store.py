@@ -53,7 +53,7 @@ def _stat_key(st: os.stat_result) -> _StatKey:
 def _storage_error(what: str, exc: OSError) -> StorageError:
     return StorageError(
         what,
-        why=exc.strerror or type(exc).__name__,
+        why=fsutil.os_reason(exc),
         fix="check that the directory exists and that you own it and its files",
     )
 

@@ -166,14 +166,6 @@ def _loaded(
     )
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _key_path(cache_path: Path) -> Path:
     return cache_path.with_name(cache_path.name + ".key")
 
@@ -236,7 +228,7 @@ def _wasm_digest(wasm_path: Path, key: dict[str, object] | None, trusted: str | 
         and isinstance(key.get("wasm_sha256"), str)
     ):
         return str(key["wasm_sha256"])
-    return _sha256_file(wasm_path)
+    return fsutil.sha256_file(wasm_path)
 
 
 def _try_cached(

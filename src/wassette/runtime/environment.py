@@ -36,6 +36,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from wassette.errors import PolicyError
+from wassette.fsutil import os_reason
 from wassette.policy.model import NetworkPermission, Policy, StoragePermission
 from wassette.policy.protection import Protection
 from wassette.runtime.capabilities import DENY_ALL, Capabilities, EnvTier, NetworkRule, Preopen
@@ -92,7 +93,7 @@ def _preopen(
     except OSError as exc:
         raise PolicyError(
             f"storage entry {where} cannot be opened",
-            why=exc.strerror or type(exc).__name__,
+            why=os_reason(exc),
             fix="check the directory's permissions, or revoke the entry",
         ) from None
     if not stat.S_ISDIR(st.st_mode):

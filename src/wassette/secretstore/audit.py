@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from wassette.errors import AuditLogError
+from wassette.fsutil import os_reason
 
 LOG_NAME = "audit.log"
 GENESIS = "0" * 64
@@ -140,7 +141,7 @@ class AuditLog:
             except OSError as exc:
                 raise AuditLogError(
                     f"cannot append to the audit log {self.path}",
-                    why=exc.strerror or type(exc).__name__,
+                    why=os_reason(exc),
                     fix=f"check free space and permissions of {self.path.parent}",
                 ) from None
         return records
@@ -221,7 +222,7 @@ class AuditLog:
         except OSError as exc:
             raise AuditLogError(
                 f"cannot create the audit log directory {self.path.parent}",
-                why=exc.strerror or type(exc).__name__,
+                why=os_reason(exc),
                 fix="check permissions of its parent",
             ) from None
         lock = filelock.FileLock(self.lock_path, timeout=self.lock_timeout, mode=0o600)

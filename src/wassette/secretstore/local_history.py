@@ -74,7 +74,7 @@ class KeptHistory:
     def _history_error(self, hist_path: Path, exc: OSError) -> StorageError:
         return StorageError(
             f"cannot write history file {hist_path}",
-            why=exc.strerror or type(exc).__name__,
+            why=fsutil.os_reason(exc),
             fix=f"check free space and permissions of {hist_path.parent}; "
             "the previous file is unchanged",
         )
@@ -98,7 +98,7 @@ class KeptHistory:
             discard(staged)
             raise StorageError(
                 f"the secret WAS changed, but its history file {path} could not be updated",
-                why=exc.strerror or type(exc).__name__,
+                why=fsutil.os_reason(exc),
                 fix=f"check free space and permissions of {path.parent}; the previous "
                 "value is not in the history, so it cannot be rolled back to",
             ) from None

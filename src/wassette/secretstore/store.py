@@ -194,7 +194,7 @@ class SecretStore(KeptHistory, SecretBackend):
         except OSError as exc:
             raise StorageError(
                 f"cannot create the secrets directory {self.secrets_dir}",
-                why=exc.strerror or type(exc).__name__,
+                why=fsutil.os_reason(exc),
                 fix="check permissions of its parent, or set secrets_dir / "
                 "WASSETTE_SECRETS_DIR to a writable location",
             ) from None
@@ -519,7 +519,7 @@ class SecretStore(KeptHistory, SecretBackend):
         except OSError as exc:
             raise StorageError(
                 f"cannot lock {path}",
-                why=exc.strerror or type(exc).__name__,
+                why=fsutil.os_reason(exc),
                 fix=f"check permissions of {path.parent}",
             ) from None
         try:
@@ -534,7 +534,7 @@ class SecretStore(KeptHistory, SecretBackend):
         except OSError as exc:
             raise StorageError(
                 f"cannot write secrets file {path}",
-                why=exc.strerror or type(exc).__name__,
+                why=fsutil.os_reason(exc),
                 fix=f"check free space and permissions of {path.parent}; "
                 "the previous file is unchanged",
             ) from None

@@ -24,6 +24,7 @@ from wassette.components.sources.base import (
     verify_pin,
 )
 from wassette.errors import ComponentSourceError, SourceNotFoundError, UsageError
+from wassette.fsutil import os_reason
 
 _PREFIX = "file://"
 
@@ -100,7 +101,7 @@ class FileSource(Source):
             # ENAMETOOLONG, ELOOP, ENOTDIR...: a clean error, never "internal error (OSError)".
             raise ComponentSourceError(
                 f"cannot read component file {str(path)[:200]!a}",
-                why=exc.strerror or type(exc).__name__,
+                why=os_reason(exc),
                 fix="give the path of a readable .wasm component file",
             ) from None
         digest = f"sha256:{h.hexdigest()}"

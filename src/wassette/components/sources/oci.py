@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from wassette import fsutil
 from wassette.components.sources._http import HttpSession, is_loopback_host
 from wassette.components.sources.base import (
     MAX_POLICY_SIZE,
@@ -617,7 +618,11 @@ class _RegistryClient:
         )
         ok = False
         try:
-            sha256 = wasm_digest if wasm_digest.startswith("sha256:") else _sha256_file(staged.path)
+            sha256 = (
+                wasm_digest
+                if wasm_digest.startswith("sha256:")
+                else f"sha256:{fsutil.sha256_file(staged.path)}"
+            )
             verify_pin(sha256, self.options.digest, what=str(self.ref), path=staged.path)
             fetched = Fetched(
                 component_id=derived.component_id,
@@ -635,11 +640,3 @@ class _RegistryClient:
         finally:
             if not ok:
                 staged.path.unlink(missing_ok=True)
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return f"sha256:{h.hexdigest()}"

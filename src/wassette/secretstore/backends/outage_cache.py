@@ -105,5 +105,5 @@ def _why(exc: BaseException) -> str:
     if isinstance(exc, WassetteError):
         return exc.message
     if isinstance(exc, OSError):
-        return exc.strerror or type(exc).__name__
+        return fsutil.os_reason(exc)
     return type(exc).__name__
