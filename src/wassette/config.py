@@ -17,6 +17,7 @@ from typing import Any
 
 from wassette import paths
 from wassette.errors import ConfigError
+from wassette.fsutil import os_reason
 from wassette.secretstore.references import ReferenceScope
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ def _read_config(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(
             f"cannot read config file {path}",
-            why=exc.strerror or type(exc).__name__,
+            why=os_reason(exc),
             fix="check the file's permissions, or point WASSETTE_CONFIG_FILE elsewhere",
         ) from None
     try:

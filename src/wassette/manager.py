@@ -14,7 +14,6 @@ server can answer ``tools/list`` without compiling anything; otherwise the compo
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -131,11 +130,7 @@ def _stamp(path: Path) -> _Stamp:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return fsutil.sha256_file(path)
 
 
 class InjectionAudit:

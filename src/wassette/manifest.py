@@ -52,7 +52,6 @@ digest is not fetched again, and a policy that already matches is not rewritten.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -589,7 +588,7 @@ def load_manifest(path: Path) -> Manifest:
     except OSError as exc:
         raise ConfigError(
             f"cannot read manifest {path}",
-            why=exc.strerror or type(exc).__name__,
+            why=fsutil.os_reason(exc),
             fix="check the path and its permissions",
         ) from None
     return parse_manifest(data, source=str(path))
@@ -618,11 +617,7 @@ def write_state(component_dir: Path, state: Mapping[str, Mapping[str, Any]]) -> 
 
 def file_sha256(path: Path) -> str:
     """``sha256:<hex>`` of a file's bytes."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return "sha256:" + h.hexdigest()
+    return "sha256:" + fsutil.sha256_file(path)
 
 
 # --- planning and provisioning -------------------------------------------------------------

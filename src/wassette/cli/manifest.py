@@ -12,6 +12,7 @@ import click
 from wassette.cli.common import manager_for, plugin_dir_option
 from wassette.cli.output import emit, output_option, render
 from wassette.errors import ComponentError, ConfigError
+from wassette.fsutil import os_reason
 
 if TYPE_CHECKING:
     from wassette.manifest import Manifest
@@ -109,7 +110,5 @@ def export_cmd(output_file: Path | None, plugin_dir: Path | None) -> None:
     try:
         fsutil.write_atomic(output_file, text.encode("utf-8"), mode=0o644)
     except OSError as exc:
-        raise ConfigError(
-            f"cannot write {output_file}", why=exc.strerror or type(exc).__name__
-        ) from None
+        raise ConfigError(f"cannot write {output_file}", why=os_reason(exc)) from None
     click.echo(f"wrote {output_file}", err=True)

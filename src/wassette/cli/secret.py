@@ -29,6 +29,7 @@ from wassette.errors import (
     InvalidSecretKeyError,
     UsageError,
 )
+from wassette.fsutil import os_reason
 from wassette.ids import ENV_KEY_PATTERN, validate_component_id, validate_secret_key
 
 if TYPE_CHECKING:
@@ -631,9 +632,7 @@ def import_cmd(  # noqa: PLR0917 - click passes options positionally by name
         try:
             raw = Path(source).read_bytes()
         except OSError as exc:
-            raise UsageError(
-                f"cannot read {source}", why=exc.strerror or type(exc).__name__
-            ) from None
+            raise UsageError(f"cannot read {source}", why=os_reason(exc)) from None
         name = source
     fmt = (fmt or transfer.guess_format(name if source != "-" else "")).lower()
     items = transfer.parse(raw, fmt, name)  # everything is checked before anything changes

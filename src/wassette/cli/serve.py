@@ -17,6 +17,7 @@ import click
 
 from wassette.cli.common import plugin_dir_option
 from wassette.errors import ConfigError, UsageError, WassetteError
+from wassette.fsutil import os_reason
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -53,7 +54,7 @@ def parse_env_file(path: Path) -> dict[str, str]:
     except OSError as exc:
         raise ConfigError(
             f"cannot read --env-file {path}",
-            why=exc.strerror or type(exc).__name__,
+            why=os_reason(exc),
             fix="check the path and its permissions",
         ) from None
     except UnicodeDecodeError:
