@@ -62,8 +62,20 @@ def answer_home(home: Home) -> Home:
     return home
 
 
+def _wait_ready(server: HttpServer, timeout: float = 60) -> None:
+    """Until /ready says 200: the component's first compile runs in the background, and
+    tools/list answers at once without it (that is the point of /ready)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if httpx.get(server.base + "/ready", timeout=5).status_code == 200:
+            return
+        time.sleep(0.1)
+    raise AssertionError("the server did not become ready: " + server.stderr())
+
+
 def test_python_client_stateless_session(answer_home: Home) -> None:
     with HttpServer(answer_home) as server:
+        _wait_ready(server)
 
         async def go() -> None:
             async with server.client(mode="auto") as c:
@@ -86,6 +98,7 @@ def test_typescript_sdk_stateless_session(answer_home: Home) -> None:
     if not TS_MODULE.exists():
         pytest.fail("run `make js-toolchain` (installs @modelcontextprotocol/client)")
     with HttpServer(answer_home) as server:
+        _wait_ready(server)
         done = subprocess.run(
             ["node", str(TS_CLIENT), str(TS_MODULE), server.url, "answer", "{}"],
             capture_output=True,
@@ -130,6 +143,7 @@ def test_raw_modern_request_json_response_and_no_legacy_sessions(answer_home: Ho
 
 def test_default_keeps_legacy_sessions_and_event_streams(answer_home: Home) -> None:
     with HttpServer(answer_home) as server:
+        _wait_ready(server)
         init = {
             "jsonrpc": "2.0",
             "id": 1,
