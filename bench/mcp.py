@@ -155,9 +155,13 @@ async def _drive(
         ready = time.perf_counter() - t0
         listing = await client.list_tools()
         listed = time.perf_counter() - t0
-        assert any(t.name == "get-var" for t in listing.tools)
+        names = {t.name for t in listing.tools}
+        # With many copies of env-reader loaded, ours offers each clashing tool as
+        # <component-id>.<tool> (MCP forbids duplicate names): call env-reader's.
+        tool = "get-var" if "get-var" in names else "env-reader.get-var"
+        assert tool in names, sorted(names)[:5]
         t1 = time.perf_counter()
-        first = await client.call_tool("get-var", {"key": "API_KEY"})
+        first = await client.call_tool(tool, {"key": "API_KEY"})
         first_call = time.perf_counter() - t1
         # Ours redacts an injected secret echoed back; the peer returns it. Both are correct.
         assert not first.is_error, first
@@ -165,7 +169,7 @@ async def _drive(
         start = time.perf_counter()
         for _ in range(calls):
             t = time.perf_counter()
-            r = await client.call_tool("get-var", {"key": "API_KEY"})
+            r = await client.call_tool(tool, {"key": "API_KEY"})
             samples.append(time.perf_counter() - t)
             assert not r.is_error
         seq_elapsed = time.perf_counter() - start
@@ -176,7 +180,7 @@ async def _drive(
 
             async def worker(n: int = per_worker) -> None:
                 for _ in range(n):
-                    r = await client.call_tool("get-var", {"key": "API_KEY"})
+                    r = await client.call_tool(tool, {"key": "API_KEY"})
                     assert not r.is_error
 
             start = time.perf_counter()
