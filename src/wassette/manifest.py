@@ -55,7 +55,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, NoReturn
@@ -75,7 +75,7 @@ from wassette.policy.model import (
     Policy,
     StoragePermission,
 )
-from wassette.policy.parser import Pos, item_pos, key_pos, value_pos
+from wassette.policy.parser import Pos, items_with_pos, key_pos, value_pos
 
 log = logging.getLogger(__name__)
 
@@ -228,11 +228,6 @@ class _Checker:
             self.fail(path, err.reason, pos, err.fix)
 
 
-def _items(seq: Any) -> Iterator[tuple[int, Any, Pos | None]]:
-    for index, item in enumerate(seq):
-        yield index, item, item_pos(seq, index)
-
-
 def _load_yaml(data: str | bytes, source: str) -> Any:
     # The policy format's loader: size and nesting guards, no file content in its errors.
     from wassette.policy.parser import load_document
@@ -288,7 +283,7 @@ def parse_manifest(  # noqa: PLR0912, PLR0915 - one check per field, in file ord
     out: list[ManifestComponent] = []
     seen_uri: dict[str, int] = {}
     seen_id: dict[str, int] = {}
-    for i, item, pos in _items(comps_node):
+    for i, item, pos in items_with_pos(comps_node):
         path = f"components[{i}]"
         entry = c.mapping(item, path, _COMPONENT_KEYS, pos)
         if item is None:
@@ -414,7 +409,7 @@ def _permissions(
     timeout: float | None = None
     if perms.get("network") is not None:
         allow = _allow(c, node, perms, "network", path)
-        for i, entry_node, pos in _items(allow):
+        for i, entry_node, pos in items_with_pos(allow):
             p = f"{path}.network.allow[{i}]"
             entry = c.mapping(entry_node, p, _NETWORK_KEYS, pos)
             if "host" not in entry:
@@ -424,7 +419,7 @@ def _permissions(
             network.setdefault(c.field(f"{p}.host", host_pos, fields.parse_network_host, host))
     if perms.get("storage") is not None:
         allow = _allow(c, node, perms, "storage", path)
-        for i, entry_node, pos in _items(allow):
+        for i, entry_node, pos in items_with_pos(allow):
             p = f"{path}.storage.allow[{i}]"
             entry = c.mapping(entry_node, p, _STORAGE_KEYS, pos)
             for required in ("uri", "access"):
@@ -445,7 +440,7 @@ def _permissions(
     if perms.get("environment") is not None:
         allow = _allow(c, node, perms, "environment", path)
         seen_keys: set[str] = set()
-        for i, entry_node, pos in _items(allow):
+        for i, entry_node, pos in items_with_pos(allow):
             environment.append(
                 _env_entry(
                     c, entry_node, pos, f"{path}.environment.allow[{i}]", value_from, seen_keys

@@ -350,7 +350,8 @@ class _Validator:
             self.fail(path, err.reason, pos, err.fix)
 
 
-def _items(seq: Any) -> Iterator[tuple[int, Any, Pos | None]]:
+def items_with_pos(seq: Any) -> Iterator[tuple[int, Any, Pos | None]]:
+    """``(index, item, position)`` for each item of a loaded YAML sequence."""
     for index, item in enumerate(seq):
         yield index, item, item_pos(seq, index)
 
@@ -419,7 +420,7 @@ def _storage(
 ) -> tuple[StoragePermission, ...]:
     allow_node = _section(v, perms_node, perms, "storage")
     merged: dict[str, StoragePermission] = {}
-    for i, item, pos in _items(allow_node or []):
+    for i, item, pos in items_with_pos(allow_node or []):
         path = f"permissions.storage.allow[{i}]"
         entry = v.mapping(item, path, _STORAGE_KEYS, pos)
         if item is None:
@@ -453,7 +454,7 @@ def _network(
 ) -> tuple[NetworkPermission, ...]:
     allow_node = _section(v, perms_node, perms, "network")
     seen: dict[NetworkPermission, None] = {}
-    for i, item, pos in _items(allow_node or []):
+    for i, item, pos in items_with_pos(allow_node or []):
         path = f"permissions.network.allow[{i}]"
         entry = v.mapping(item, path, _NETWORK_KEYS, pos)
         if ("host" in entry) == ("cidr" in entry):
@@ -476,7 +477,7 @@ def _environment(
     allow_node = _section(v, perms_node, perms, "environment")
     entries: dict[str, EnvironmentPermission] = {}
     first_index: dict[str, int] = {}
-    for i, item, pos in _items(allow_node or []):
+    for i, item, pos in items_with_pos(allow_node or []):
         path = f"permissions.environment.allow[{i}]"
         entry = v.mapping(item, path, _ENV_KEYS, pos)
         if "key" not in entry:
