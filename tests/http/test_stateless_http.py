@@ -91,6 +91,11 @@ def test_python_client_stateless_session(answer_home: Home) -> None:
         info = httpx.get(server.base + "/info", timeout=5).json()
         assert MODERN in info["protocol_revisions"]["stateless"]
         assert "2025-11-25" in info["protocol_revisions"]["sessions"]
+        # The warm-instance pool is reported: the component that answered has a pool.
+        pool = info["instance_pool"]
+        assert pool["size_per_component"] >= 0 and pool["resident_estimate_bytes"] >= 0
+        assert "answer" in pool["components"]
+        assert pool["warm_hits"] + pool["misses"] >= 1
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
