@@ -160,10 +160,15 @@ async def _soak(server: HttpServer, home: Home, opts: argparse.Namespace) -> dic
 
 
 def _second_half_growth(series: list[int]) -> int | None:
-    """RSS at the last sample minus RSS at the middle one (None for too short a run)."""
-    if len(series) < 4:
+    """The floor (lowest sample) of the last quarter minus that of the second quarter.
+
+    Floors, because a single sample catches transient peaks (a burst of in-flight calls, the
+    allocator not yet returning pages); a leak raises the floor. None for too short a run.
+    """
+    if len(series) < 8:
         return None
-    return series[-1] - series[len(series) // 2]
+    quarter = len(series) // 4
+    return min(series[-quarter:]) - min(series[quarter : 2 * quarter])
 
 
 if __name__ == "__main__":
