@@ -30,7 +30,7 @@ from wassette.policy.model import (
     Policy,
     StoragePermission,
 )
-from wassette.policy.validate import DocumentChecker
+from wassette.policy.validate import DocumentChecker, merge_storage, storage_entry
 from wassette.policy.yamldoc import Pos, items_with_pos, key_pos, load_document, value_pos
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,6 @@ _COMPONENT_KEYS = ("uri", "name", "digest", "permissions", "retry_policy")
 _PERMISSION_KEYS = ("network", "storage", "environment", "resources")
 _SECTION_KEYS = ("allow",)
 _NETWORK_KEYS = ("host",)
-_STORAGE_KEYS = ("uri", "access")
 # value_from is Wassette's; value, required and redact are our extensions (as in policy files)
 _ENV_KEYS = ("key", "value_from", "value", "required", "redact")
 # memory_bytes and cpu_time_ms are Wassette's; memory and timeout are our extensions
@@ -270,23 +269,7 @@ def _permissions(
     if perms.get("storage") is not None:
         allow = _allow(c, node, perms, "storage", path)
         for i, entry_node, pos in items_with_pos(allow):
-            p = f"{path}.storage.allow[{i}]"
-            entry = c.mapping(entry_node, p, _STORAGE_KEYS, pos)
-            for required in ("uri", "access"):
-                if required not in entry:
-                    c.fail(p, f"the field {required} is missing", pos)
-            uri_pos = value_pos(entry_node, "uri")
-            uri = c.string(entry["uri"], f"{p}.uri", uri_pos)
-            dir_path = c.run_field(f"{p}.uri", uri_pos, fields.parse_storage_uri, uri)
-            access_pos = value_pos(entry_node, "access")
-            access_node = entry["access"]
-            if not isinstance(access_node, list):
-                c.fail(f"{p}.access", "must be a list such as [read, write]", access_pos)
-            modes = [c.string(a, f"{p}.access[{j}]", access_pos) for j, a in enumerate(access_node)]
-            access = c.run_field(f"{p}.access", access_pos, fields.parse_access, modes)
-            previous = storage.get(dir_path)
-            merged = access if previous is None else previous.access | access
-            storage[dir_path] = StoragePermission(path=dir_path, access=merged)
+            merge_storage(storage, storage_entry(c, entry_node, f"{path}.storage.allow[{i}]", pos))
     if perms.get("environment") is not None:
         allow = _allow(c, node, perms, "environment", path)
         seen_keys: set[str] = set()
@@ -428,12 +411,8 @@ def _retry(c: _Checker, item: Any, node: Any, p: str) -> RetryPolicy:
 
 def load_manifest(path: Path) -> Manifest:
     """Read and validate the manifest file ``path``."""
-    try:
+    with fsutil.os_errors(
+        ConfigError, f"cannot read manifest {path}", fix="check the path and its permissions"
+    ):
         data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read manifest {path}",
-            why=fsutil.os_reason(exc),
-            fix="check the path and its permissions",
-        ) from None
     return parse_manifest(data, source=str(path))

@@ -210,32 +210,44 @@ def _storage(
     allow_node = _section(v, perms_node, perms, "storage")
     merged: dict[str, StoragePermission] = {}
     for i, item, pos in items_with_pos(allow_node or []):
-        path = f"permissions.storage.allow[{i}]"
-        entry = v.mapping(item, path, _STORAGE_KEYS, pos)
-        if item is None:
-            v.fail(path, "must be a mapping with uri and access", pos)
-        if "uri" not in entry:
-            v.fail(path, "the field uri is missing", pos, fix='add uri: "fs:///path/to/dir"')
-        if "access" not in entry:
-            v.fail(path, "the field access is missing", pos, fix='add access: ["read"]')
-        uri_pos = value_pos(item, "uri")
-        uri = v.string(entry["uri"], f"{path}.uri", uri_pos)
-        dir_path = v.run_field(f"{path}.uri", uri_pos, fields.parse_storage_uri, uri)
-        access_pos = value_pos(item, "access")
-        access_items = entry["access"]
-        if not isinstance(access_items, list):
-            v.fail(f"{path}.access", 'must be a list such as ["read", "write"]', access_pos)
-        modes_text = [
-            v.string(a, f"{path}.access[{j}]", item_pos(access_items, j))
-            for j, a in enumerate(access_items)
-        ]
-        modes = v.run_field(f"{path}.access", access_pos, fields.parse_access, modes_text)
-        # The same directory listed twice is one entry with both entries' access (as a grant
-        # would have made it), at the position of its first listing.
-        previous = merged.get(dir_path)
-        access = modes if previous is None else previous.access | modes
-        merged[dir_path] = StoragePermission(path=dir_path, access=access)
+        merge_storage(merged, storage_entry(v, item, f"permissions.storage.allow[{i}]", pos))
     return tuple(merged.values())
+
+
+def storage_entry(v: DocumentChecker, item: Any, path: str, pos: Pos | None) -> StoragePermission:
+    """One ``{uri, access}`` item of a storage allow list (policy files and manifests)."""
+    entry = v.mapping(item, path, _STORAGE_KEYS, pos)
+    if item is None:
+        v.fail(path, "must be a mapping with uri and access", pos)
+    if "uri" not in entry:
+        v.fail(path, "the field uri is missing", pos, fix='add uri: "fs:///path/to/dir"')
+    if "access" not in entry:
+        v.fail(path, "the field access is missing", pos, fix='add access: ["read"]')
+    uri_pos = value_pos(item, "uri")
+    uri = v.string(entry["uri"], f"{path}.uri", uri_pos)
+    dir_path = v.run_field(f"{path}.uri", uri_pos, fields.parse_storage_uri, uri)
+    access_pos = value_pos(item, "access")
+    access_items = entry["access"]
+    if not isinstance(access_items, list):
+        v.fail(f"{path}.access", 'must be a list such as ["read", "write"]', access_pos)
+    modes_text = [
+        v.string(a, f"{path}.access[{j}]", item_pos(access_items, j))
+        for j, a in enumerate(access_items)
+    ]
+    modes = v.run_field(f"{path}.access", access_pos, fields.parse_access, modes_text)
+    return StoragePermission(path=dir_path, access=modes)
+
+
+def merge_storage(merged: dict[str, StoragePermission], entry: StoragePermission) -> None:
+    """Add ``entry`` to ``merged`` (by directory).
+
+    The same directory listed twice is one entry with both entries' access (as a grant would
+    have made it), at the position of its first listing.
+    """
+    previous = merged.get(entry.path)
+    if previous is not None:
+        entry = StoragePermission(path=entry.path, access=previous.access | entry.access)
+    merged[entry.path] = entry
 
 
 def _network(
