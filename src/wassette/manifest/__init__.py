@@ -59,15 +59,7 @@ manifest). Everything callers use is importable from ``wassette.manifest``.
 from __future__ import annotations
 
 from wassette.manifest.export import export_manifest
-from wassette.manifest.model import (
-    MANIFEST_VERSION,
-    MAX_ATTEMPTS,
-    MAX_BACKOFF_MS,
-    MAX_MANIFEST_BYTES,
-    Manifest,
-    ManifestComponent,
-    RetryPolicy,
-)
+from wassette.manifest.model import MANIFEST_VERSION, Manifest, ManifestComponent, RetryPolicy
 from wassette.manifest.parse import load_manifest, parse_manifest
 from wassette.manifest.provision import (
     Action,
@@ -82,9 +74,6 @@ from wassette.manifest.state import STATE_FILE, file_sha256, read_state, write_s
 
 __all__ = [
     "MANIFEST_VERSION",
-    "MAX_ATTEMPTS",
-    "MAX_BACKOFF_MS",
-    "MAX_MANIFEST_BYTES",
     "STATE_FILE",
     "Action",
     "Manifest",

@@ -137,10 +137,7 @@ def parse_manifest(  # noqa: PLR0912, PLR0915 - one check per field, in file ord
         entry = c.mapping(item, path, _COMPONENT_KEYS, pos)
         if item is None:
             c.fail(path, "must be a mapping with uri and permissions", pos)
-        if "uri" not in entry:
-            c.fail(path, "the field uri is missing", pos, fix="add uri: oci://... or file://...")
-        uri_pos = value_pos(item, "uri")
-        uri = c.string(entry["uri"], f"{path}.uri", uri_pos)
+        uri, uri_pos = c.required_string(item, "uri", path, pos, "add uri: oci://... or file://...")
         if not uri.lower().startswith(_SCHEMES):
             c.fail(
                 f"{path}.uri",
@@ -260,11 +257,10 @@ def _permissions(
         allow = _allow(c, node, perms, "network", path)
         for i, entry_node, pos in items_with_pos(allow):
             p = f"{path}.network.allow[{i}]"
-            entry = c.mapping(entry_node, p, _NETWORK_KEYS, pos)
-            if "host" not in entry:
-                c.fail(p, "the field host is missing", pos, fix="add host: api.example.com")
-            host_pos = value_pos(entry_node, "host")
-            host = c.string(entry["host"], f"{p}.host", host_pos)
+            c.mapping(entry_node, p, _NETWORK_KEYS, pos)
+            host, host_pos = c.required_string(
+                entry_node, "host", p, pos, "add host: api.example.com"
+            )
             network.setdefault(c.run_field(f"{p}.host", host_pos, fields.parse_network_host, host))
     if perms.get("storage") is not None:
         allow = _allow(c, node, perms, "storage", path)
@@ -302,12 +298,8 @@ def _env_entry(  # noqa: PLR0917 - internal helper
     from wassette.secretstore.references import is_reference, parse_reference
 
     entry = c.mapping(node, p, _ENV_KEYS, pos)
-    if "key" not in entry:
-        c.fail(p, "the field key is missing", pos, fix="add key: NAME")
-    key_at = value_pos(node, "key")
-    key = c.run_field(
-        f"{p}.key", key_at, fields.check_env_key, c.string(entry["key"], f"{p}.key", key_at)
-    )
+    text, key_at = c.required_string(node, "key", p, pos, "add key: NAME")
+    key = c.run_field(f"{p}.key", key_at, fields.check_env_key, text)
     if key in seen_keys:
         c.fail(f"{p}.key", "this key is already listed", key_at, fix="keep one entry per key")
     seen_keys.add(key)

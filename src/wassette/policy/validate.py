@@ -119,6 +119,17 @@ class DocumentChecker:
             self.fail(path, "must be a string (put it in quotes)", pos)
         return str(node)
 
+    def required_string(
+        self, node: Any, key: str, path: str, pos: Pos | None, fix: str
+    ) -> tuple[str, Pos | None]:
+        """``node[key]`` (``node`` an entry :meth:`mapping` accepted, at ``path``/``pos``) as a
+        string, with its position; a missing field (or a null entry) is a located error with
+        ``fix``."""
+        if not isinstance(node, dict) or key not in node:
+            self.fail(path, f"the field {key} is missing", pos, fix=fix)
+        at = value_pos(node, key)
+        return self.string(node[key], f"{path}.{key}", at), at
+
     def run_field(self, path: str, pos: Pos | None, check: Callable[[_T], _R], value: _T) -> _R:
         """``check(value)``, with a :class:`fields.FieldError` turned into a located error."""
         try:
@@ -281,10 +292,7 @@ def _environment(
     for i, item, pos in items_with_pos(allow_node or []):
         path = f"permissions.environment.allow[{i}]"
         entry = v.mapping(item, path, _ENV_KEYS, pos)
-        if "key" not in entry:
-            v.fail(path, "the field key is missing", pos, fix='add key: "NAME"')
-        key_at = value_pos(item, "key")
-        key = v.string(entry["key"], f"{path}.key", key_at)
+        key, key_at = v.required_string(item, "key", path, pos, 'add key: "NAME"')
         v.run_field(f"{path}.key", key_at, fields.check_env_key, key)
         value: str | None = None
         if entry.get("value") is not None:
