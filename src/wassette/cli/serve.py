@@ -217,42 +217,28 @@ def _catalogue(settings: Any) -> list[Any]:
 
 
 def _serve(opts: ServeOptions, verbose: int) -> None:
-    import anyio
+    from wassette.server import logs
+
+    logs.configure(logging.DEBUG if verbose else logging.INFO)
+    front = None
+    if opts.transport == "stdio":
+        # Claim stdin/stdout and answer `initialize` while the rest is built (the SDK-free
+        # front needs nothing but constants for it).
+        from wassette.server.stdio_front import StdioFront, Wire
+
+        front = StdioFront(Wire.claim())
+        _stop_on_signals(front)
+        front.start()
 
     from wassette.components.sources.environment import options_from_environment
     from wassette.config import load_settings
-    from wassette.server import logs
-    from wassette.server.app import WassetteMCP
-    from wassette.server.transports import (
-        HttpOptions,
-        check_exposure,
-        parse_bind_address,
-        serve_http,
-        serve_stdio,
-    )
     from wassette.wiring import System
 
-    logs.configure(logging.DEBUG if verbose else logging.INFO)
     settings = load_settings(
         plugin_dir=opts.plugin_dir, bind_address=opts.bind_address, mcp_grants=opts.mcp_grants
     )
-    options: HttpOptions | None = None
-    if opts.transport != "stdio":
-        # Refuse an unsafe exposure before anything is built, listened on or compiled.
-        host, port = parse_bind_address(settings.bind_address)
-        token = read_token_file(opts.auth_token_file) if opts.auth_token_file else None
-        options = HttpOptions(
-            host=host,
-            port=port,
-            auth_token=token,
-            allowed_hosts=opts.allowed_host,
-            insecure_no_auth=opts.insecure_no_auth,
-            max_sessions=opts.max_sessions or settings.http_max_sessions,
-            session_idle_timeout=opts.session_idle_timeout or settings.http_session_idle_timeout,
-            legacy_sessions=opts.legacy_sessions,
-            json_response=opts.json_response,
-        )
-        check_exposure(options)
+    # Refuse an unsafe exposure before anything is built, listened on or compiled.
+    options: Any = None if front is not None else _http_options(opts, settings)
     explicit: dict[str, str] = dict(settings.environment_vars)
     if opts.env_file is not None:
         explicit.update(parse_env_file(opts.env_file))
@@ -283,19 +269,31 @@ def _serve(opts: ServeOptions, verbose: int) -> None:
     if opts.manifest is not None:
         # Before anything listens: a failure exits here (unless told to continue).
         _provision(system, opts.manifest, opts, lambda uri, _digest: fetch_options(uri))
-    mcp = WassetteMCP(
-        manager,
-        builtin=not opts.disable_builtin_tools,
-        fetch_options=fetch_options,
-        mcp_grants=settings.mcp_grants,
-        audit=system.audit,
-    )
-    mcp.builtin_context.catalogue = _catalogue(settings)
+    from wassette.server.toolset import ToolSet
+
+    tools = ToolSet(manager, builtin=not opts.disable_builtin_tools)
+
+    def make_mcp() -> Any:
+        # Over stdio, built when the front first needs the SDK (it shares `tools`).
+        from wassette.server.app import WassetteMCP
+
+        mcp = WassetteMCP(
+            manager,
+            builtin=not opts.disable_builtin_tools,
+            fetch_options=fetch_options,
+            mcp_grants=settings.mcp_grants,
+            audit=system.audit,
+            tools=tools if front is not None else None,
+        )
+        mcp.builtin_context.catalogue = _catalogue(settings)
+        return mcp
+
+    mcp: Any = None if front is not None else make_mcp()
     if opts.manifest is not None:
         ManifestReloader(
             opts.manifest,
             system,
-            mcp,
+            tools if mcp is None else mcp,
             lambda uri, _digest: fetch_options(uri),
             watch=opts.watch_manifest,
         ).start()
@@ -309,10 +307,68 @@ def _serve(opts: ServeOptions, verbose: int) -> None:
         mcp_grants=settings.mcp_grants,
         operator_env_keys=sorted(explicit),
     )
-    if options is None:
-        anyio.run(serve_stdio, mcp)
+    if front is not None:
+        front.attach(tools, make_mcp)
+        _serve_front(front)
         return
+    import anyio
+
+    from wassette.server.transports import serve_http
+
     anyio.run(serve_http, mcp, options, opts.transport)
+
+
+def _http_options(opts: ServeOptions, settings: Any) -> Any:
+    from wassette.server.transports import HttpOptions, check_exposure, parse_bind_address
+
+    host, port = parse_bind_address(settings.bind_address)
+    token = read_token_file(opts.auth_token_file) if opts.auth_token_file else None
+    options = HttpOptions(
+        host=host,
+        port=port,
+        auth_token=token,
+        allowed_hosts=opts.allowed_host,
+        insecure_no_auth=opts.insecure_no_auth,
+        max_sessions=opts.max_sessions or settings.http_max_sessions,
+        session_idle_timeout=opts.session_idle_timeout or settings.http_session_idle_timeout,
+        legacy_sessions=opts.legacy_sessions,
+        json_response=opts.json_response,
+    )
+    check_exposure(options)
+    return options
+
+
+def _stop_on_signals(front: Any) -> None:
+    """SIGINT/SIGTERM stop the stdio server cleanly (exit 0): in-flight calls are cancelled."""
+    from wassette.server import logs
+
+    def stop(signum: int, _frame: Any) -> None:
+        logs.event(
+            logging.getLogger("wassette.server"),
+            logging.INFO,
+            "stopping",
+            signal=signal.Signals(signum).name,
+        )
+        front.stop()
+        # A guest blocked in a host call is abandoned, not joined; leave even if one lingers.
+        timer = threading.Timer(1.5, os._exit, (0,))
+        timer.daemon = True
+        timer.start()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _serve_front(front: Any) -> None:
+    """Serve over stdio until the client closes stdin or a signal arrives."""
+    from wassette.server import logs
+
+    log = logging.getLogger("wassette.server")
+    logs.event(log, logging.INFO, "serving", transport="stdio")
+    while not front.finished.wait(1.0):
+        pass
+    front.wait_calls(1.0)
+    logs.event(log, logging.INFO, "stopped", transport="stdio")
 
 
 _MCP_GRANTS_HELP = (
