@@ -230,7 +230,6 @@ def _serve(opts: ServeOptions, verbose: int) -> None:
         _stop_on_signals(front)
         front.start()
 
-    from wassette.components.sources.environment import options_from_environment
     from wassette.config import load_settings
     from wassette.wiring import System
 
@@ -264,6 +263,9 @@ def _serve(opts: ServeOptions, verbose: int) -> None:
     home = Path.home()
 
     def fetch_options(uri: str) -> Any:
+        # Imported on the first fetch: it pulls in the HTTP client stack.
+        from wassette.components.sources.environment import options_from_environment
+
         return options_from_environment(environ, home, total_timeout=settings.fetch_timeout)
 
     if opts.manifest is not None:
