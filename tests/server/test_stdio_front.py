@@ -342,3 +342,45 @@ def test_official_client_component_then_builtin_with_elicitation(
     assert len(asked) == 1 and "api.example.com" in asked[0]
     assert "api.example.com" in (home.plugin_dir / "env-reader.policy.yaml").read_text()
     assert CANARY not in log.read_text()
+
+
+def test_list_changed_from_the_front_after_a_background_compile(home: Home, prepared: Path) -> None:
+    install_prepared(home.plugin_dir, "env-reader")
+    (home.plugin_dir / "env-reader.metadata.json").unlink()  # the .cwasm stays: fast compile
+    raw = Raw(home)
+    try:
+        raw.open()
+        raw.send({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        first = {t["name"] for t in raw.answer(1)["result"]["tools"]}
+        if "get-var" not in first:
+            note = raw.receive(timeout=60)
+            assert note == {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
+        raw.send({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+        assert "get-var" in {t["name"] for t in raw.answer(2)["result"]["tools"]}
+        assert raw.close() == 0
+    finally:
+        if raw.proc.poll() is None:
+            raw.proc.kill()
+    assert not _imported(raw.stderr()) & SDK_STACK
+
+
+def test_a_secret_never_leaves_through_the_front(home: Home, prepared: Path) -> None:
+    install_prepared(home.plugin_dir, "env-reader")
+    run_cli(home, "secret", "set", "env-reader", f"API_KEY={CANARY}", check=True)
+    grant = ("permission", "grant", "environment-variable", "env-reader", "API_KEY")
+    run_cli(home, *grant, check=True)
+    raw = Raw(home)
+    try:
+        raw.open()
+        raw.send(_call(1, "get-var", {"key": "API_KEY"}))
+        assert raw.answer(1)["result"]["structuredContent"] == {"result": "[REDACTED:API_KEY]"}
+        raw.send(_call(2, "list-vars", {}))
+        assert raw.answer(2)["result"]["isError"] is False
+        raw.send(_call(3, "get-var", {"key": "API_KEY", "api_key": CANARY}))
+        raw.answer(3)  # an argument named like a secret: logged redacted
+        assert raw.close() == 0
+    finally:
+        if raw.proc.poll() is None:
+            raw.proc.kill()
+    assert CANARY not in b"".join(raw.seen).decode()
+    assert CANARY not in raw.stderr()
