@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import json
 import logging
 import os
@@ -74,6 +75,14 @@ REPLAY_ID_PREFIX = "wassette-front-replay-"
 _PRE_REQUEST_LIMIT = 8  # frames before the first request kept for the SDK (as it does)
 
 _TOOLS_CAPABILITY = {"tools": {"listChanged": True}}
+
+
+def _freeze_heap() -> None:
+    """Move every object alive now (modules, classes, the system) out of the collector's
+    reach: a full collection otherwise walks them all, a pause of tens of milliseconds in
+    the middle of some call every few hundred calls. They live as long as the process."""
+    gc.collect()
+    gc.freeze()
 
 
 def _dumps(message: Mapping[str, Any]) -> bytes:
@@ -253,6 +262,7 @@ class StdioFront:
         self._sdk_factory = sdk_factory
         self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="wassette-call")
         tools.add_listener(self._tools_changed)
+        _freeze_heap()
         self._attached.set()
         if self._init_params is not None:
             self._start_tools()
@@ -448,6 +458,7 @@ class StdioFront:
             # The SDK speaks to this client in its own era (2026-07-28 clients learn of
             # changes on subscriptions/listen): it sends the change notifications.
             self.tools.add_listener(mcp.notify_tools_changed_threadsafe)
+        _freeze_heap()  # the SDK's models
         bridge = SdkBridge(mcp, self.wire, swallow_prefix=REPLAY_ID_PREFIX)
         bridge.start()
         event(log, logging.DEBUG, "sdk server started", era=self._era)
