@@ -384,3 +384,28 @@ def test_a_secret_never_leaves_through_the_front(home: Home, prepared: Path) -> 
             raw.proc.kill()
     assert CANARY not in b"".join(raw.seen).decode()
     assert CANARY not in raw.stderr()
+
+
+@pytest.mark.parametrize("client", [{}, {"icons": []}], ids=["front", "sdk"])
+def test_end_of_input_answers_running_calls_like_the_sdk(
+    home: Home, prepared: Path, client: dict[str, Any]
+) -> None:
+    """A client that closes stdin with calls in flight: each gets the SDK's "Connection
+    closed" error, its guest is stopped, and the server exits at once (on both paths)."""
+    install_prepared(home.plugin_dir, "misbehaver")
+    raw = Raw(home)
+    try:
+        raw.open(**client)
+        raw.send(_call(1, "nap", {"seconds": 20}))
+        raw.send(_call(2, "spin", {}))
+        time.sleep(0.5)
+        started = time.monotonic()
+        assert raw.close() == 0
+        assert time.monotonic() - started < 5
+    finally:
+        if raw.proc.poll() is None:
+            raw.proc.kill()
+    replies = {r["id"]: r for r in map(json.loads, raw.seen[1:])}
+    assert set(replies) == {1, 2}
+    for reply in replies.values():
+        assert reply["error"] == {"code": -32000, "message": "Connection closed"}

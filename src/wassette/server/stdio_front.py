@@ -76,6 +76,9 @@ _PRE_REQUEST_LIMIT = 8  # frames before the first request kept for the SDK (as i
 
 _TOOLS_CAPABILITY = {"tools": {"listChanged": True}}
 
+# What the SDK answers a request still running when the input ends.
+_CONNECTION_CLOSED = {"code": -32000, "message": "Connection closed"}
+
 
 def _freeze_heap() -> None:
     """Move every object alive now (modules, classes, the system) out of the collector's
@@ -223,6 +226,7 @@ class _Call:
     token: str | int | None
     started: float = field(default_factory=time.monotonic)
     cancelled: bool = False
+    closed: bool = False  # cancelled because the client closed stdin: answered, as the SDK does
     handle: CancelHandle | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -282,8 +286,9 @@ class StdioFront:
         return thread
 
     def serve(self) -> None:
-        """Read lines until EOF, then stop: in-flight calls are cancelled (as the SDK
-        cancels its handlers when the stream ends) and the SDK server is closed."""
+        """Read lines until EOF, then stop: in-flight calls are cancelled and answered with
+        "Connection closed" (as the SDK answers its handlers when the stream ends), and the
+        SDK server is closed."""
         try:
             for line in self.wire.lines():
                 try:
@@ -291,19 +296,23 @@ class StdioFront:
                 except Exception:  # the server boundary: a bug must not kill the server
                     log.error("internal error handling a message", exc_info=True)
         finally:
-            self.stop()
+            self.stop(closed=True)
 
-    def stop(self) -> None:
-        """Cancel in-flight calls, close the SDK server, and set :attr:`finished`."""
+    def stop(self, *, closed: bool = False) -> None:
+        """Cancel in-flight calls (``closed``: the input ended; each is answered with an
+        error), close the SDK server, and set :attr:`finished`."""
         with self._lock:
             calls = list(self._calls.values())
+            for call in calls:
+                call.closed = closed
         for call in calls:
             self._cancel(call, "the client closed the connection")
         bridge = self._bridge
         if bridge is not None:
             bridge.close()
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            # Queued calls still run: they start cancelled and are answered at once.
+            self._pool.shutdown(wait=False)
         self.finished.set()
 
     def wait_calls(self, timeout: float) -> None:
@@ -551,8 +560,11 @@ class StdioFront:
             fields = {}
         ms = round((time.monotonic() - call.started) * 1000, 2)
         if call.cancelled:
-            # The SDK never answers a cancelled request.
+            # The SDK never answers a cancelled request; one cut short by the end of the
+            # input gets the error the SDK gives it.
             event(log, logging.INFO, "tools/call", tool=name, ok=False, cancelled=True, ms=ms)
+            if call.closed:
+                self.wire.send({"jsonrpc": "2.0", "id": call.rid, "error": _CONNECTION_CLOSED})
             return
         if fields:
             if "error" not in fields or fields["error"] != "unknown tool":
