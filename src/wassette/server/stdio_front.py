@@ -241,7 +241,9 @@ class StdioFront:
         self._sdk_factory: Callable[[], WassetteMCP] | None = None
         self._attached = threading.Event()
         self._pool: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
+        # Reentrant: stop() runs from a signal handler, which may interrupt the main thread
+        # inside attach() while it holds the lock.
+        self._lock = threading.RLock()
         self._calls: dict[str | int, _Call] = {}
         # None until the first request; "front" (this front answers, handshake era) or
         # "sdk" (the SDK server owns the whole connection).
@@ -405,7 +407,9 @@ class StdioFront:
             self._init_params = params
             if self._attached.is_set():
                 self._start_tools()
-        elif self._init_params is None or self._bridge_owns_session():
+        elif self._init_params is None:
+            # Before the front's initialize (or after the SDK answered one the front did
+            # not take): the SDK holds the session state and answers.
             self._forward(line)
         elif method == "tools/list" and plain_list(params):
             self._attached.wait()
@@ -415,10 +419,6 @@ class StdioFront:
             self._submit(rid, params)
         else:
             self._forward(line)
-
-    def _bridge_owns_session(self) -> bool:
-        # The SDK answered an initialize the front did not: it holds the session state.
-        return self._init_params is None and self._bridge is not None
 
     def _component_call(self, params: Mapping[str, Any]) -> bool:
         self._attached.wait()
