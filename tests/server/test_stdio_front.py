@@ -20,11 +20,15 @@ from typing import Any
 import anyio
 import mcp_types as types
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from tests.conftest import Home, run_cli
 from tests.e2e.flows import text
 from tests.e2e.mcpserver import install_prepared, stdio_client
+from wassette.server import stdio_front as front_mod
+from wassette.server.jsonrpc import rejection
 from wassette.server.toolset import HANDSHAKE_VERSIONS
 
 CANARY = "CANARY-stdio-front-7c2d"
@@ -409,3 +413,43 @@ def test_end_of_input_answers_running_calls_like_the_sdk(
     assert set(replies) == {1, 2}
     for reply in replies.values():
         assert reply["error"] == {"code": -32000, "message": "Connection closed"}
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+PARAMS = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.text(max_size=8) | JSON,
+        "arguments": st.dictionaries(st.text(max_size=4), JSON, max_size=2) | JSON,
+        "cursor": JSON,
+        "_meta": st.fixed_dictionaries({}, optional={"progressToken": JSON}) | JSON,
+        "protocolVersion": st.sampled_from(HANDSHAKE_VERSIONS) | JSON,
+        "capabilities": JSON,
+        "clientInfo": JSON,
+        "extra": JSON,
+    },
+)
+ENVELOPE = st.fixed_dictionaries(
+    {
+        "jsonrpc": st.just("2.0") | JSON,
+        "method": st.sampled_from(["initialize", "ping", "tools/list", "tools/call"]) | JSON,
+    },
+    optional={"id": st.integers() | st.text(max_size=4) | JSON, "params": PARAMS | JSON},
+)
+
+
+@given(ENVELOPE)
+def test_the_front_takes_only_what_the_rejection_rules_pass(message: dict[str, Any]) -> None:
+    """Whatever the front reads as a plain message, the JSON-RPC rejection rules (the same on
+    every transport) accept too, and its shape checks never raise on hostile params."""
+    if front_mod._well_formed(message):
+        assert rejection(json.dumps(message)) is None
+        params = message.get("params") or {}
+        for check in (front_mod.plain_initialize, front_mod.plain_call, front_mod.plain_list):
+            assert check(params) in (True, False)
