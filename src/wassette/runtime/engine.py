@@ -28,9 +28,11 @@ import stat
 import sys
 import threading
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any, TypeVar
 
 import wasmtime
 import wasmtime.component as wc
@@ -50,6 +52,8 @@ _ENGINE_SETTINGS = {"epoch_interruption": True}
 
 _engine: wasmtime.Engine | None = None
 _engine_lock = threading.Lock()
+
+T = TypeVar("T")
 
 
 @functools.cache
@@ -120,8 +124,8 @@ class LoadedComponent:
     ``component`` is the wasmtime ``Component`` (its ``.type`` drives the schema/value layers).
     ``cache_hit`` says whether it came from the ``.cwasm`` cache. ``import_names`` lists what
     it imports; ``http_handler_imports`` the exact ``wasi:http/outgoing-handler@X`` names the
-    allow-list must shadow. The linker and export indices are computed lazily and kept here;
-    all of it is safe to share between threads.
+    allow-list must shadow. What is derived from the component once (its linker, export
+    indices) is kept with it through :meth:`memo`; all of it is safe to share between threads.
     """
 
     component_id: str
@@ -130,7 +134,23 @@ class LoadedComponent:
     cache_hit: bool
     import_names: tuple[str, ...] = ()
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    _cache: dict[object, object] = field(default_factory=dict, init=False, repr=False)
+    _memo: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False)
+
+    def memo(self, key: Hashable, build: Callable[[], T]) -> T:
+        """The value kept under ``key``, made by ``build()`` the first time it is asked for.
+
+        On the call path: a hit is one dict lookup without the lock (a value, once stored, is
+        never replaced); ``build`` runs under the lock, once per key, even when two threads
+        miss together. An exception from ``build`` stores nothing.
+        """
+        try:
+            hit: T = self._memo[key]
+        except KeyError:
+            with self._lock:
+                if key not in self._memo:
+                    self._memo[key] = build()
+                hit = self._memo[key]
+        return hit
 
     @property
     def http_handler_imports(self) -> tuple[str, ...]:
