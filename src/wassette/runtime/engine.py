@@ -36,7 +36,6 @@ from typing import Any, TypeVar
 
 import wasmtime
 import wasmtime.component as wc
-from filelock import FileLock
 
 from wassette import fsutil
 from wassette.errors import ComponentError, StorageError
@@ -190,8 +189,14 @@ def _key_path(cache_path: Path) -> Path:
     return cache_path.with_name(cache_path.name + ".key")
 
 
-def _lock_path(cache_path: Path) -> Path:
-    return cache_path.with_name(cache_path.name + ".lock")
+def _cache_lock(cache_path: Path) -> contextlib.AbstractContextManager[None]:
+    # Held while an artifact is read or written, however long a compile takes (no limit).
+    return fsutil.file_lock(
+        cache_path.with_name(cache_path.name + ".lock"),
+        what=f"the artifact cache {cache_path}",
+        timeout=-1,
+        busy="another wassette process is compiling this component",
+    )
 
 
 def _read_key(cache_path: Path) -> dict[str, object] | None:
@@ -319,15 +324,13 @@ def load_component(
     cid = component_id or wasm_path.stem
     try:
         cache_path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(_lock_path(cache_path)))
-        lock.acquire()
     except OSError as exc:
         raise StorageError(
             f"cannot use the artifact cache {cache_path}",
             why=exc.strerror or str(exc),
             fix="check that the component directory exists and is writable by this user",
         ) from exc
-    try:
+    with _cache_lock(cache_path):
         key = _read_key(cache_path)
         digest = _wasm_digest(wasm_path, key, wasm_sha256)
         component = _try_cached(engine, cache_path, key, digest)
@@ -340,8 +343,6 @@ def load_component(
             _write_cache(component, wasm_st, cache_path, digest)
         elif key is not None and wasm_sha256 is None:
             _refresh_stamp(wasm_path, cache_path, key)
-    finally:
-        lock.release()
     return _loaded(component, cid, digest, cache_hit=cache_hit)
 
 
@@ -401,7 +402,6 @@ def adopt_compiled(
     wasm_path, cache_path = Path(wasm_path), Path(cache_path)
     wasm_st, data = _read_wasm(wasm_path)
     digest = hashlib.sha256(data).hexdigest()
-    lock = FileLock(str(_lock_path(cache_path)))
-    with lock:
+    with _cache_lock(cache_path):
         _write_cache(component, wasm_st, cache_path, digest)
     return _loaded(component, component_id, digest, cache_hit=False)

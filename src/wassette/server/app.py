@@ -47,6 +47,7 @@ from wassette.server.approvals import (
     client_name,
 )
 from wassette.server.logs import event, redact
+from wassette.statcache import Stamp, StatCache, file_stamp
 
 if TYPE_CHECKING:
     from wassette.runtime.cancel import CancelHandle
@@ -159,7 +160,7 @@ class WassetteMCP:
         self._queue: list[str] = []
         # Components whose compile failed, with the wasm's (size, mtime) then: not retried
         # on every tools/list until the file changes.
-        self._failed: dict[str, tuple[int, int]] = {}
+        self._failed: StatCache[str, bool] = StatCache()  # cid -> its wasm failed to compile
         self._worker: threading.Thread | None = None
         self._started = False
         # Tool listing cache: rebuilt when the set of (id, specs) changes.
@@ -229,17 +230,15 @@ class WassetteMCP:
         """End every open listen stream gracefully."""
         self.listen.close()
 
-    def _wasm_stamp(self, cid: str) -> tuple[int, int] | None:
+    def _wasm_stamp(self, cid: str) -> Stamp | None:
         try:
-            st = self.manager.wasm_path(cid).stat()
-        except (OSError, WassetteError):
+            return file_stamp(self.manager.wasm_path(cid))
+        except WassetteError:
             return None
-        return (st.st_size, st.st_mtime_ns)
 
     def _schedule(self, cid: str) -> None:
-        failed = self._failed.get(cid)
-        if failed is not None and failed == self._wasm_stamp(cid):
-            return
+        if self._failed.get(cid, self._wasm_stamp(cid)):
+            return  # the very wasm that failed: retried once it changes
         with self._compile_lock:
             if cid in self._pending:
                 return
@@ -273,7 +272,7 @@ class WassetteMCP:
                 )
                 stamp = self._wasm_stamp(cid)
                 if stamp is not None:
-                    self._failed[cid] = stamp
+                    self._failed.put(cid, stamp, True)
                 specs = None
             finally:
                 with self._compile_lock:
