@@ -258,7 +258,7 @@ class ComponentManager(CallEnvironment):
 
     def accept_policy(self, component_id: str) -> dict[str, Any]:
         """Grant exactly what the component's pending policy proposal showed."""
-        from wassette.components.load import accept_proposal
+        from wassette.components.pending import accept_proposal
 
         self.require(component_id)
         result = accept_proposal(self.component_dir, component_id, self.policies)
@@ -391,7 +391,7 @@ class ComponentManager(CallEnvironment):
     def inspect(self, component_id: str) -> dict[str, Any]:
         """A description of an installed component: source, files, tools with schemas,
         policy, and any pending policy proposal."""
-        from wassette.components.load import pending_proposal_view
+        from wassette.components.pending import pending_proposal_view
         from wassette.policy.view import policy_to_dict
 
         wasm = self.require(component_id)
