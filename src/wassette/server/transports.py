@@ -311,7 +311,7 @@ def _ready_route(mcp: WassetteMCP) -> Route:
     return Route("/ready", ready, methods=["GET"])
 
 
-def _info_route() -> Route:
+def _info_route(mcp: WassetteMCP) -> Route:
     from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
     from wassette import __version__
@@ -329,6 +329,9 @@ def _info_route() -> Route:
                     "stateless": list(MODERN_PROTOCOL_VERSIONS),
                     "sessions": list(HANDSHAKE_PROTOCOL_VERSIONS),
                 },
+                # What the warm-instance pool holds and an estimate of its memory, so an
+                # operator can size instance_pool_size (counts and digests only, no values).
+                "instance_pool": mcp.manager.pool.stats(),
             }
         )
 
@@ -336,7 +339,7 @@ def _info_route() -> Route:
 
 
 def _status_routes(mcp: WassetteMCP) -> list[Route]:
-    return [_health_route(mcp), _ready_route(mcp), _info_route()]
+    return [_health_route(mcp), _ready_route(mcp), _info_route(mcp)]
 
 
 def streamable_http_app(
