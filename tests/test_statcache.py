@@ -30,12 +30,14 @@ def test_hits_while_unchanged_and_misses_after_each_kind_of_change(tmp_path: Pat
     cache: StatCache[str, str] = StatCache()
     cache.put("c", file_stamp(f), "parsed")
     assert cache.get("c", file_stamp(f)) == "parsed"
+    assert cache.get_stat("c", os.stat(f)) == "parsed"
     assert "c" in cache and "other" not in cache
 
     # Same size, rewritten in place (mtime moves).
     f.write_text("a: 2\n")
     _bump_mtime(f)
     assert cache.get("c", file_stamp(f)) is None
+    assert cache.get_stat("c", os.stat(f)) is None
     cache.put("c", file_stamp(f), "v2")
     # Atomic replace by rename, same size and mtime forced equal: a new inode.
     before = f.stat()

@@ -64,6 +64,20 @@ class StatCache(Generic[K, V]):
             return hit[1]
         return None
 
+    def get_stat(self, key: K, st: os.stat_result) -> V | None:
+        """:meth:`get` with the :data:`Stamp` of ``st``: one call on a hot path's hit (the
+        caller computes the stamp with :func:`stamp_of` only on a miss)."""
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] == (
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+            st.st_ino,
+            st.st_dev,
+        ):
+            return hit[1]
+        return None
+
     def entry(self, key: K) -> tuple[object, V] | None:
         """``(stamp, value)`` as stored under ``key``, whatever the file's state now."""
         return self._entries.get(key)

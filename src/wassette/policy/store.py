@@ -105,7 +105,7 @@ class PolicyStore:
             return None
         except OSError as exc:
             raise _storage_error(f"cannot read policy {path}", exc) from None
-        hit = self._cache.get(component_id, stamp_of(st))
+        hit = self._cache.get_stat(component_id, st)
         if hit is not None:
             return hit
         loaded = self._read(path)

@@ -217,10 +217,10 @@ class SecretStore(KeptHistory, SecretBackend):
             return _EMPTY
         except NotADirectoryError:
             return _EMPTY
-        stamp = stamp_of(st)
-        cached = self._cache.get(component_id, stamp)
+        cached = self._cache.get_stat(component_id, st)
         if cached is not None:
             return cached
+        stamp = stamp_of(st)
         path = Path(path_str)
         self._check_dir()
         # Checked on every cache miss; a chown changes ctime, so it always causes one.
