@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from wassette.errors import WassetteError
+from wassette.errors import StorageError, WassetteError
 
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
@@ -142,3 +142,53 @@ def make_private_dirs(path: Path) -> None:
         except FileExistsError:
             continue  # created concurrently by another process: fine
         os.chmod(directory, PRIVATE_DIR_MODE)
+
+
+# --------------------------------------------------------------------------- file locks
+
+LOCK_TIMEOUT_SECONDS = 30.0
+"""How long a writer waits for another process's lock before giving up (a timeout < 0: ever)."""
+
+
+@contextlib.contextmanager
+def file_lock(
+    lock_path: Path,
+    *,
+    what: str,
+    timeout: float = LOCK_TIMEOUT_SECONDS,
+    busy: str = "another wassette process is changing it",
+    error: type[WassetteError] | None = None,
+) -> Iterator[None]:
+    """Hold the inter-process lock file ``lock_path`` for the duration of the block.
+
+    The one way every store serialises read-modify-write across processes (and threads: an
+    ``flock`` belongs to an open file, so two holders in one process exclude each other too).
+    The lock file is created 0600 and never deleted (deleting it would race with a waiter);
+    the kernel releases the lock when its holder dies, so no lock is ever stale. The caller
+    creates the directory. ``what`` names what is locked in messages; a timeout or an OS
+    error raises ``error`` (default :class:`~wassette.errors.StorageError`) with ``busy`` as
+    the reason for a timeout.
+    """
+    import filelock  # writers only: read-only commands never pay for this import
+
+    kind = error or StorageError
+    lock = filelock.FileLock(str(lock_path), timeout=timeout, mode=PRIVATE_FILE_MODE)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise kind(
+            f"timed out after {timeout:g} s waiting for the lock on {what}",
+            why=busy,
+            fix="retry once the other process has finished; if it seems stuck, look for a "
+            f"hung wassette process (the lock is {lock_path})",
+        ) from None
+    except OSError as exc:
+        raise kind(
+            f"cannot lock {what}",
+            why=os_reason(exc),
+            fix=f"check that {lock_path.parent} exists and that you can write to it",
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()

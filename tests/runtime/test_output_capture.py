@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import time
 
-from wassette.runtime.invoke import _get_spool, _Tail
+from wassette.runtime.output import Tail, get_spool
 from wassette.runtime.redaction import Redactor
 
 
 def test_a_long_writer_keeps_only_the_tail_in_memory() -> None:
-    spool = _get_spool()
-    tail = _Tail(16 * 1024, margin=1024)
+    spool = get_spool()
+    tail = Tail(16 * 1024, margin=1024)
     fd = spool.open(tail)
     # Written through a descriptor of its own, as wasmtime does.
     with open(f"/proc/self/fd/{fd}", "wb", buffering=0) as out:
@@ -34,7 +34,7 @@ def test_a_secret_straddling_the_cut_is_replaced_whole() -> None:
     canary = "sk_live_Abc123XYZ-secret"
     redact = Redactor([("K", canary)])
     for offset in range(len(canary) + 1):
-        tail = _Tail(100, margin=redact.max_match)
+        tail = Tail(100, margin=redact.max_match)
         tail.write(b"x" * 500 + canary.encode() + b"y" * (100 - (len(canary) - offset)))
         out = tail.redacted(redact)
         assert canary[offset:] not in out or offset == len(canary)
@@ -43,6 +43,6 @@ def test_a_secret_straddling_the_cut_is_replaced_whole() -> None:
 
 
 def test_a_cut_inside_a_utf8_character_is_not_garbled_into_a_fragment() -> None:
-    tail = _Tail(5)
+    tail = Tail(5)
     tail.write("ééé".encode())  # 6 bytes: the cut falls inside the first é
     assert tail.redacted(Redactor([])) == "éé"

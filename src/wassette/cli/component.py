@@ -184,20 +184,10 @@ def unload_cmd(component_id: str, plugin_dir: Path | None) -> None:
     """
     manager = manager_for(plugin_dir)
     require_component(manager.component_dir, component_id)
+    from wassette.results import unloaded
+
     removed = manager.unload(component_id)
-    keys = manager.secrets.list_keys(component_id)
-    out = {
-        "status": "component unloaded successfully",
-        "id": component_id,
-        "removed": [p.name for p in removed],
-        "secrets_kept": keys,
-    }
-    if keys:
-        out["message"] = (
-            f"{len(keys)} secret(s) kept; delete them with `wassette secret delete "
-            f"{component_id} {' '.join(keys)}`"
-        )
-    emit(render(out, "json"))
+    emit(render(unloaded(component_id, removed, manager.secrets.list_keys(component_id)), "json"))
 
 
 @component.command("list")

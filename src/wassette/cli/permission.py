@@ -16,7 +16,7 @@ from wassette.cli.output import emit, render
 from wassette.cli.policy import policy_store as _store
 from wassette.errors import UsageError
 from wassette.policy.model import Policy
-from wassette.policy.view import policy_to_dict
+from wassette.results import ENVIRONMENT_KIND, permission_changed, permissions_reset
 
 
 @click.group("permission")
@@ -41,18 +41,7 @@ def _done(
     details: dict[str, Any],
     new: Policy | None,
 ) -> None:
-    emit(
-        render(
-            {
-                "status": f"permission {verb} successfully",
-                "component_id": component_id,
-                "permission_type": kind,
-                "details": details,
-                "policy": policy_to_dict(new) if new is not None else None,
-            },
-            "json",
-        )
-    )
+    emit(render(permission_changed(verb, component_id, kind, details, new), "json"))
 
 
 def _access(value: str) -> list[str]:
@@ -118,7 +107,7 @@ def grant_env(
         details["required"] = True
     if no_redact:
         details["redact"] = False
-    _done("granted", component_id, "environment", details, new)
+    _done("granted", component_id, ENVIRONMENT_KIND, details, new)
 
 
 @grant.command("memory")
@@ -168,7 +157,7 @@ def revoke_network(component_id: str, host: str, plugin_dir: Path | None) -> Non
 def revoke_env(component_id: str, key: str, plugin_dir: Path | None) -> None:
     """Remove an environment variable from the allow list."""
     new = _store(plugin_dir, component_id).revoke_environment_variable(component_id, key)
-    _done("revoked", component_id, "environment", {"key": key}, new)
+    _done("revoked", component_id, ENVIRONMENT_KIND, {"key": key}, new)
 
 
 @revoke.command("memory")
@@ -195,13 +184,4 @@ def revoke_timeout(component_id: str, plugin_dir: Path | None) -> None:
 def reset(component_id: str, plugin_dir: Path | None) -> None:
     """Delete the component's policy file: it is denied everything again."""
     _store(plugin_dir, component_id).reset(component_id)
-    emit(
-        render(
-            {
-                "status": "permissions reset successfully",
-                "component_id": component_id,
-                "message": "policy removed; the component is denied everything",
-            },
-            "json",
-        )
-    )
+    emit(render(permissions_reset(component_id), "json"))

@@ -7,14 +7,13 @@ atomic, comments a person wrote kept, and seen by a running server on its next c
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
 from wassette.cli.common import plugin_dir_option, require_component, system_for
 from wassette.cli.output import emit, output_option, render
 from wassette.policy.store import PolicyStore
-from wassette.policy.view import policy_to_dict
+from wassette.results import policy_result
 
 
 def policy_store(plugin_dir: Path | None, component_id: str) -> PolicyStore:
@@ -36,12 +35,4 @@ def get_cmd(component_id: str, fmt: str, plugin_dir: Path | None) -> None:
     """Print the permissions a component actually has (no policy file: nothing)."""
     store = policy_store(plugin_dir, component_id)
     current = store.load(component_id)
-    result: dict[str, Any] = {
-        "status": "success",
-        "component_id": component_id,
-        "policy_file": str(store.path_for(component_id)) if current is not None else None,
-        "policy": policy_to_dict(current) if current is not None else None,
-    }
-    if current is None:
-        result["message"] = "no policy: the component is denied everything"
-    emit(render(result, fmt))
+    emit(render(policy_result(component_id, current, store.path_for(component_id)), fmt))

@@ -181,12 +181,10 @@ class ManifestReloader:
         self._stamp = self._file_stamp()
         self.applied = 0
 
-    def _file_stamp(self) -> tuple[int, int] | None:
-        try:
-            st = self.path.stat()
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_size)
+    def _file_stamp(self) -> object:
+        from wassette.statcache import file_stamp
+
+        return file_stamp(self.path)
 
     def start(self) -> None:
         if hasattr(signal, "SIGHUP"):

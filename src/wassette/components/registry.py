@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from filelock import FileLock
-
 from wassette import fsutil, layout
 from wassette.errors import ComponentNotFoundError, SourceIntegrityError, StorageError
 from wassette.ids import validate_component_id
@@ -95,12 +93,18 @@ def component_files(component_dir: Path, component_id: str) -> dict[str, Path]:
 LOCK_DIR = ".locks"
 
 
-def _lock(component_dir: Path, component_id: str) -> FileLock:
+def _lock(component_dir: Path, component_id: str) -> contextlib.AbstractContextManager[None]:
     # One lock per id, kept in a hidden subdirectory: lock files are never deleted (that would
     # race with a waiter), so they stay out of the way of anyone listing the directory.
+    # No time limit: a holder is validating (compiling) a component, which may take a while.
     locks = component_dir / LOCK_DIR
     locks.mkdir(mode=0o700, exist_ok=True)
-    return FileLock(str(locks / f"{component_id}.lock"))
+    return fsutil.file_lock(
+        locks / f"{component_id}.lock",
+        what=f"component '{component_id}'",
+        timeout=-1,
+        busy="another wassette process is installing or removing it",
+    )
 
 
 def _stage(component_dir: Path, name: str, content: bytes | Path) -> tuple[Path, str]:

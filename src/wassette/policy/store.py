@@ -22,12 +22,9 @@ from __future__ import annotations
 
 import os
 import stat
-import threading
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
-
-from filelock import FileLock
-from filelock import Timeout as LockTimeout
 
 from wassette import fsutil
 from wassette.errors import PolicyError, StorageError
@@ -36,18 +33,13 @@ from wassette.policy import grants, parser
 from wassette.policy.model import Access, Policy
 from wassette.policy.protection import Protection
 from wassette.policy.view import policy_to_dict
+from wassette.statcache import Stamp, StatCache, stamp_of
 
 __all__ = ["POLICY_SUFFIX", "PolicyStore", "policy_to_dict", "write_atomic"]
 
 POLICY_SUFFIX = ".policy.yaml"
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 LOCK_TIMEOUT_SECONDS = 30.0
-
-_StatKey = tuple[int, int, int, int, int]
-
-
-def _stat_key(st: os.stat_result) -> _StatKey:
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def _storage_error(what: str, exc: OSError) -> StorageError:
@@ -77,8 +69,7 @@ class PolicyStore:
         # and a component able to write one could grant itself anything.
         base = Protection.minimal() if protection is None else protection
         self.protection = base.with_component_dir(self.component_dir)
-        self._cache: dict[str, tuple[_StatKey, Policy]] = {}
-        self._cache_lock = threading.Lock()
+        self._cache: StatCache[str, Policy] = StatCache()
 
     # --- paths ---------------------------------------------------------------------------
 
@@ -87,9 +78,12 @@ class PolicyStore:
         validate_component_id(component_id)
         return self.component_dir / f"{component_id}{POLICY_SUFFIX}"
 
-    def _lock_for(self, component_id: str) -> FileLock:
-        lock_path = self.component_dir / f".{component_id}{POLICY_SUFFIX}.lock"
-        return FileLock(str(lock_path), timeout=LOCK_TIMEOUT_SECONDS, mode=0o600)
+    def _lock_for(self, component_id: str) -> AbstractContextManager[None]:
+        return fsutil.file_lock(
+            self.component_dir / f".{component_id}{POLICY_SUFFIX}.lock",
+            what=f"the policy of '{component_id}'",
+            timeout=LOCK_TIMEOUT_SECONDS,
+        )
 
     # --- reading -------------------------------------------------------------------------
 
@@ -111,18 +105,16 @@ class PolicyStore:
             return None
         except OSError as exc:
             raise _storage_error(f"cannot read policy {path}", exc) from None
-        with self._cache_lock:
-            hit = self._cache.get(component_id)
-        if hit is not None and hit[0] == _stat_key(st):
-            return hit[1]
+        hit = self._cache.get_stat(component_id, st)
+        if hit is not None:
+            return hit
         loaded = self._read(path)
         if loaded is None:
             self.forget(component_id)
             return None
         text, key = loaded
         policy = parser.parse_policy(text, source=str(path))
-        with self._cache_lock:
-            self._cache[component_id] = (key, policy)
+        self._cache.put(component_id, key, policy)
         return policy
 
     def read_text(self, component_id: str) -> str | None:
@@ -130,7 +122,7 @@ class PolicyStore:
         loaded = self._read(self.path_for(component_id))
         return None if loaded is None else loaded[0].decode("utf-8", errors="replace")
 
-    def _read(self, path: Path) -> tuple[bytes, _StatKey] | None:
+    def _read(self, path: Path) -> tuple[bytes, Stamp] | None:
         try:
             # O_NONBLOCK: a FIFO planted at the policy path must not hang the server.
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | _O_CLOEXEC)
@@ -151,12 +143,11 @@ class PolicyStore:
             ) from None
         except OSError as exc:
             raise _storage_error(f"cannot read policy {path}", exc) from None
-        return data, _stat_key(st)
+        return data, stamp_of(st)
 
     def forget(self, component_id: str) -> None:
         """Drop the cached policy of ``component_id`` (the next load reads the file)."""
-        with self._cache_lock:
-            self._cache.pop(component_id, None)
+        self._cache.forget(component_id)
 
     # --- changing ------------------------------------------------------------------------
 
@@ -172,12 +163,6 @@ class PolicyStore:
             self.component_dir.mkdir(parents=True, exist_ok=True)
             with self._lock_for(component_id):
                 return self._update_locked(component_id, path, change)
-        except LockTimeout:
-            raise StorageError(
-                f"cannot lock policy {path}",
-                why=f"another process held its lock for over {LOCK_TIMEOUT_SECONDS:.0f} s",
-                fix="retry; if it persists, look for a stuck wassette process",
-            ) from None
         except OSError as exc:
             raise _storage_error(f"cannot write policy {path}", exc) from None
 
@@ -216,12 +201,11 @@ class PolicyStore:
             )
         write_atomic(path, text)
         try:
-            key = _stat_key(os.stat(path))
+            key = stamp_of(os.stat(path))
         except OSError:
             self.forget(component_id)
         else:
-            with self._cache_lock:
-                self._cache[component_id] = (key, new)
+            self._cache.put(component_id, key, new)
         return new
 
     def _check_new_storage(self, component_id: str, old: Policy, new: Policy) -> None:
@@ -253,10 +237,6 @@ class PolicyStore:
             self.component_dir.mkdir(parents=True, exist_ok=True)
             with self._lock_for(component_id):
                 write_atomic(path, data)
-        except LockTimeout:
-            raise StorageError(
-                f"cannot lock policy {path}", fix="retry; look for a stuck wassette process"
-            ) from None
         except OSError as exc:
             raise _storage_error(f"cannot write policy {path}", exc) from None
         self.forget(component_id)
@@ -275,10 +255,6 @@ class PolicyStore:
                     pass
                 else:
                     fsutil.fsync_dir(self.component_dir)
-        except LockTimeout:
-            raise StorageError(
-                f"cannot lock policy {path}", fix="retry; look for a stuck wassette process"
-            ) from None
         except OSError as exc:
             raise _storage_error(f"cannot delete policy {path}", exc) from None
         finally:

@@ -28,13 +28,14 @@ import stat
 import sys
 import threading
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any, TypeVar
 
 import wasmtime
 import wasmtime.component as wc
-from filelock import FileLock
 
 from wassette import fsutil
 from wassette.errors import ComponentError, StorageError
@@ -50,6 +51,8 @@ _ENGINE_SETTINGS = {"epoch_interruption": True}
 
 _engine: wasmtime.Engine | None = None
 _engine_lock = threading.Lock()
+
+T = TypeVar("T")
 
 
 @functools.cache
@@ -120,8 +123,8 @@ class LoadedComponent:
     ``component`` is the wasmtime ``Component`` (its ``.type`` drives the schema/value layers).
     ``cache_hit`` says whether it came from the ``.cwasm`` cache. ``import_names`` lists what
     it imports; ``http_handler_imports`` the exact ``wasi:http/outgoing-handler@X`` names the
-    allow-list must shadow. The linker and export indices are computed lazily and kept here;
-    all of it is safe to share between threads.
+    allow-list must shadow. What is derived from the component once (its linker, export
+    indices) is kept with it through :meth:`memo`; all of it is safe to share between threads.
     """
 
     component_id: str
@@ -130,7 +133,23 @@ class LoadedComponent:
     cache_hit: bool
     import_names: tuple[str, ...] = ()
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
-    _cache: dict[object, object] = field(default_factory=dict, init=False, repr=False)
+    _memo: dict[Hashable, Any] = field(default_factory=dict, init=False, repr=False)
+
+    def memo(self, key: Hashable, build: Callable[[], T]) -> T:
+        """The value kept under ``key``, made by ``build()`` the first time it is asked for.
+
+        On the call path: a hit is one dict lookup without the lock (a value, once stored, is
+        never replaced); ``build`` runs under the lock, once per key, even when two threads
+        miss together. An exception from ``build`` stores nothing.
+        """
+        try:
+            hit: T = self._memo[key]
+        except KeyError:
+            with self._lock:
+                if key not in self._memo:
+                    self._memo[key] = build()
+                hit = self._memo[key]
+        return hit
 
     @property
     def http_handler_imports(self) -> tuple[str, ...]:
@@ -170,8 +189,14 @@ def _key_path(cache_path: Path) -> Path:
     return cache_path.with_name(cache_path.name + ".key")
 
 
-def _lock_path(cache_path: Path) -> Path:
-    return cache_path.with_name(cache_path.name + ".lock")
+def _cache_lock(cache_path: Path) -> contextlib.AbstractContextManager[None]:
+    # Held while an artifact is read or written, however long a compile takes (no limit).
+    return fsutil.file_lock(
+        cache_path.with_name(cache_path.name + ".lock"),
+        what=f"the artifact cache {cache_path}",
+        timeout=-1,
+        busy="another wassette process is compiling this component",
+    )
 
 
 def _read_key(cache_path: Path) -> dict[str, object] | None:
@@ -299,15 +324,13 @@ def load_component(
     cid = component_id or wasm_path.stem
     try:
         cache_path.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(_lock_path(cache_path)))
-        lock.acquire()
     except OSError as exc:
         raise StorageError(
             f"cannot use the artifact cache {cache_path}",
             why=exc.strerror or str(exc),
             fix="check that the component directory exists and is writable by this user",
         ) from exc
-    try:
+    with _cache_lock(cache_path):
         key = _read_key(cache_path)
         digest = _wasm_digest(wasm_path, key, wasm_sha256)
         component = _try_cached(engine, cache_path, key, digest)
@@ -320,8 +343,6 @@ def load_component(
             _write_cache(component, wasm_st, cache_path, digest)
         elif key is not None and wasm_sha256 is None:
             _refresh_stamp(wasm_path, cache_path, key)
-    finally:
-        lock.release()
     return _loaded(component, cid, digest, cache_hit=cache_hit)
 
 
@@ -381,7 +402,6 @@ def adopt_compiled(
     wasm_path, cache_path = Path(wasm_path), Path(cache_path)
     wasm_st, data = _read_wasm(wasm_path)
     digest = hashlib.sha256(data).hexdigest()
-    lock = FileLock(str(_lock_path(cache_path)))
-    with lock:
+    with _cache_lock(cache_path):
         _write_cache(component, wasm_st, cache_path, digest)
     return _loaded(component, component_id, digest, cache_hit=False)

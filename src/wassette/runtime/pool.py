@@ -46,11 +46,12 @@ from typing import Any
 import wasmtime
 import wasmtime.component as wc
 
-from wassette.runtime import http_policy
+from wassette.runtime import http_policy, sandbox
 from wassette.runtime.cancel import StoreClock
 from wassette.runtime.capabilities import Capabilities
 from wassette.runtime.engine import EPOCH_TICK_SECONDS, LoadedComponent, get_engine
 from wassette.runtime.http_policy import DeniedRequest
+from wassette.runtime.output import Sink, get_spool
 
 __all__ = ["DEFAULT_POOL_SIZE", "InstancePool", "WarmInstance", "fingerprint"]
 
@@ -101,7 +102,7 @@ def fingerprint(caps: Capabilities, output_limit: int) -> tuple[object, ...]:
 class _Redirect:
     """A guest output stream whose destination is chosen per call (the call's own tail).
 
-    It stands where the output collector (``invoke._Spool``) expects a tail: ``keep``,
+    It stands where the output collector (``output.Spool``) expects a tail: ``keep``,
     ``lock``, ``closed`` and ``write``; what arrives between calls (target None) is dropped.
     """
 
@@ -121,23 +122,21 @@ class _Redirect:
 
 
 class _BuildContext:
-    """What ``invoke._wasi_config`` reads from a call, for a sandbox built before the call."""
+    """What ``sandbox.wasi_config`` reads from a call, for a sandbox built before the call."""
 
     def __init__(self, caps: Capabilities, output_limit: int) -> None:
         self.caps = caps
         # A margin like the call's own tails keep, so redaction still sees whole secrets.
         self.stdout = _Redirect(2 * output_limit)
         self.stderr = _Redirect(2 * output_limit)
-        self.fds: list[tuple[int, _Redirect]] = []
+        self.fds: list[tuple[int, Sink]] = []
 
 
-def _close_outputs(fds: list[tuple[int, _Redirect]]) -> None:
+def _close_outputs(fds: list[tuple[int, Sink]]) -> None:
     """Stop collecting a discarded warm instance's output files, and close them."""
-    from wassette.runtime.invoke import get_spool
-
     spool = get_spool()
     for fd, redirect in fds:
-        spool.finish(fd, redirect)  # type: ignore[arg-type]
+        spool.finish(fd, redirect)
 
 
 @dataclass(eq=False)
@@ -158,7 +157,7 @@ class WarmInstance:
     # The Store's epoch callback state: deadline and cancel handle of the current call.
     clock: StoreClock
     # The guest's output files (memfd) and where they are collected into.
-    fds: list[tuple[int, _Redirect]] = field(default_factory=list)
+    fds: list[tuple[int, Sink]] = field(default_factory=list)
     uses: int = 0
     created: float = field(default_factory=time.monotonic)
 
@@ -180,8 +179,6 @@ class WarmInstance:
 
     def drain_output(self) -> None:
         """Move what the guest wrote during this call into the call's tails (before detach)."""
-        from wassette.runtime.invoke import get_spool
-
         spool = get_spool()
         for fd, _redirect in self.fds:
             spool.drain(fd)
@@ -199,8 +196,6 @@ def build_warm(
     The same steps as a fresh call's setup in ``invoke._run``; raises what they raise
     (``wasmtime.WasmtimeError``, :class:`~wassette.errors.PolicyError`).
     """
-    from wassette.runtime import invoke  # invoke imports this module
-
     engine = get_engine()
     output_limit = int(key[1])  # type: ignore[call-overload] # see fingerprint()
     ctx = _BuildContext(caps, output_limit)
@@ -210,13 +205,13 @@ def build_warm(
     if caps.memory_limit_bytes is not None:
         store.set_limits(memory_size=caps.memory_limit_bytes)
     try:
-        store.set_wasi(invoke._wasi_config(ctx))  # type: ignore[arg-type]
+        store.set_wasi(sandbox.wasi_config(ctx))
     except BaseException:
         _close_outputs(ctx.fds)
         raise
     if loaded.imports_http:
         store.set_wasi_http()
-    linker = invoke._linker(loaded)
+    linker = sandbox.linker(loaded)
     helper: dict[str, wc.Func] = {}
     http = http_policy.HttpCallContext(caps=caps)
     try:

@@ -213,9 +213,7 @@ class AuditLog:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        import filelock
-
-        from wassette.fsutil import make_private_dirs
+        from wassette.fsutil import file_lock, make_private_dirs
 
         try:
             make_private_dirs(self.path.parent)
@@ -225,18 +223,14 @@ class AuditLog:
                 why=os_reason(exc),
                 fix="check permissions of its parent",
             ) from None
-        lock = filelock.FileLock(self.lock_path, timeout=self.lock_timeout, mode=0o600)
-        try:
-            lock.acquire()
-        except filelock.Timeout:
-            raise AuditLogError(
-                f"timed out waiting for the audit log lock {self.lock_path}",
-                fix="retry; if no other wassette is running, delete the lock file",
-            ) from None
-        try:
+        with file_lock(
+            self.lock_path,
+            what=f"the audit log {self.path}",
+            timeout=self.lock_timeout,
+            busy="another wassette process is appending to it",
+            error=AuditLogError,
+        ):
             yield
-        finally:
-            lock.release()
 
     # ------------------------------------------------------------------------------- read
 

@@ -30,12 +30,13 @@ import contextlib
 import logging
 import os
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from wassette import fsutil
 from wassette.errors import SecretsKeyError
+from wassette.statcache import StatCache, file_stamp
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ class KeyCustody:
         self._use_keyring = use_keyring
         self._keyring: Any = None
         self._keyring_probed = False
-        self._cached: tuple[object, KeySet] | None = None
+        self._cached: StatCache[str, KeySet] = StatCache()  # one entry: the key set
 
     # --------------------------------------------------------------------------- selection
 
@@ -186,9 +187,9 @@ class KeyCustody:
 
         ``refresh`` re-reads stored keys (writers do, so a rotation by another process is seen).
         """
-        stamp = self._stamp()
-        if self._cached is not None and not refresh and self._cached[0] == stamp:
-            return self._cached[1]
+        hit = None if refresh else self._cached.get("keys", self._stamp())
+        if hit is not None:
+            return hit
         kind = self.kind()
         if kind == "env-key":
             assert self._env_key is not None
@@ -206,20 +207,13 @@ class KeyCustody:
                 result = KeySet(pending, (active, pending), kind)
             else:
                 result = KeySet(active, (active,), kind)
-        self._cached = (self._stamp(), result)
-        return result
+        # Stamped after reading: a key file this call created is part of what it read.
+        return self._cached.put("keys", self._stamp(), result)
 
     def _stamp(self) -> object:
         if self._env_key or self._passphrase:
             return "env"
-        stamps: list[tuple[int, int, int] | None] = []
-        for path in (self.key_file, self.pending_file):
-            try:
-                st = os.stat(path)
-                stamps.append((st.st_mtime_ns, st.st_ino, st.st_size))
-            except OSError:
-                stamps.append(None)
-        return tuple(stamps)
+        return (file_stamp(self.key_file), file_stamp(self.pending_file))
 
     def _derive(self, passphrase: str, create: bool) -> bytes:
         salt_path = self.secrets_dir / SALT_FILE_NAME
@@ -407,7 +401,7 @@ class KeyCustody:
             self._keyring_set(KEYRING_PENDING, _encode_key(key))
         else:
             fsutil.write_atomic(self.pending_file, (_encode_key(key) + "\n").encode())
-        self._cached = None
+        self._cached.clear()
         return key
 
     def commit_rotation(self, new_key: bytes) -> None:
@@ -421,26 +415,17 @@ class KeyCustody:
             with contextlib.suppress(FileNotFoundError):
                 self.pending_file.unlink()
             fsutil.fsync_dir(self.config_dir)
-        self._cached = None
+        self._cached.clear()
 
-    @contextlib.contextmanager
-    def rotation_lock(self, timeout: float = 60.0) -> Iterator[None]:
+    def rotation_lock(self, timeout: float = 60.0) -> contextlib.AbstractContextManager[None]:
         """Serialise rotations across processes."""
-        import filelock
-
         from wassette.fsutil import make_private_dirs
 
         make_private_dirs(self.config_dir)
-        lock = filelock.FileLock(
-            self.config_dir / f".{KEY_FILE_NAME}.lock", timeout=timeout, mode=0o600
+        return fsutil.file_lock(
+            self.config_dir / f".{KEY_FILE_NAME}.lock",
+            what="the secrets key",
+            timeout=timeout,
+            busy="another key rotation is running",
+            error=SecretsKeyError,
         )
-        try:
-            lock.acquire()
-        except filelock.Timeout:
-            raise SecretsKeyError(
-                "another key rotation is running", fix="wait for it to finish, then retry"
-            ) from None
-        try:
-            yield
-        finally:
-            lock.release()

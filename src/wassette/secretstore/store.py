@@ -29,7 +29,7 @@ import logging
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -48,6 +48,7 @@ from wassette.secretstore.backend import SecretBackend
 from wassette.secretstore.guards import check_owner, check_size
 from wassette.secretstore.local_history import KeptHistory, discard, hist_encrypted
 from wassette.secretstore.sealing import Sealer
+from wassette.statcache import StatCache, stamp_of
 
 if TYPE_CHECKING:
     from wassette.secretstore.keys import KeyCustody, KeySet
@@ -59,14 +60,6 @@ DIR_MODE = 0o700  # also fsutil.PRIVATE_DIR_MODE
 LOCK_TIMEOUT_SECONDS = 30.0
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
-
-# (mtime_ns, ctime_ns, size, inode, device): a writer's atomic rename always yields a new inode,
-# and an in-place edit changes mtime/ctime, so an unchanged stamp means unchanged content.
-_Stamp = tuple[int, int, int, int, int]
-
-
-def _stamp(st: os.stat_result) -> _Stamp:
-    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev)
 
 
 def validate_secret_value(key: str, value: str) -> str:
@@ -130,7 +123,7 @@ class SecretStore(KeptHistory, SecretBackend):
         self.history_limit = history_limit
         self._actor = actor
         self._clock = clock
-        self._cache: dict[str, tuple[_Stamp, Mapping[str, str]]] = {}
+        self._cache: StatCache[str, Mapping[str, str]] = StatCache()
         self._paths: dict[str, str] = {}  # component id -> validated file path (hot path)
         self._warned: set[Path] = set()
         self._warn_lock = threading.Lock()
@@ -220,14 +213,14 @@ class SecretStore(KeptHistory, SecretBackend):
         try:
             st = os.stat(path_str)
         except FileNotFoundError:
-            self._cache.pop(component_id, None)
+            self._cache.forget(component_id)
             return _EMPTY
         except NotADirectoryError:
             return _EMPTY
-        stamp = _stamp(st)
-        cached = self._cache.get(component_id)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
+        cached = self._cache.get_stat(component_id, st)
+        if cached is not None:
+            return cached
+        stamp = stamp_of(st)
         path = Path(path_str)
         self._check_dir()
         # Checked on every cache miss; a chown changes ctime, so it always causes one.
@@ -249,7 +242,7 @@ class SecretStore(KeptHistory, SecretBackend):
                 )
             raw = self._open_values(component_id, raw, str(path))
         values: Mapping[str, str] = MappingProxyType(raw) if raw else _EMPTY
-        self._cache[component_id] = (stamp, values)
+        self._cache.put(component_id, stamp, values)
         return values
 
     def plaintext_keys(self, component_id: str) -> list[str]:
@@ -425,7 +418,7 @@ class SecretStore(KeptHistory, SecretBackend):
                 raise
             if staged is not None:
                 self._commit_history(staged, component_id)
-        self._cache.pop(component_id, None)
+        self._cache.forget(component_id)
         return changed
 
     @property
@@ -497,35 +490,16 @@ class SecretStore(KeptHistory, SecretBackend):
                 self._write_history(hist)
             if data is not None:
                 self._write_bytes(path, data)
-        self._cache.pop(component_id, None)
+        self._cache.forget(component_id)
         return count
 
-    @contextlib.contextmanager
-    def _acquire(self, path: Path) -> Iterator[None]:
-        import filelock  # only writers lock: `secret list` never pays for this import
-
-        lock = filelock.FileLock(
-            path.parent / f".{path.name}.lock", timeout=self.lock_timeout, mode=0o600
+    def _acquire(self, path: Path) -> contextlib.AbstractContextManager[None]:
+        return fsutil.file_lock(
+            path.parent / f".{path.name}.lock",
+            what=f"the secrets file {path}",
+            timeout=self.lock_timeout,
+            busy="another wassette process is writing this component's secrets",
         )
-        try:
-            lock.acquire()
-        except filelock.Timeout:
-            raise StorageError(
-                f"timed out after {self.lock_timeout:.0f}s waiting for the lock on {path}",
-                why="another wassette process is writing this component's secrets",
-                fix="retry; if no other wassette is running, delete the stale lock file "
-                f"{lock.lock_file}",
-            ) from None
-        except OSError as exc:
-            raise StorageError(
-                f"cannot lock {path}",
-                why=fsutil.os_reason(exc),
-                fix=f"check permissions of {path.parent}",
-            ) from None
-        try:
-            yield
-        finally:
-            lock.release()
 
     def _write_bytes(self, path: Path, data: bytes) -> None:
         fsutil.remove_stale_temps(path)

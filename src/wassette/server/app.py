@@ -59,6 +59,7 @@ from wassette.server.toolset import (
 
 if TYPE_CHECKING:
     from wassette.runtime.cancel import CancelHandle
+    from wassette.statcache import StatCache
 
 log = logging.getLogger("wassette.server")
 
@@ -176,7 +177,7 @@ class WassetteMCP:
         return self.tools.pending()
 
     @property
-    def _failed(self) -> dict[str, tuple[int, int]]:
+    def _failed(self) -> StatCache[str, bool]:
         return self.tools.failed
 
     @property

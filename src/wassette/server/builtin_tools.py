@@ -1,9 +1,10 @@
-"""The twelve built-in tools (docs/spec.md section 5): names, input schemas, and what they do.
+"""The twelve built-in tools (docs/spec.md section 5): what they do (schemas and argument
+checks: ``builtin_schemas``).
 
 Pure synchronous functions over a :class:`~wassette.manager.ComponentManager`; the server runs
 them in a worker thread. They return JSON-ready dicts and raise :class:`WassetteError` for
 anything the caller can fix (the server turns that into an ``isError`` result). No result
-ever carries a secret value: policies go through ``policy_to_dict`` (values hidden).
+ever carries a secret value: results shared with the CLI are built by ``wassette.results``.
 """
 
 from __future__ import annotations
@@ -14,110 +15,41 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wassette import results
 from wassette.approval import ApprovalRequest, Approver, refuse_all
 from wassette.errors import (
     ApprovalRefusedError,
     ComponentSourceError,
-    InvalidArgumentsError,
     SourceUnreachableError,
     UsageError,
     WassetteError,
 )
 from wassette.manager import ComponentManager
-from wassette.policy.model import Policy
-from wassette.policy.view import policy_to_dict
+from wassette.server.builtin_schemas import (
+    CHANGES_TOOLS,
+    FETCH_TOOLS,
+    NAMES,
+    SCHEMAS,
+    access_list,
+    bad_argument,
+    details_of,
+    mcp_tools,
+    string_argument,
+)
 
-_ID = {"type": "string", "description": "The component id (see list-components)."}
-
-
-def _obj(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    return {"type": "object", "properties": props, "required": required}
-
-
-def _details(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
-    # Wassette's details schemas forbid extra fields: a typo ("acess") must not be dropped.
-    details = {**_obj(props, required), "additionalProperties": False}
-    return _obj({"component_id": _ID, "details": details}, ["component_id", "details"])
-
-
-_URI = {"type": "string", "description": "A host directory as fs:///absolute/path."}
-_HOST = {"type": "string", "description": "A host: exact, *.domain, optional scheme and :port."}
-_KEY = {"type": "string", "description": "An environment variable name, e.g. API_KEY."}
-
-#: name -> (description, input schema), in the order Wassette lists them.
-SCHEMAS: dict[str, tuple[str, dict[str, Any]]] = {
-    "load-component": (
-        "Load a WebAssembly component from a file://, https:// or oci:// URI and offer its "
-        "tools. Loading an id that exists replaces it.",
-        _obj({"path": {"type": "string", "description": "The component's URI."}}, ["path"]),
-    ),
-    "unload-component": (
-        "Unload a component: remove its wasm, compiled artifact, metadata and policy (its "
-        "secrets are kept).",
-        _obj({"id": _ID}, ["id"]),
-    ),
-    "list-components": (
-        "List the loaded components with their tools, whether they have a policy, and the "
-        "source and digest each was loaded from.",
-        _obj({}, []),
-    ),
-    "get-policy": (
-        "Show a component's policy (policy-defined values are hidden).",
-        _obj({"component_id": _ID}, ["component_id"]),
-    ),
-    "grant-storage-permission": (
-        "Allow a component to read and/or write a host directory.",
-        _details(
-            {
-                "uri": _URI,
-                "access": {
-                    "type": "array",
-                    "items": {"type": "string", "enum": ["read", "write"]},
-                    "minItems": 1,
-                    "uniqueItems": True,
-                },
-            },
-            ["uri", "access"],
-        ),
-    ),
-    "grant-network-permission": (
-        "Allow a component to make outgoing HTTP requests to a host.",
-        _details({"host": _HOST}, ["host"]),
-    ),
-    "grant-environment-variable-permission": (
-        "Allow a component to see an environment variable (its value comes from the "
-        "component's secrets, the server's --env, or the server's environment).",
-        _details({"key": _KEY}, ["key"]),
-    ),
-    "revoke-storage-permission": (
-        "Remove every storage permission of a component for a host directory.",
-        _details({"uri": _URI}, ["uri"]),
-    ),
-    "revoke-network-permission": (
-        "Remove a component's network permission for a host.",
-        _details({"host": _HOST}, ["host"]),
-    ),
-    "revoke-environment-variable-permission": (
-        "Remove an environment variable from a component's allow list.",
-        _details({"key": _KEY}, ["key"]),
-    ),
-    "reset-permission": (
-        "Delete a component's policy: it is denied everything again.",
-        _obj({"component_id": _ID}, ["component_id"]),
-    ),
-    "search-components": (
-        "Search the catalogue of known components (name, description, URI); each entry says "
-        "whether it is loaded. Load one with load-component and its uri.",
-        _obj({"query": {"type": "string", "description": "Text to look for (optional)."}}, []),
-    ),
-}
-
-NAMES = frozenset(SCHEMAS)
-
-#: Built-ins after which the tool list may have changed.
-CHANGES_TOOLS = frozenset({"load-component", "unload-component"})
-#: Built-ins that fetch over the network: run on the server's separate, bounded load pool.
-FETCH_TOOLS = frozenset({"load-component"})
+__all__ = [
+    "CHANGES_TOOLS",
+    "FETCH_TOOLS",
+    "NAMES",
+    "NO_APPROVER",
+    "SCHEMAS",
+    "BuiltinContext",
+    "error_summary",
+    "loads_busy",
+    "mcp_tools",
+    "require_approval",
+    "run_builtin",
+]
 
 
 def error_summary(exc: WassetteError) -> str:
@@ -132,81 +64,6 @@ def loads_busy(limit: int) -> WassetteError:
         why=f"{limit} loads are already waiting for a free load slot",
         fix="retry when the current loads have finished (or failed at their deadline)",
     )
-
-
-def mcp_tools() -> list[dict[str, Any]]:
-    """The built-in tools as MCP ``Tool`` objects (camelCase keys)."""
-    return [
-        {"name": name, "description": desc, "inputSchema": schema}
-        for name, (desc, schema) in SCHEMAS.items()
-    ]
-
-
-# ----------------------------------------------------------------------------- arguments
-
-
-def _bad(tool: str, path: str, problem: str) -> InvalidArgumentsError:
-    return InvalidArgumentsError(
-        path,
-        problem,
-        why=f"{tool} takes {_signature(tool)}",
-        fix=f"call {tool} with arguments shaped like {_signature(tool)}",
-    )
-
-
-def _signature(tool: str) -> str:
-    schema = SCHEMAS[tool][1]
-
-    def shape(s: Mapping[str, Any]) -> str:
-        props = s.get("properties", {})
-        req = set(s.get("required", []))
-        parts = []
-        for k, v in props.items():
-            inner = shape(v) if v.get("type") == "object" else v.get("type", "any")
-            parts.append(f"{k}{'' if k in req else '?'}: {inner}")
-        return "{" + ", ".join(parts) + "}"
-
-    return shape(schema)
-
-
-def _string(tool: str, args: Mapping[str, Any], key: str, where: str = "") -> str:
-    value = args.get(key)
-    path = f"{where}{key}"
-    if value is None:
-        raise _bad(tool, path, "is required")
-    if not isinstance(value, str):
-        raise _bad(tool, path, f"must be a string, not {type(value).__name__}")
-    if not value.strip():
-        raise _bad(tool, path, "must not be empty")
-    return value
-
-
-def _details_of(tool: str, args: Mapping[str, Any]) -> Mapping[str, Any]:
-    details = args.get("details")
-    if details is None:
-        raise _bad(tool, "details", "is required")
-    if not isinstance(details, dict):
-        raise _bad(tool, "details", f"must be an object, not {type(details).__name__}")
-    allowed = SCHEMAS[tool][1]["properties"]["details"]["properties"]
-    extra = sorted(str(k) for k in details if k not in allowed)
-    if extra:
-        shown = ", ".join(ascii(k[:40]) for k in extra[:5])
-        raise _bad(tool, "details", f"has unknown field(s) {shown}; allowed: {', '.join(allowed)}")
-    return details
-
-
-def _access(tool: str, details: Mapping[str, Any]) -> list[str]:
-    access = details.get("access")
-    if access is None:
-        raise _bad(tool, "details.access", "is required")
-    if isinstance(access, str):
-        raise _bad(tool, "details.access", 'must be an array, e.g. ["read"] or ["read", "write"]')
-    if not isinstance(access, list) or not access:
-        raise _bad(tool, "details.access", 'must be a non-empty list of "read" and "write"')
-    bad = [a for a in access if a not in ("read", "write")]
-    if bad:
-        raise _bad(tool, "details.access", 'may contain only "read" and "write"')
-    return list(dict.fromkeys(access))
 
 
 # ------------------------------------------------------------------------------- running
@@ -246,33 +103,6 @@ def require_approval(ctx: BuiltinContext, request: ApprovalRequest, instead: str
         )
 
 
-def _policy_view(policy: Policy | None) -> dict[str, Any] | None:
-    return None if policy is None else policy_to_dict(policy)
-
-
-def _granted(
-    verb: str, cid: str, kind: str, details: dict[str, Any], new: Policy
-) -> dict[str, Any]:
-    # Wassette's wording: grants and the storage revoke say "... successfully", the network
-    # and environment revokes say "permission revoked".
-    status = (
-        "permission revoked"
-        if verb == "revoked" and kind != "storage"
-        else f"permission {verb} successfully"
-    )
-    out: dict[str, Any] = {
-        "status": status,
-        "component_id": cid,
-        "permission_type": kind,
-        "details": details,
-    }
-    if verb == "revoked" and kind == "storage":
-        out["uri"] = details["uri"]
-        out["message"] = "All access (read and write) to the specified URI has been revoked"
-    out["policy"] = _policy_view(new)
-    return out
-
-
 log = logging.getLogger(__name__)
 
 #: Longest ``path`` argument load-component accepts (PATH_MAX on Linux).
@@ -280,7 +110,7 @@ MAX_LOAD_URI = 4096
 
 
 def _load(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
-    uri = _string(name, args, "path")
+    uri = string_argument(name, args, "path")
     shown = ascii(uri[:120]) + ("..." if len(uri) > 120 else "")
     if len(uri) > MAX_LOAD_URI:
         raise UsageError(
@@ -323,7 +153,7 @@ def _load(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict[str, 
 
 def _unload(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
     m = ctx.manager
-    cid = _string(name, args, "id")
+    cid = string_argument(name, args, "id")
     m.require(cid)
     require_approval(
         ctx,
@@ -336,12 +166,7 @@ def _unload(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict[str
         f"wassette component unload {cid}",
     )
     removed = m.unload(cid)
-    return {
-        "status": "component unloaded successfully",
-        "id": cid,
-        "removed": [p.name for p in removed],
-        "secrets_kept": m.secrets.list_keys(cid),
-    }
+    return results.unloaded(cid, removed, m.secrets.list_keys(cid))
 
 
 def _list(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
@@ -352,62 +177,31 @@ def _list(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict[str, 
 def _search_tool(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
     query = args.get("query")
     if query is not None and not isinstance(query, str):
-        raise _bad(name, "query", f"must be a string, not {type(query).__name__}")
+        raise bad_argument(name, "query", f"must be a string, not {type(query).__name__}")
     return _search(ctx.manager, query or "", ctx.catalogue)
 
 
 def _component(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> str:
-    cid = _string(name, args, "component_id")
+    cid = string_argument(name, args, "component_id")
     ctx.manager.require(cid)
     return cid
 
 
 def _get_policy(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
     cid = _component(ctx, name, args)
-    policy = ctx.manager.policy(cid)
-    out: dict[str, Any] = {
-        "status": "policy found" if policy is not None else "no policy found",
-        "component_id": cid,
-    }
-    if policy is not None:
-        out["policy_info"] = _policy_info(ctx.manager, cid)
-    out["policy"] = _policy_view(policy)
-    if policy is None:
-        out["message"] = (
-            "no policy file: the component is denied everything (grant permissions to allow "
-            "storage, network or environment variables)"
-        )
-    return out
-
-
-def _policy_info(m: ComponentManager, cid: str) -> dict[str, Any]:
-    """Wassette's description of where a policy lives."""
-    path = m.policies.path_for(cid)
-    try:
-        created = int(path.stat().st_mtime)
-    except OSError:
-        created = None
-    return {
-        "policy_id": f"{cid}-policy",
-        "source_uri": path.resolve().as_uri(),
-        "local_path": str(path),
-        "created_at": created,
-    }
+    m = ctx.manager
+    return results.policy_result(cid, m.policy(cid), m.policies.path_for(cid))
 
 
 def _reset(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
     cid = _component(ctx, name, args)
     ctx.manager.policies.reset(cid)
-    return {
-        "status": "permissions reset successfully",
-        "component_id": cid,
-        "message": "policy removed; the component is denied everything",
-    }
+    return results.permissions_reset(cid)
 
 
 def _permission(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
     cid = _component(ctx, name, args)
-    details = _details_of(name, args)
+    details = details_of(name, args)
     store = ctx.manager.policies
     verb = "granted" if name.startswith("grant-") else "revoked"
     kind = name.split("-", 1)[1].removesuffix("-permission")
@@ -420,9 +214,9 @@ def _permission(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict
         require_approval(ctx, request, instead)
 
     if kind == "storage":
-        uri = _string(name, details, "uri", "details.")
+        uri = string_argument(name, details, "uri", "details.")
         if verb == "granted":
-            access = _access(name, details)
+            access = access_list(name, details)
             # A malformed or protected grant is refused before the person is asked.
             store.check_storage_grant(cid, uri, access)
             approve(
@@ -435,14 +229,14 @@ def _permission(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict
             new = store.revoke_storage(cid, uri)
             shown = {"uri": uri}
     elif kind == "network":
-        host = _string(name, details, "host", "details.")
+        host = string_argument(name, details, "host", "details.")
         if verb == "granted":
             approve(f"network access to {host}", f"wassette permission grant network {cid} {host}")
         grant = store.grant_network if verb == "granted" else store.revoke_network
         new = grant(cid, host)
         shown = {"host": host}
     else:
-        key = _string(name, details, "key", "details.")
+        key = string_argument(name, details, "key", "details.")
         if verb == "granted":
             approve(
                 f"the environment variable {key} (its value from the operator, the "
@@ -453,8 +247,8 @@ def _permission(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict
         else:
             new = store.revoke_environment_variable(cid, key)
         shown = {"key": key}
-        kind = "environment variable"
-    return _granted(verb, cid, kind, shown, new)
+        kind = results.ENVIRONMENT_KIND
+    return results.permission_changed(verb, cid, kind, shown, new)
 
 
 _RUNNERS: dict[str, Callable[[BuiltinContext, str, Mapping[str, Any]], dict[str, Any]]] = {
@@ -476,7 +270,7 @@ _RUNNERS: dict[str, Callable[[BuiltinContext, str, Mapping[str, Any]], dict[str,
 def run_builtin(ctx: BuiltinContext, name: str, args: Mapping[str, Any]) -> dict[str, Any]:
     """Run built-in tool ``name`` with JSON ``args``; a WassetteError says what to fix."""
     if not isinstance(args, Mapping):
-        raise _bad(name, "arguments", "must be a JSON object")
+        raise bad_argument(name, "arguments", "must be a JSON object")
     return _RUNNERS[name](ctx, name, args)
 
 

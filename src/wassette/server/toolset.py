@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from wassette.errors import NotFoundError, WassetteError
 from wassette.server.logs import event
+from wassette.statcache import Stamp, StatCache, file_stamp
 
 if TYPE_CHECKING:
     from wassette.manager import CallResult, ComponentManager
@@ -127,9 +128,9 @@ class ToolSet:
         self._compile_lock = threading.Lock()
         self._pending: set[str] = set()
         self._queue: list[str] = []
-        # Components whose compile failed, with the wasm's (size, mtime) then: not retried
+        # Components whose compile failed, with the wasm's stamp then: not retried
         # on every tools/list until the file changes.
-        self.failed: dict[str, tuple[int, int]] = {}
+        self.failed: StatCache[str, bool] = StatCache()  # cid -> its wasm failed to compile
         self._worker: threading.Thread | None = None
         self._started = False
         # Listing cache: rebuilt when the set of (id, specs) changes.
@@ -187,17 +188,15 @@ class ToolSet:
         with self._compile_lock:
             return set(self._pending)
 
-    def _wasm_stamp(self, cid: str) -> tuple[int, int] | None:
+    def _wasm_stamp(self, cid: str) -> Stamp | None:
         try:
-            st = self.manager.wasm_path(cid).stat()
-        except (OSError, WassetteError):
+            return file_stamp(self.manager.wasm_path(cid))
+        except WassetteError:
             return None
-        return (st.st_size, st.st_mtime_ns)
 
     def _schedule(self, cid: str) -> None:
-        failed = self.failed.get(cid)
-        if failed is not None and failed == self._wasm_stamp(cid):
-            return
+        if self.failed.get(cid, self._wasm_stamp(cid)):
+            return  # the very wasm that failed: retried once it changes
         with self._compile_lock:
             if cid in self._pending:
                 return
@@ -231,7 +230,7 @@ class ToolSet:
                 )
                 stamp = self._wasm_stamp(cid)
                 if stamp is not None:
-                    self.failed[cid] = stamp
+                    self.failed.put(cid, stamp, True)
                 specs = None
             finally:
                 with self._compile_lock:
