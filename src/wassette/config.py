@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +104,8 @@ def _read_config(path: Path) -> dict[str, Any]:
             why=os_reason(exc),
             fix="check the file's permissions, or point WASSETTE_CONFIG_FILE elsewhere",
         ) from None
+    import tomllib  # only when a config file exists
+
     try:
         parsed = tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 from pathlib import Path
 
@@ -34,6 +33,8 @@ def sha256_file(path: Path) -> str:
 
     Callers that record digests in ``sha256:<hex>`` form add the prefix themselves.
     """
+    import hashlib  # loads OpenSSL (~2 ms): only the commands that hash pay for it
+
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(_HASH_BLOCK), b""):

@@ -19,21 +19,19 @@ shares a component directory can widen modes deliberately.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from filelock import FileLock
 
 from wassette import fsutil, layout
 from wassette.errors import ComponentNotFoundError, SourceIntegrityError, StorageError
 from wassette.ids import validate_component_id
 
 if TYPE_CHECKING:
+    from filelock import FileLock
+
     from wassette.components.provenance import SourceName, SourceRecord
 
 WASM_SUFFIX = layout.WASM
@@ -97,6 +95,8 @@ LOCK_DIR = ".locks"
 def _lock(component_dir: Path, component_id: str) -> FileLock:
     # One lock per id, kept in a hidden subdirectory: lock files are never deleted (that would
     # race with a waiter), so they stay out of the way of anyone listing the directory.
+    from filelock import FileLock  # writers only: a tool call never takes this lock
+
     locks = component_dir / LOCK_DIR
     locks.mkdir(mode=0o700, exist_ok=True)
     return FileLock(str(locks / f"{component_id}.lock"))
@@ -107,6 +107,9 @@ def _stage(component_dir: Path, name: str, content: bytes | Path) -> tuple[Path,
 
     Returns the path and the ``sha256:<hex>`` of exactly the bytes written.
     """
+    import hashlib  # writers only (a tool call never stages): OpenSSL and tempfile cost ms
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=component_dir)
     path = Path(tmp)
     digest = hashlib.sha256()

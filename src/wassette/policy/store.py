@@ -25,9 +25,7 @@ import stat
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-
-from filelock import FileLock
-from filelock import Timeout as LockTimeout
+from typing import TYPE_CHECKING
 
 from wassette import fsutil
 from wassette.errors import PolicyError, StorageError
@@ -36,6 +34,9 @@ from wassette.policy import grants, parser
 from wassette.policy.model import Access, Policy
 from wassette.policy.protection import Protection
 from wassette.policy.view import policy_to_dict
+
+if TYPE_CHECKING:
+    from filelock import FileLock
 
 __all__ = ["POLICY_SUFFIX", "PolicyStore", "policy_to_dict", "write_atomic"]
 
@@ -88,6 +89,8 @@ class PolicyStore:
         return self.component_dir / f"{component_id}{POLICY_SUFFIX}"
 
     def _lock_for(self, component_id: str) -> FileLock:
+        from filelock import FileLock  # writers only: reading a policy never locks (~10 ms)
+
         lock_path = self.component_dir / f".{component_id}{POLICY_SUFFIX}.lock"
         return FileLock(str(lock_path), timeout=LOCK_TIMEOUT_SECONDS, mode=0o600)
 
@@ -172,7 +175,7 @@ class PolicyStore:
             self.component_dir.mkdir(parents=True, exist_ok=True)
             with self._lock_for(component_id):
                 return self._update_locked(component_id, path, change)
-        except LockTimeout:
+        except _lock_timeout():
             raise StorageError(
                 f"cannot lock policy {path}",
                 why=f"another process held its lock for over {LOCK_TIMEOUT_SECONDS:.0f} s",
@@ -253,7 +256,7 @@ class PolicyStore:
             self.component_dir.mkdir(parents=True, exist_ok=True)
             with self._lock_for(component_id):
                 write_atomic(path, data)
-        except LockTimeout:
+        except _lock_timeout():
             raise StorageError(
                 f"cannot lock policy {path}", fix="retry; look for a stuck wassette process"
             ) from None
@@ -275,7 +278,7 @@ class PolicyStore:
                     pass
                 else:
                     fsutil.fsync_dir(self.component_dir)
-        except LockTimeout:
+        except _lock_timeout():
             raise StorageError(
                 f"cannot lock policy {path}", fix="retry; look for a stuck wassette process"
             ) from None
@@ -346,3 +349,10 @@ class PolicyStore:
     def revoke_timeout(self, component_id: str) -> Policy:
         """Remove the per-call time limit."""
         return self.update(component_id, grants.revoke_timeout)
+
+
+def _lock_timeout() -> type[Exception]:
+    """filelock's Timeout, imported only when an exception is being matched."""
+    from filelock import Timeout
+
+    return Timeout

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -61,6 +60,8 @@ def _canonical(record: Mapping[str, Any]) -> str:
 
 def line_hash(record: Mapping[str, Any]) -> str:
     """The hash of a record: SHA-256 of its canonical JSON without the ``hash`` field."""
+    import hashlib  # OpenSSL: loaded by commands that write or verify, not by `secret list`
+
     body = {k: v for k, v in record.items() if k != "hash"}
     return hashlib.sha256(_canonical(body).encode("utf-8")).hexdigest()
 
@@ -209,6 +210,8 @@ class AuditLog:
             return int(rec["seq"]), str(rec["hash"])
         except (ValueError, KeyError, TypeError):
             # A damaged last line (torn by a crash): chain to its bytes; verify will flag it.
+            import hashlib
+
             return len(lines), hashlib.sha256(last).hexdigest()
 
     @contextlib.contextmanager

@@ -1,0 +1,125 @@
+"""``secret list`` without click prints exactly what the click command prints.
+
+Each form runs twice in a real interpreter: through the entry point (``main``, which takes the
+click-free fast path for the forms it accepts) and through click only (``main(fast=False)``).
+stdout, stderr and the exit code must be identical, for accepted forms (including errors the
+command itself raises) and for forms the fast path must leave to click.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import CANARY, Home, run_cli
+from wassette.cli.fastpath import parse_secret_list
+
+_RUN = """
+import sys
+from wassette.cli import main
+main(sys.argv[1:], fast={fast})
+"""
+
+FORMS = [
+    ("secret", "list", "c"),
+    ("secret", "list", "c", "-o", "yaml"),
+    ("secret", "list", "-o", "table", "c"),
+    ("secret", "list", "c", "--output=table"),
+    ("secret", "list", "c", "--output-format", "json"),
+    ("secret", "list", "c", "-oyaml"),
+    ("secret", "list", "c", "--show-values", "--yes"),
+    ("secret", "list", "--yes", "c", "--show-values", "-o", "table"),
+    ("secret", "list", "c", "--show-values", "-y", "-o", "yaml"),
+    ("secret", "list", "c", "--show-values"),  # no terminal: refused, names --yes
+    ("secret", "list", "not-loaded"),
+    ("secret", "list", "bad id"),
+    ("secret", "list", ""),
+    # Left to click: help, errors of the command line, odd spellings, repeats.
+    ("secret", "list"),
+    ("secret", "list", "c", "d"),
+    ("secret", "list", "c", "--help"),
+    ("secret", "list", "c", "-o", "YAML"),
+    ("secret", "list", "c", "-o", "xml"),
+    ("secret", "list", "c", "-o"),
+    ("secret", "list", "c", "-o", "json", "-o", "yaml"),
+    ("secret", "list", "c", "--unknown"),
+    ("secret", "list", "--", "c"),
+    ("secret", "list", "-y", "-y", "c"),
+    ("secret", "list", "-yo", "json", "c"),
+]
+
+
+def _run(home: Home, args: tuple[str, ...], fast: bool) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _RUN.format(fast=fast), *args],
+        capture_output=True,
+        text=True,
+        input="",
+        env=home.env,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def with_secrets(home: Home) -> Home:
+    run_cli(home, "secret", "set", "c", f"API_KEY={CANARY}", "B=two words", "--force", check=True)
+    return home
+
+
+@pytest.mark.parametrize("args", FORMS, ids=lambda a: " ".join(a[2:]) or "(none)")
+def test_fast_path_prints_what_click_prints(with_secrets: Home, args: tuple[str, ...]) -> None:
+    fast = _run(with_secrets, args, fast=True)
+    slow = _run(with_secrets, args, fast=False)
+    assert (fast.returncode, fast.stdout, fast.stderr) == (
+        slow.returncode,
+        slow.stdout,
+        slow.stderr,
+    )
+
+
+def test_plaintext_warning_is_the_same_on_both_paths(home: Home) -> None:
+    run_cli(home, "secret", "set", "c", "A=1", "--force", check=True)
+    run_cli(home, "secret", "encrypt", "c", check=True)
+    with (home.secrets_dir / "c.secrets.yaml").open("a") as fh:
+        fh.write(f'PASTED: "{CANARY}"\n')
+    fast = _run(home, ("secret", "list", "c"), fast=True)
+    slow = _run(home, ("secret", "list", "c"), fast=False)
+    assert "PASTED of c stored in plaintext" in fast.stderr
+    assert CANARY not in fast.stdout + fast.stderr
+    assert (fast.returncode, fast.stdout, fast.stderr) == (
+        slow.returncode,
+        slow.stdout,
+        slow.stderr,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "parsed"),
+    [
+        (["secret", "list", "c"], ("c", False, False, "json")),
+        (["secret", "list", "-y", "c", "--show-values", "-oyaml"], ("c", True, True, "yaml")),
+        (["secret", "list", "c", "--output-format=table"], ("c", False, False, "table")),
+        (["secret", "list", "c", "--yes=1"], None),
+        (["secret", "set", "c", "A=1"], None),
+        (["--plugin-dir", "/x", "secret", "list", "c"], None),
+        (["secret", "list", "c", "--plugin-dir", "/x"], None),
+        (["secret", "list", "-h"], None),
+    ],
+)
+def test_the_fast_path_accepts_only_plain_forms(
+    args: list[str], parsed: tuple[str, bool, bool, str] | None
+) -> None:
+    assert parse_secret_list(args) == parsed
+
+
+def test_shell_completion_goes_through_click(home: Home) -> None:
+    env = {**home.env, "_WASSETTE_COMPLETE": "bash_complete", "COMP_WORDS": "wassette secret li",
+           "COMP_CWORD": "2"}  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "wassette", "secret", "list", "c"],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert "plain,list" in proc.stdout, proc.stdout + proc.stderr
