@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 PRIVATE_FILE_MODE = 0o600
@@ -117,3 +119,53 @@ def make_private_dirs(path: Path) -> None:
         except FileExistsError:
             continue  # created concurrently by another process: fine
         os.chmod(directory, PRIVATE_DIR_MODE)
+
+
+class LockTimeoutError(TimeoutError):
+    """:func:`file_lock` waited ``timeout`` seconds and another holder still had the lock."""
+
+
+@contextlib.contextmanager
+def file_lock(lock_path: Path | str, timeout: float, poll: float = 0.05) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock_path`` (created 0600, never deleted) across processes.
+
+    On POSIX an ``flock`` on the file, as filelock's Unix lock takes it (so both interlock),
+    without importing filelock: its import costs ~25 ms, more than a one-shot ``tool invoke``
+    or ``secret set`` should pay to append one line. Like a fresh ``filelock.FileLock`` per
+    use, it is not reentrant: two holders, even threads of one process, exclude each other.
+    Raises :class:`LockTimeoutError` after ``timeout`` seconds, ``OSError`` if the lock file
+    cannot be opened. Elsewhere (no ``fcntl``) filelock does the same job.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        import filelock
+
+        lock = filelock.FileLock(str(lock_path), timeout=timeout, mode=PRIVATE_FILE_MODE)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise LockTimeoutError(str(lock_path)) from None
+        try:
+            yield
+        finally:
+            lock.release()
+        return
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(lock_path, flags, PRIVATE_FILE_MODE)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockTimeoutError(str(lock_path)) from None
+                time.sleep(poll)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

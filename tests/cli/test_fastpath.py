@@ -1,4 +1,4 @@
-"""``secret list`` without click prints exactly what the click command prints.
+"""``secret list`` and ``tool invoke`` without click print exactly what click prints.
 
 Each form runs twice in a real interpreter: through the entry point (``main``, which takes the
 click-free fast path for the forms it accepts) and through click only (``main(fast=False)``).
@@ -8,13 +8,16 @@ command itself raises) and for forms the fast path must leave to click.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from tests.componentbuild import build_component
 from tests.conftest import CANARY, Home, run_cli
-from wassette.cli.fastpath import parse_secret_list
+from wassette.cli.fastpath import parse
 
 _RUN = """
 import sys
@@ -99,9 +102,24 @@ def test_plaintext_warning_is_the_same_on_both_paths(home: Home) -> None:
 @pytest.mark.parametrize(
     ("args", "parsed"),
     [
-        (["secret", "list", "c"], ("c", False, False, "json")),
-        (["secret", "list", "-y", "c", "--show-values", "-oyaml"], ("c", True, True, "yaml")),
-        (["secret", "list", "c", "--output-format=table"], ("c", False, False, "table")),
+        (["secret", "list", "c"], (("secret", "list"), "c", {})),
+        (
+            ["secret", "list", "-y", "c", "--show-values", "-oyaml"],
+            (("secret", "list"), "c", {"yes": True, "show_values": True, "fmt": "yaml"}),
+        ),
+        (
+            ["secret", "list", "c", "--output-format=table"],
+            (("secret", "list"), "c", {"fmt": "table"}),
+        ),
+        (
+            ["tool", "invoke", "t", "--args", '{"a": 1}', "-o", "yaml"],
+            (("tool", "invoke"), "t", {"args": '{"a": 1}', "fmt": "yaml"}),
+        ),
+        (["tool", "invoke", "t", "--args=[]"], (("tool", "invoke"), "t", {"args": "[]"})),
+        (["tool", "invoke", "t", "--args", "-1"], None),
+        (["tool", "invoke", "t", "--args"], None),
+        (["tool", "invoke", "t", "--yes"], None),
+        (["tool", "invoke", "t", "--plugin-dir", "/x"], None),
         (["secret", "list", "c", "--yes=1"], None),
         (["secret", "set", "c", "A=1"], None),
         (["--plugin-dir", "/x", "secret", "list", "c"], None),
@@ -109,10 +127,49 @@ def test_plaintext_warning_is_the_same_on_both_paths(home: Home) -> None:
         (["secret", "list", "-h"], None),
     ],
 )
-def test_the_fast_path_accepts_only_plain_forms(
-    args: list[str], parsed: tuple[str, bool, bool, str] | None
-) -> None:
-    assert parse_secret_list(args) == parsed
+def test_the_fast_path_accepts_only_plain_forms(args: list[str], parsed: object) -> None:
+    assert parse(args) == parsed
+
+
+@pytest.fixture(scope="module")
+def env_reader() -> Path:
+    return build_component("env-reader")
+
+
+TOOL_FORMS = [
+    ("tool", "invoke", "get-var", "--args", '{"key": "API_KEY"}'),
+    ("tool", "invoke", "get-var", "--args", '{"key": "API_KEY"}', "-o", "table"),
+    ("tool", "invoke", '--args={"key": "NOPE"}', "get-var", "--output", "yaml"),
+    ("tool", "invoke", "get-var"),  # a missing argument: the tool's own error
+    ("tool", "invoke", "get-var", "--args", "{not json"),
+    ("tool", "invoke", "get-var", "--args", "[1]"),
+    ("tool", "invoke", "no-such-tool"),
+    # Left to click.
+    ("tool", "invoke"),
+    ("tool", "invoke", "get-var", "--args", "-1"),
+    ("tool", "invoke", "get-var", "--help"),
+]
+
+
+def test_tool_invoke_prints_what_click_prints(home: Home, env_reader: Path, tmp_path: Path) -> None:
+    wasm = tmp_path / "env-reader.wasm"
+    shutil.copyfile(env_reader, wasm)
+    run_cli(home, "component", "load", wasm.as_uri(), check=True)
+    run_cli(
+        home, "permission", "grant", "environment-variable", "env-reader", "API_KEY", check=True
+    )
+    run_cli(home, "secret", "set", "env-reader", f"API_KEY={CANARY}", check=True)
+    for args in TOOL_FORMS:
+        fast = _run(home, args, fast=True)
+        slow = _run(home, args, fast=False)
+        assert (fast.returncode, fast.stdout, fast.stderr) == (
+            slow.returncode,
+            slow.stdout,
+            slow.stderr,
+        ), args
+        assert CANARY not in fast.stdout + fast.stderr
+    ok = _run(home, TOOL_FORMS[0], fast=True)
+    assert ok.returncode == 0 and "[REDACTED:API_KEY]" in ok.stdout, ok.stdout + ok.stderr
 
 
 def test_shell_completion_goes_through_click(home: Home) -> None:

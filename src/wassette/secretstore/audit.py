@@ -216,9 +216,7 @@ class AuditLog:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        import filelock
-
-        from wassette.fsutil import make_private_dirs
+        from wassette.fsutil import LockTimeoutError, file_lock, make_private_dirs
 
         try:
             make_private_dirs(self.path.parent)
@@ -228,18 +226,24 @@ class AuditLog:
                 why=os_reason(exc),
                 fix="check permissions of its parent",
             ) from None
-        lock = filelock.FileLock(self.lock_path, timeout=self.lock_timeout, mode=0o600)
+        lock = file_lock(self.lock_path, self.lock_timeout)
         try:
-            lock.acquire()
-        except filelock.Timeout:
+            lock.__enter__()
+        except LockTimeoutError:
             raise AuditLogError(
                 f"timed out waiting for the audit log lock {self.lock_path}",
                 fix="retry; if no other wassette is running, delete the lock file",
             ) from None
+        except OSError as exc:
+            raise AuditLogError(
+                f"cannot lock the audit log {self.lock_path}",
+                why=os_reason(exc),
+                fix="check permissions of its directory",
+            ) from None
         try:
             yield
         finally:
-            lock.release()
+            lock.__exit__(None, None, None)
 
     # ------------------------------------------------------------------------------- read
 

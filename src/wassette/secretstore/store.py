@@ -502,19 +502,17 @@ class SecretStore(KeptHistory, SecretBackend):
 
     @contextlib.contextmanager
     def _acquire(self, path: Path) -> Iterator[None]:
-        import filelock  # only writers lock: `secret list` never pays for this import
-
-        lock = filelock.FileLock(
-            path.parent / f".{path.name}.lock", timeout=self.lock_timeout, mode=0o600
-        )
+        # Only writers lock; fsutil's flock interlocks with filelock's and costs no import.
+        lock_file = path.parent / f".{path.name}.lock"
+        lock = fsutil.file_lock(lock_file, self.lock_timeout)
         try:
-            lock.acquire()
-        except filelock.Timeout:
+            lock.__enter__()
+        except fsutil.LockTimeoutError:
             raise StorageError(
                 f"timed out after {self.lock_timeout:.0f}s waiting for the lock on {path}",
                 why="another wassette process is writing this component's secrets",
                 fix="retry; if no other wassette is running, delete the stale lock file "
-                f"{lock.lock_file}",
+                f"{lock_file}",
             ) from None
         except OSError as exc:
             raise StorageError(
@@ -525,7 +523,7 @@ class SecretStore(KeptHistory, SecretBackend):
         try:
             yield
         finally:
-            lock.release()
+            lock.__exit__(None, None, None)
 
     def _write_bytes(self, path: Path, data: bytes) -> None:
         fsutil.remove_stale_temps(path)

@@ -34,8 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from wassette.errors import SecretsFileError
 
 #: Refuse to parse secrets files larger than this: a secrets file is a handful of keys, and an
@@ -45,7 +43,6 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 FILE_MODE = 0o600
 
 _STR_TAG = "tag:yaml.org,2002:str"
-_Loader: Any = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
 
 _FIX = 'correct the file by hand (it is plain YAML: KEY: "value" per line), or remove it'
 
@@ -180,8 +177,11 @@ def _parse(text: str, path: Path) -> _Parsed:  # noqa: PLR0912, PLR0915 - one br
     documents = 0
     key_event: Any = None
     not_str = 'secrets are flat KEY: "value" pairs and every value is a string'
+    import yaml  # ~10 ms: only files the plain-form reader below does not take
+
+    loader: Any = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
     try:
-        for event in yaml.parse(text, Loader=_Loader):
+        for event in yaml.parse(text, Loader=loader):
             if isinstance(event, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
@@ -293,6 +293,77 @@ def _parse(text: str, path: Path) -> _Parsed:  # noqa: PLR0912, PLR0915 - one br
             fix=_FIX,
         ) from None
     return _Parsed(values, entries, mapping, has_aliases)
+
+
+# ------------------------------------------------------------------------------ plain form
+
+# The form this module writes: `KEY: "escaped value"` lines, comment lines and blank lines.
+# Reading it needs no YAML library (importing PyYAML is most of a short command's start-up),
+# so :func:`read_plain` takes exactly that form and hands anything else to the parser.
+_PLAIN_LINE = (
+    r'([A-Za-z_][A-Za-z0-9_]*): "('
+    r'(?:[^"\\]|\\(?:[\\"ntr]|x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}))*'
+    r')"'
+)
+_UNESCAPE = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
+# Printable for every YAML reader, and never a line break in YAML 1.1 (NEL, LS, PS) nor a BOM:
+# the characters quote() writes unescaped, plus the newline between lines.
+_PLAIN_BAD_CHAR = (
+    "[^\\n\\x20-\\x7e\\xa0-\\u2027\\u202a-\\ud7ff\\ue000-\\ufefe\\uff00-\\ufffd"
+    "\\U00010000-\\U0010ffff]"
+)
+_plain: Any = None  # (line pattern, bad-character pattern), compiled on first use
+
+
+def _unescape(body: str) -> str | None:
+    out: list[str] = []
+    i = 0
+    while True:
+        j = body.find("\\", i)
+        if j < 0:
+            out.append(body[i:])
+            return "".join(out)
+        out.append(body[i:j])
+        kind = body[j + 1]
+        if kind in _UNESCAPE:
+            out.append(_UNESCAPE[kind])
+            i = j + 2
+            continue
+        width = {"x": 2, "u": 4, "U": 8}[kind]
+        code = int(body[j + 2 : j + 2 + width], 16)
+        if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
+            return None  # the parser decides what a surrogate or out-of-range escape means
+        out.append(chr(code))
+        i = j + 2 + width
+
+
+def read_plain(text: str) -> dict[str, str] | None:
+    """The secrets in ``text`` if it is in the plain form this module writes, else None.
+
+    Only ``KEY: "value"`` lines (key at column 0, the escapes :func:`quote` writes, nothing
+    after the closing quote), ``#`` comment lines and empty lines are taken; any other line,
+    a duplicate key, a tab, a carriage return or a character some YAML reader treats specially
+    returns None and the YAML parser reads the file (and words any error). For text it takes,
+    the result equals the parser's (tests/secretstore/test_yamlfile_plain.py checks that).
+    """
+    global _plain  # noqa: PLW0603 - compiled on first use, not at import
+    if _plain is None:
+        _plain = (re.compile(_PLAIN_LINE), re.compile(_PLAIN_BAD_CHAR))
+    line_pattern, bad_char = _plain
+    if bad_char.search(text):
+        return None
+    values: dict[str, str] = {}
+    for line in text.split("\n"):
+        if not line or line.startswith("#"):
+            continue
+        match = line_pattern.fullmatch(line)
+        if match is None or match.group(1) in values:
+            return None
+        value = _unescape(match.group(2))
+        if value is None:
+            return None
+        values[match.group(1)] = value
+    return values
 
 
 # ------------------------------------------------------------------------------ editing
@@ -408,9 +479,9 @@ class SecretsDocument:
     def __init__(self, path: Path, text: str = "") -> None:
         self.path = path
         self._text = text
-        self._parsed = _parse(text, path)
+        plain = read_plain(text)
         self._ops: list[_Op] = []
-        self._values = dict(self._parsed.values)
+        self._values = plain if plain is not None else dict(_parse(text, path).values)
 
     def as_dict(self) -> dict[str, str]:
         """The secrets, with pending edits applied (a copy)."""
