@@ -4,7 +4,7 @@ Every check runs the real entry point in a fresh interpreter and reads ``sys.mod
 (this test process has long since imported everything). ``secret list`` is the short command
 scripts run most: it must not load the runtime (wasmtime), the MCP SDK, the cipher library,
 the server, the comment-keeping YAML writer, click or platformdirs. ``tool invoke`` runs a
-component, so it loads wasmtime, but never the MCP SDK or the server.
+component, so it loads wasmtime, but never the MCP SDK, the server or click.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ SECRET_LIST_NEVER = (
     "platformdirs",
     "filelock",
     "importlib.metadata",
+    "logging",  # imported (and configured) only when something logs
     "wassette.server",
     "wassette.runtime",
     "wassette.manager",
@@ -116,7 +117,18 @@ def test_tool_invoke_loads_no_mcp_sdk_nor_server(
     assert proc.returncode == 0, proc.stderr
     modules = _modules(home.env, *args)
     assert "wasmtime" in modules  # the probe really ran the component
-    never = ("mcp", "mcp_types", "starlette", "pydantic", "wassette.server", "importlib.metadata")
+    never = (
+        "mcp",
+        "mcp_types",
+        "starlette",
+        "pydantic",
+        "wassette.server",
+        "importlib.metadata",
+        "importlib.resources",
+        "click",  # the fast path runs `tool invoke NAME --args JSON`
+        "filelock",  # the cache and audit locks are fsutil's flock
+        "platformdirs",
+    )
     assert _under(modules, *never) == []
 
 

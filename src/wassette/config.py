@@ -7,19 +7,20 @@ The result is frozen; library code receives it (or parts of it) as arguments.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wassette import paths
 from wassette.errors import ConfigError
 from wassette.fsutil import os_reason
 from wassette.secretstore.references import ReferenceScope
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import logging
+
 
 # Config-file keys we understand. Unknown keys draw a warning, so a typo such as `secret_dir`
 # does not silently fall back to the default location.
@@ -121,8 +122,15 @@ def _read_config(path: Path) -> dict[str, Any]:
         ) from None
     unknown = sorted(set(parsed) - KNOWN_KEYS)
     for key in unknown:
-        log.warning("config file %s: unknown key %r is ignored", path, key)
+        _log().warning("config file %s: unknown key %r is ignored", path, key)
     return parsed
+
+
+def _log() -> logging.Logger:
+    # logging is imported when something is logged, not by every command that reads settings.
+    import logging
+
+    return logging.getLogger(__name__)
 
 
 def _config_path(value: Any, key: str, config_path: Path) -> Path:

@@ -180,3 +180,24 @@ def test_shell_completion_goes_through_click(home: Home) -> None:
         capture_output=True, text=True, env=env, timeout=60, check=False,
     )  # fmt: skip
     assert "plain,list" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_warnings_logged_on_the_fast_path_are_formatted_as_under_click(
+    with_secrets: Home,
+) -> None:
+    # The fast path imports logging only when something logs; the handler must be in place
+    # by then: a config warning (settings) and a loose-mode warning (the store).
+    config = with_secrets.root / "config" / "wassette" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text("secret_dir = 'typo'\n")
+    (with_secrets.secrets_dir / "c.secrets.yaml").chmod(0o644)
+    fast = _run(with_secrets, ("secret", "list", "c"), fast=True)
+    slow = _run(with_secrets, ("secret", "list", "c"), fast=False)
+    assert "wassette: warning: config file" in fast.stderr
+    assert "unknown key 'secret_dir'" in fast.stderr
+    assert fast.stderr.count("wassette: warning:") >= 2, fast.stderr
+    assert (fast.returncode, fast.stdout, fast.stderr) == (
+        slow.returncode,
+        slow.stdout,
+        slow.stderr,
+    )

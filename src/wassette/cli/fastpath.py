@@ -101,9 +101,10 @@ def run_fast(args: list[str]) -> bool:
     parsed = parse(args)
     if parsed is None or not (_utf8(sys.stdout) and _utf8(sys.stderr)):
         return False
-    from wassette.cli.logsetup import configure_logging
+    from wassette.cli.logsetup import configure_logging_on_import
 
-    configure_logging(0)  # what the click root group does before any command
+    # What the click root group does before any command, once something imports logging.
+    configure_logging_on_import(0)
     command, argument, options = parsed
     fmt = str(options.get("fmt", "json"))
     if command == ("secret", "list"):

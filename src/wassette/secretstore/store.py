@@ -25,7 +25,6 @@ be too large to read back.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import stat
 import threading
@@ -52,7 +51,6 @@ from wassette.secretstore.sealing import Sealer
 if TYPE_CHECKING:
     from wassette.secretstore.keys import KeyCustody, KeySet
 
-log = logging.getLogger(__name__)
 
 SUFFIX = ".secrets.yaml"
 DIR_MODE = 0o700  # also fsutil.PRIVATE_DIR_MODE
@@ -160,7 +158,9 @@ class SecretStore(KeptHistory, SecretBackend):
             if path in self._warned:
                 return
             self._warned.add(path)
-        log.warning(fmt, *args)
+        import logging  # imported when something is logged, not by every read
+
+        logging.getLogger(__name__).warning(fmt, *args)
 
     def _warn_mode(self, path: Path, st: os.stat_result, wanted: int) -> None:
         if not st.st_mode & 0o077:
