@@ -165,3 +165,23 @@ def test_paths_agree_with_platformdirs(env: dict[str, str]) -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def test_engine_reads_what_the_libraries_would_say() -> None:
+    # The artifact cache key is built without importlib.metadata and platform (start-up
+    # cost); it must still name exactly the installed wasmtime and this machine.
+    import platform
+    from importlib import metadata
+
+    from wassette.runtime.engine import _machine, wasmtime_version
+
+    assert wasmtime_version() == metadata.version("wasmtime")
+    assert _machine() == platform.machine()
+
+
+def test_default_actor_names_this_host() -> None:
+    import socket
+
+    from wassette.secretstore.store import default_actor
+
+    assert default_actor().endswith("@" + socket.gethostname())

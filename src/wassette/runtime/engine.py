@@ -20,10 +20,8 @@ import atexit
 import contextlib
 import functools
 import gc
-import hashlib
 import json
 import os
-import platform
 import stat
 import sys
 import threading
@@ -71,13 +69,22 @@ def wasmtime_version() -> str:
     return metadata.version("wasmtime")
 
 
+def _machine() -> str:
+    """``platform.machine()``: on POSIX that is ``os.uname().machine``, without the import."""
+    if hasattr(os, "uname"):
+        return os.uname().machine
+    import platform
+
+    return platform.machine()
+
+
 @functools.cache
 def engine_fingerprint() -> str:
     """A string naming everything that must match for a cached artifact to be reusable."""
     settings = ",".join(f"{k}={v}" for k, v in sorted(_ENGINE_SETTINGS.items()))
     return (
         f"wasmtime={wasmtime_version()};{settings};"
-        f"target={sys.platform}-{platform.machine()};format={_CACHE_FORMAT}"
+        f"target={sys.platform}-{_machine()};format={_CACHE_FORMAT}"
     )
 
 
@@ -329,6 +336,8 @@ def load_component(
         if component is None:
             # Hash exactly the bytes we compile, so the key can never describe another file.
             wasm_st, data = _read_wasm(wasm_path)
+            import hashlib  # compiling only: a cache hit is stamp-validated, never hashed
+
             digest = wasm_sha256.lower() if wasm_sha256 else hashlib.sha256(data).hexdigest()
             component = _compile(engine, data, wasm_path, cid)
             _write_cache(component, wasm_st, cache_path, digest)
@@ -394,6 +403,8 @@ def adopt_compiled(
     """Record an already compiled ``component`` as the artifact of the installed ``wasm_path``."""
     wasm_path, cache_path = Path(wasm_path), Path(cache_path)
     wasm_st, data = _read_wasm(wasm_path)
+    import hashlib
+
     digest = hashlib.sha256(data).hexdigest()
     with fsutil.file_lock(_lock_path(cache_path), float("inf")):
         _write_cache(component, wasm_st, cache_path, digest)

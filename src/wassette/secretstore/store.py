@@ -88,14 +88,16 @@ def validate_secret_value(key: str, value: str) -> str:
 
 def default_actor() -> str:
     """``user@host`` of this process (from the OS user database, not the environment)."""
-    import socket
-
     try:
         import pwd
 
         user = pwd.getpwuid(os.getuid()).pw_name
     except (ImportError, KeyError, AttributeError):
         user = str(os.getpid())
+    if hasattr(os, "uname"):  # POSIX: what gethostname() returns, without importing socket
+        return f"{user}@{os.uname().nodename}"
+    import socket
+
     return f"{user}@{socket.gethostname()}"
 
 
