@@ -3,7 +3,10 @@
 The same measurement as bench/mcp.py's ``process_wall`` section (same setup, same commands),
 runnable alone and with more runs: min and median of N runs each, ours and, when
 ``WASSETTE_PEER`` names a Wassette binary, the peer, interleaved run by run so load drift hits
-both alike. Usage: [WASSETTE_PEER=/path/to/wassette] python bench/cli_wall.py [--runs N]
+both alike.
+
+Usage: [WASSETTE_PEER=/path/to/wassette] python bench/cli_wall.py [--runs N] [--baseline SRC]
+(``--baseline SRC``: also measure another checkout's ``src`` directory, e.g. before a change).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ COMMANDS = {
 }
 
 
-def _env(root: Path) -> dict[str, str]:
+def _env(root: Path, src: Path = REPO / "src") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WASSETTE_")}
     env.setdefault("WASSETTE_PEER_HOME", str(Path.home() / ".cache" / "wassette-peer"))
     env.update(
@@ -42,7 +45,7 @@ def _env(root: Path) -> dict[str, str]:
         XDG_CONFIG_HOME=str(root / "config"),
         XDG_STATE_HOME=str(root / "state"),
         XDG_CACHE_HOME=str(root / "cache"),
-        PYTHONPATH=str(REPO / "src"),
+        PYTHONPATH=str(src),
     )
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
@@ -56,8 +59,8 @@ def _run(command: list[str], env: dict[str, str], root: Path, *args: str) -> flo
     return time.perf_counter() - start
 
 
-def _setup(command: list[str], root: Path, wasm: Path) -> dict[str, str]:
-    env = _env(root)
+def _setup(command: list[str], root: Path, wasm: Path, src: Path) -> dict[str, str]:
+    env = _env(root, src)
     src = root / "env-reader.wasm"
     shutil.copyfile(wasm, src)
     _run(command, env, root, "component", "load", src.as_uri())
@@ -69,8 +72,14 @@ def _setup(command: list[str], root: Path, wasm: Path) -> dict[str, str]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--baseline", type=Path, help="another checkout's src directory")
     opts = parser.parse_args()
     commands = {"ours": OURS}
+    srcs = {"ours": REPO / "src"}
+    if opts.baseline:
+        commands["baseline"] = OURS
+        srcs["baseline"] = opts.baseline.resolve()
+        compileall.compile_dir(srcs["baseline"], quiet=1)
     if os.environ.get("WASSETTE_PEER"):
         commands["peer"] = [os.environ["WASSETTE_PEER"]]
     wasm = build_component("env-reader")
@@ -81,7 +90,7 @@ def main() -> None:
         for name, command in commands.items():
             roots[name] = Path(tmp) / name
             roots[name].mkdir()
-            envs[name] = _setup(command, roots[name], wasm)
+            envs[name] = _setup(command, roots[name], wasm, srcs.get(name, REPO / "src"))
         for what, args in COMMANDS.items():
             times: dict[str, list[float]] = {name: [] for name in commands}
             for name, command in commands.items():  # one warm-up each
@@ -94,11 +103,12 @@ def main() -> None:
                     "min_ms": round(min(samples) * 1000, 1),
                     "median_ms": round(statistics.median(samples) * 1000, 1),
                 }
-    if "peer" in out:
-        out["ratio_median"] = {
-            what: round(out["ours"][what]["median_ms"] / out["peer"][what]["median_ms"], 2)
-            for what in COMMANDS
-        }
+    for name in ("ours", "baseline"):
+        if "peer" in out and name in out:
+            out[f"{name}_over_peer_median"] = {
+                what: round(out[name][what]["median_ms"] / out["peer"][what]["median_ms"], 2)
+                for what in COMMANDS
+            }
     out["load_average_1m"] = os.getloadavg()[0]  # type: ignore[assignment]
     print(json.dumps(out, indent=2))
 

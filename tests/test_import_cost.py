@@ -182,6 +182,6 @@ def test_engine_reads_what_the_libraries_would_say() -> None:
 def test_default_actor_names_this_host() -> None:
     import socket
 
-    from wassette.secretstore.store import default_actor
+    from wassette.secretstore.records import default_actor
 
     assert default_actor().endswith("@" + socket.gethostname())

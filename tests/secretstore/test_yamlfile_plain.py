@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from wassette.errors import SecretsFileError
 from wassette.secretstore import yamlfile
-from wassette.secretstore.yamlfile import quote, read_plain
+from wassette.secretstore.plainform import read_plain
+from wassette.secretstore.yamlfile import quote
 
 PATH = Path("secrets.yaml")
 KEYS = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True)

@@ -90,7 +90,7 @@ class AuditLog:
     def actor(self) -> str:
         """``user@host`` recorded with each event."""
         if self._actor is None:
-            from wassette.secretstore.store import default_actor
+            from wassette.secretstore.records import default_actor
 
             self._actor = default_actor()
         return self._actor
@@ -114,7 +114,7 @@ class AuditLog:
         ],
     ) -> list[dict[str, Any]]:
         """Append several events under one lock and one fsync (the server batches injections)."""
-        from wassette.secretstore.store import _now
+        from wassette.secretstore.records import now as _now
 
         records: list[dict[str, Any]] = []
         for event, component_id, keys, detail in events:

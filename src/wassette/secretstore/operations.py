@@ -160,7 +160,7 @@ class SecretOperations:
 
     def set(self, component_id: str, items: Mapping[str, str]) -> None:
         """Add or update ``items``, then audit."""
-        from wassette.secretstore.store import validate_secret_value
+        from wassette.secretstore.records import validate_secret_value
 
         validate_component_id(component_id)
         for key, value in items.items():

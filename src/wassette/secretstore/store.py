@@ -38,7 +38,6 @@ from wassette.errors import (
     SecretsDecryptError,
     SecretsKeyError,
     StorageError,
-    UsageError,
 )
 from wassette.fsutil import make_private_dirs
 from wassette.ids import validate_component_id, validate_secret_key
@@ -46,6 +45,8 @@ from wassette.secretstore import sealing, yamlfile
 from wassette.secretstore.backend import SecretBackend
 from wassette.secretstore.guards import check_owner, check_size
 from wassette.secretstore.local_history import KeptHistory, discard, hist_encrypted
+from wassette.secretstore.records import default_actor, validate_secret_value
+from wassette.secretstore.records import now as _now
 from wassette.secretstore.sealing import Sealer
 
 if TYPE_CHECKING:
@@ -65,46 +66,6 @@ _Stamp = tuple[int, int, int, int, int]
 
 def _stamp(st: os.stat_result) -> _Stamp:
     return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev)
-
-
-def validate_secret_value(key: str, value: str) -> str:
-    """Values become environment variable values: text, without NUL. Never echoes the value."""
-    if "\x00" in value:
-        raise UsageError(
-            f"the value for {key} contains a NUL character",
-            why="environment variable values cannot contain NUL",
-            fix="remove the NUL character from the value",
-        )
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise UsageError(
-            f"the value for {key} is not valid text",
-            why="it contains bytes that are not valid UTF-8",
-            fix="pass the value as UTF-8 text",
-        ) from None
-    return value
-
-
-def default_actor() -> str:
-    """``user@host`` of this process (from the OS user database, not the environment)."""
-    try:
-        import pwd
-
-        user = pwd.getpwuid(os.getuid()).pw_name
-    except (ImportError, KeyError, AttributeError):
-        user = str(os.getpid())
-    if hasattr(os, "uname"):  # POSIX: what gethostname() returns, without importing socket
-        return f"{user}@{os.uname().nodename}"
-    import socket
-
-    return f"{user}@{socket.gethostname()}"
-
-
-def _now() -> str:
-    import datetime
-
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
 
 
 class SecretStore(KeptHistory, SecretBackend):
