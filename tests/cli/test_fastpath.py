@@ -201,3 +201,23 @@ def test_warnings_logged_on_the_fast_path_are_formatted_as_under_click(
         slow.stdout,
         slow.stderr,
     )
+
+
+def test_logging_hook_configures_on_first_import_and_only_once() -> None:
+    code = (
+        "import sys\n"
+        "from wassette.cli.logsetup import configure_logging_on_import, _ConfigureOnImport\n"
+        "assert 'logging' not in sys.modules\n"
+        "configure_logging_on_import(0)\n"
+        "configure_logging_on_import(0)\n"
+        "assert sum(isinstance(f, _ConfigureOnImport) for f in sys.meta_path) == 1\n"
+        "import logging\n"
+        "assert not any(isinstance(f, _ConfigureOnImport) for f in sys.meta_path)\n"
+        "logging.getLogger('wassette.x').warning('hello %s', 1)\n"
+        "logging.getLogger('wassette.x').info('not shown')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "wassette: warning: hello 1\n"

@@ -71,4 +71,8 @@ def configure_logging_on_import(verbose: int) -> None:
     if "logging" in sys.modules:
         configure_logging(verbose)
         return
+    for finder in sys.meta_path:
+        if isinstance(finder, _ConfigureOnImport):  # main() called again in one process
+            finder.verbose = verbose
+            return
     sys.meta_path.insert(0, _ConfigureOnImport(verbose))
