@@ -16,10 +16,11 @@ from typing import TYPE_CHECKING, Any
 from wassette import paths
 from wassette.errors import ConfigError
 from wassette.fsutil import os_reason
-from wassette.secretstore.references import ReferenceScope
 
 if TYPE_CHECKING:
     import logging
+
+    from wassette.secretstore.references import ReferenceScope
 
 
 # Config-file keys we understand. Unknown keys draw a warning, so a typo such as `secret_dir`
@@ -349,6 +350,10 @@ def _reference_scopes(raw: object, cfg_path: Path) -> dict[str, ReferenceScope]:
     fix = '[references.<component-id>] with vault = ["shared/db"] and env = ["SHARED_TOKEN"]'
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {cfg_path}: [references] must be a table", fix=fix)
+    if not raw:
+        return {}
+    from wassette.secretstore.references import ReferenceScope  # only with [references]
+
     scopes: dict[str, ReferenceScope] = {}
     for cid, table in raw.items():
         if not isinstance(cid, str) or not re.match(COMPONENT_ID_PATTERN, cid):

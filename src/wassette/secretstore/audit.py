@@ -26,9 +26,8 @@ import errno
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from wassette.errors import AuditLogError
 from wassette.fsutil import os_reason
@@ -66,8 +65,7 @@ def line_hash(record: Mapping[str, Any]) -> str:
     return hashlib.sha256(_canonical(body).encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True)
-class VerifyResult:
+class VerifyResult(NamedTuple):
     """Outcome of :func:`verify`: ``ok``, lines checked, and the first problem found."""
 
     ok: bool

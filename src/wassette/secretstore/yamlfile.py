@@ -30,9 +30,8 @@ import io
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from wassette.errors import SecretsFileError
 from wassette.secretstore.plainform import read_plain
@@ -107,8 +106,7 @@ def quote(value: str) -> str:
 # ------------------------------------------------------------------------------ parsing
 
 
-@dataclass(frozen=True)
-class _Span:
+class _Span(NamedTuple):
     """Where something sits in the text: character indexes and the starting column."""
 
     start: int
@@ -122,14 +120,12 @@ class _Span:
         return cls(start_event.start_mark.index, end.index, start_event.start_mark.column, flow)
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(NamedTuple):
     key: _Span
     value: _Span
 
 
-@dataclass(frozen=True)
-class _Parsed:
+class _Parsed(NamedTuple):
     values: dict[str, str]
     entries: dict[str, _Entry]
     mapping: _Span | None  # None: an empty document
