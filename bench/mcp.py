@@ -362,6 +362,9 @@ def main() -> None:
                     for lvl, v in p["calls_per_s_by_in_flight"].items()
                 },
                 "ready_ratio": _ratio(o["ready_ms_min"], p["ready_ms_min"]),
+                "ready_and_listed_ratio": _ratio(
+                    o["ready_and_listed_ms"], p["ready_and_listed_ms"]
+                ),
                 "first_call_ratio": _ratio(o["first_call_ms"], p["first_call_ms"]),
                 "peak_rss_ratio": _ratio(o["peak_rss_mb"], p["peak_rss_mb"]),
             }

@@ -6,7 +6,7 @@
 ``wassette secret set env-reader API_KEY=rot-<n>``. An answer is *stale* when its call was sent
 after rotation n had returned, yet it carries a value older than rot-<n>: warm instances built
 for an old value must never serve such a call. Reports calls/s, errors, stale answers and the
-server's RSS at start and end. Writes bench/results/soak.json.
+server's RSS at start, every 10 s and at the end. Writes bench/results/soak.json.
 
 Usage: python bench/soak.py [--seconds 180] [--clients 8] [--rotate-every 2]
 """
@@ -124,10 +124,20 @@ async def _soak(server: HttpServer, home: Home, opts: argparse.Namespace) -> dic
             await warmup.call_tool("get-var", {"key": "API_KEY"})
     rss_start = _rss_kb(pid)
     started = time.monotonic()
+    # RSS every 10 s: "flat" means the second half of the run does not grow, once the eight
+    # sessions and their warm instances exist (the first seconds always grow by those).
+    rss_series: list[tuple[float, int]] = []
+
+    async def sampler() -> None:
+        while time.monotonic() < stop_at:
+            rss_series.append((round(time.monotonic() - started, 1), _rss_kb(pid)))
+            await anyio.sleep(10)
+
     async with anyio.create_task_group() as tg:
         for _ in range(opts.clients):
             tg.start_soon(client_loop)
         tg.start_soon(rotator)
+        tg.start_soon(sampler)
     elapsed = time.monotonic() - started
     stale = 0
     for sent, got in answers:
@@ -144,7 +154,21 @@ async def _soak(server: HttpServer, home: Home, opts: argparse.Namespace) -> dic
         "errors": len(errors),
         "stale_answers_after_rotation": stale,
         "rss_kb_start": rss_start,
+        "rss_kb_every_10s": [kb for _, kb in rss_series],
+        "rss_kb_growth_second_half": _second_half_growth([kb for _, kb in rss_series]),
     }
+
+
+def _second_half_growth(series: list[int]) -> int | None:
+    """The floor (lowest sample) of the last quarter minus that of the second quarter.
+
+    Floors, because a single sample catches transient peaks (a burst of in-flight calls, the
+    allocator not yet returning pages); a leak raises the floor. None for too short a run.
+    """
+    if len(series) < 8:
+        return None
+    quarter = len(series) // 4
+    return min(series[-quarter:]) - min(series[quarter : 2 * quarter])
 
 
 if __name__ == "__main__":

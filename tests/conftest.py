@@ -68,18 +68,27 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     clear_environment(monkeypatch)
 
 
+def isolated_env(root: Path, xdg: Path | None = None) -> dict[str, str]:
+    """The environment for a subprocess in an isolated home: this process's, without any
+    CLEARED_PREFIXES variable, with ``HOME=root`` and the XDG directories under ``xdg``
+    (default: ``root``)."""
+    base = root if xdg is None else xdg
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CLEARED_PREFIXES)}
+    env.update(
+        HOME=str(root),
+        XDG_DATA_HOME=str(base / "data"),
+        XDG_CONFIG_HOME=str(base / "config"),
+        XDG_STATE_HOME=str(base / "state"),
+        XDG_CACHE_HOME=str(base / "cache"),
+    )
+    return env
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _clean_environment: None) -> Home:
     root = tmp_path / "home"
     root.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(CLEARED_PREFIXES)}
-    env.update(
-        HOME=str(root),
-        XDG_DATA_HOME=str(root / "data"),
-        XDG_CONFIG_HOME=str(root / "config"),
-        XDG_STATE_HOME=str(root / "state"),
-        XDG_CACHE_HOME=str(root / "cache"),
-    )
+    env = isolated_env(root)
     for key in ("HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
         monkeypatch.setenv(key, env[key])
     return Home(root, env)

@@ -15,6 +15,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from wassette.errors import WassetteError
+
 PRIVATE_FILE_MODE = 0o600
 PRIVATE_DIR_MODE = 0o700
 
@@ -28,6 +30,29 @@ def os_reason(exc: OSError) -> str:
     which the error's own message already names, and is empty for some OSError subclasses.
     """
     return exc.strerror or type(exc).__name__
+
+
+@contextlib.contextmanager
+def os_errors(
+    kind: type[WassetteError],
+    what: str,
+    *,
+    fix: str,
+    passing: tuple[type[OSError], ...] = (),
+) -> Iterator[None]:
+    """Turn an ``OSError`` raised in the block into ``kind(what, why=<the OS's reason>, fix)``.
+
+    The one way an ``OSError`` becomes ours. The OSError itself is dropped (``from None``): its
+    text repeats the path, which ``what`` already names, and its traceback says nothing an
+    operator can act on. ``passing`` lists the OSError subclasses the caller handles itself
+    (``FileNotFoundError`` meaning "absent", say); they leave the block unchanged.
+    """
+    try:
+        yield
+    except passing:
+        raise
+    except OSError as exc:
+        raise kind(what, why=os_reason(exc), fix=fix) from None
 
 
 def sha256_file(path: Path) -> str:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from tests.components.registry_server import RegistryServer
+
 WASM_LAYER = "application/vnd.wasm.content.layer.v1+wasm"
 PLAIN_WASM_LAYER = "application/wasm"
 POLICY_LAYER = "application/vnd.wassette.policy+yaml"
@@ -100,6 +102,19 @@ class Pusher:
         }
         digest = self.push_manifest(repo, tag, manifest)
         return Pushed(repo, tag, digest, [str(d["digest"]) for d in descriptors])
+
+
+def push_component(
+    registry: RegistryServer, repo: str, tag: str, wasm: bytes, policy: bytes | None = None
+) -> str:
+    """Push ``wasm`` (and a policy layer, if given) as ``repo:tag``; return its ``oci://`` URI."""
+    layers = [(WASM_LAYER, wasm)] + ([(POLICY_LAYER, policy)] if policy is not None else [])
+    pusher = Pusher(registry.url)
+    try:
+        pusher.push_artifact(repo, tag, layers)
+    finally:
+        pusher.close()
+    return f"oci://{registry.host}/{repo}:{tag}"
 
 
 def with_custom_section(wasm: bytes, name: str, data: bytes) -> bytes:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.secretstore.openbao import _die_with_parent, free_port
+from tests.secretstore.openbao import _die_with_parent, free_port, stop_process
 
 INSTALL_HINT = (
     "the docker-registry binary is missing: run `make system-deps` (as root it runs "
@@ -128,15 +128,8 @@ class RegistryServer:
             return "(no log)"
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        if self.proc is not None:
+            stop_process(self.proc)
         self.proc = None
 
     def cleanup(self) -> None:

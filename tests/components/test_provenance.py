@@ -17,7 +17,7 @@ import wasmtime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.components.ocipush import POLICY_LAYER, WASM_LAYER, Pusher
+from tests.components.ocipush import push_component
 from tests.components.registry_server import RegistryServer
 from wassette import layout
 from wassette.approval import ApprovalRequest, Decision, approve_all, refuse_all
@@ -205,28 +205,19 @@ def test_layout_suffixes_never_collide() -> None:
 # --------------------------------------------------------------------------- OCI registry
 
 
-def _push(registry: RegistryServer, repo: str, tag: str, wasm: bytes, policy: bytes | None) -> None:
-    layers = [(WASM_LAYER, wasm)] + ([(POLICY_LAYER, policy)] if policy is not None else [])
-    pusher = Pusher(registry.url)
-    try:
-        pusher.push_artifact(repo, tag, layers)
-    finally:
-        pusher.close()
-
-
 def test_moved_tag_is_an_upgrade_other_registry_path_is_a_replacement(
     oci_registry: RegistryServer, cdir: Path, tmp_path: Path
 ) -> None:
     host = oci_registry.host
-    _push(oci_registry, "prov/moving", "latest", tiny("v1"), None)
+    push_component(oci_registry, "prov/moving", "latest", tiny("v1"), None)
     first = load_component(f"oci://{host}/prov/moving:latest", cdir)
-    _push(oci_registry, "prov/moving", "latest", tiny("v2"), None)
+    push_component(oci_registry, "prov/moving", "latest", tiny("v2"), None)
     moved = load_component(f"oci://{host}/prov/moving:latest", cdir)
     assert moved.change == "upgrade"
     assert moved.to_json([])["upgrade"]["from_digest"] == first.digest
     assert moved.source is not None and moved.source.manifest_digest is not None
     # Another tag of the same repository is the same publisher: an upgrade too.
-    _push(oci_registry, "prov/moving", "2.0", tiny("v3"), None)
+    push_component(oci_registry, "prov/moving", "2.0", tiny("v3"), None)
     assert load_component(f"oci://{host}/prov/moving:2.0", cdir).change == "upgrade"
     # The same id from a local file is another source: refused.
     local = _write(tmp_path / "prov_moving.wasm", tiny("local"))

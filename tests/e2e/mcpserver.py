@@ -8,7 +8,6 @@ and only the tests that exercise ``load-component`` or background compiling pay 
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import signal
 import socket
@@ -27,7 +26,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from tests.componentbuild import build_component, cache_dir
-from tests.conftest import Home
+from tests.conftest import Home, isolated_env
 
 PREPARED = ("env-reader", "misbehaver")
 
@@ -43,7 +42,7 @@ def template_dir() -> Path:
         shutil.rmtree(out, ignore_errors=True)
         with tempfile.TemporaryDirectory() as tmp:
             home = Path(tmp)
-            env = _isolated_env(home)
+            env = isolated_env(home)
             for name, wasm in wasms.items():
                 src = home / f"{name}.wasm"
                 shutil.copyfile(wasm, src)
@@ -78,16 +77,22 @@ def install_prepared(plugin_dir: Path, *names: str) -> None:
             shutil.copy2(path, plugin_dir / path.name)
 
 
-def _isolated_env(root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WASSETTE_")}
-    env.update(
-        HOME=str(root),
-        XDG_DATA_HOME=str(root / "data"),
-        XDG_CONFIG_HOME=str(root / "config"),
-        XDG_STATE_HOME=str(root / "state"),
-        XDG_CACHE_HOME=str(root / "cache"),
-    )
-    return env
+#: The headers of a raw Streamable HTTP POST.
+POST_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+
+
+def initialize(protocol: str = "2025-11-25", request_id: int = 1) -> dict[str, object]:
+    """A raw ``initialize`` request, as a client that names itself ``raw`` sends it."""
+    return {
+        "jsonrpc": "2.0",
+        "id": request_id,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": protocol,
+            "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "0"},
+        },
+    }
 
 
 def free_port() -> int:

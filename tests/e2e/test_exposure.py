@@ -16,20 +16,11 @@ import pytest
 
 from tests.conftest import CANARY, Home, run_cli
 from tests.e2e.flows import text
-from tests.e2e.mcpserver import HttpServer, free_port, install_prepared
+from tests.e2e.mcpserver import POST_HEADERS, HttpServer, free_port, initialize, install_prepared
 
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "raw", "version": "0"},
-    },
-}
+INIT = initialize()
 WILDCARD = "0.0.0.0"  # noqa: S104 - the name we prove is refused, not a bind
-HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+HEADERS = POST_HEADERS
 
 
 def _serve(home: Home, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

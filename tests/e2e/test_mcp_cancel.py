@@ -22,10 +22,10 @@ from mcp.shared.exceptions import MCPError
 from tests.componentbuild import JS_TOOLCHAIN
 from tests.conftest import Home
 from tests.e2e.flows import text
-from tests.e2e.mcpserver import HttpServer, install_prepared, stdio_client
+from tests.e2e.mcpserver import POST_HEADERS, HttpServer, initialize, install_prepared, stdio_client
 
 TICK = os.sysconf("SC_CLK_TCK")
-HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+HEADERS = POST_HEADERS
 
 
 def thread_cpu(pid: int) -> dict[int, float]:
@@ -124,17 +124,7 @@ def test_cancel_closes_the_http_response_stream_promptly(home: Home, prepared: P
     """Raw wire: the POST's SSE stream ends right after notifications/cancelled."""
     install_prepared(home.plugin_dir, "misbehaver")
     with HttpServer(home) as server, httpx.Client(timeout=30) as client:
-        init = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "0"},
-            },
-        }
-        response = client.post(server.url, json=init, headers=HEADERS)
+        response = client.post(server.url, json=initialize("2025-06-18"), headers=HEADERS)
         headers = {
             **HEADERS,
             "mcp-session-id": response.headers["mcp-session-id"],

@@ -20,20 +20,10 @@ from mcp.client.sse import sse_client
 from tests.componentbuild import JS_TOOLCHAIN, build_component
 from tests.conftest import Home
 from tests.e2e.flows import BUILTINS, Changes, assert_no_canary, listening, main_flow, text
-from tests.e2e.mcpserver import HttpServer, install_prepared
+from tests.e2e.mcpserver import POST_HEADERS, HttpServer, initialize, install_prepared
 
 CANARY = "CANARY-mcp-http-93ac"
-INIT = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "raw", "version": "0"},
-    },
-}
-POST_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+INIT = initialize()
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,6 @@ streamable HTTP alike, from a real `wassette serve` subprocess. Plus `server/dis
 from __future__ import annotations
 
 import json
-import os
 import queue
 import subprocess
 import sys
@@ -20,8 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
-from tests.conftest import Home
-from tests.e2e.mcpserver import HttpServer
+from tests.conftest import Home, isolated_env
+from tests.e2e.mcpserver import POST_HEADERS, HttpServer
 from wassette.server.jsonrpc import rejection
 
 NULL = None
@@ -48,7 +47,6 @@ TABLE: list[tuple[str, bytes, int | None, object]] = [
     ("notif-params-array", b'{"jsonrpc":"2.0","method":"notifications/x","params":[1]}', None, 0),
 ]
 IDS = [case[0] for case in TABLE]
-POST_HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
 ALIVE = b'{"jsonrpc":"2.0","id":"alive","method":"ping"}'
 
 
@@ -93,15 +91,7 @@ class StdioWire:
 def module_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Home]:
     root = tmp_path_factory.mktemp("jsonrpc") / "home"
     root.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WASSETTE_")}
-    env.update(
-        HOME=str(root),
-        XDG_DATA_HOME=str(root / "data"),
-        XDG_CONFIG_HOME=str(root / "config"),
-        XDG_STATE_HOME=str(root / "state"),
-        XDG_CACHE_HOME=str(root / "cache"),
-    )
-    yield Home(root=root, env=env)
+    yield Home(root=root, env=isolated_env(root))
 
 
 @pytest.fixture(scope="module")

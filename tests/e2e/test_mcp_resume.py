@@ -14,11 +14,11 @@ import httpx
 import mcp_types as types
 
 from tests.conftest import Home
-from tests.e2e.mcpserver import HttpServer, install_prepared
+from tests.e2e.mcpserver import POST_HEADERS, HttpServer, install_prepared
 from wassette.server.events import BoundedEventStore
 
 VERSION = "2025-11-25"  # the first revision with priming events (an id before any data)
-HEADERS = {"content-type": "application/json", "accept": "application/json, text/event-stream"}
+HEADERS = POST_HEADERS
 
 
 def _events(lines: Iterator[str]) -> Iterator[dict[str, str]]:

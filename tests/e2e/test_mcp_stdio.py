@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import Home, run_cli
 from tests.e2e.flows import Changes, assert_no_canary, listening, main_flow, text
-from tests.e2e.mcpserver import install_prepared, stdio_client
+from tests.e2e.mcpserver import initialize, install_prepared, stdio_client
 
 CANARY = "CANARY-mcp-stdio-4e1b"
 
@@ -83,16 +83,7 @@ def test_stdout_carries_only_protocol(home: Home, prepared: Path) -> None:
     """Guest output (misbehaver's chatter writes to stdout and stderr) never reaches stdout."""
     install_prepared(home.plugin_dir, "misbehaver")
     messages = [
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "0"},
-            },
-        },
+        initialize(),
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {
             "jsonrpc": "2.0",

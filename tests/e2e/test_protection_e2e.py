@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import mcp_types as types
 import pytest
 
 from tests.componentbuild import install_component
-from tests.conftest import Home, run_cli
+from tests.conftest import Home, isolated_env, run_cli
 from tests.e2e.flows import assert_no_canary, text
 from tests.e2e.mcpserver import HttpServer, install_prepared, stdio_client
 
@@ -262,15 +261,7 @@ def test_serve_protects_its_auth_token_file_and_env_file(tmp_path: Path) -> None
     root = tmp_path / "h"
     root.mkdir()
     xdg = tmp_path / "x"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WASSETTE_")}
-    env.update(
-        HOME=str(root),
-        XDG_DATA_HOME=str(xdg / "data"),
-        XDG_CONFIG_HOME=str(xdg / "config"),
-        XDG_STATE_HOME=str(xdg / "state"),
-        XDG_CACHE_HOME=str(xdg / "cache"),
-    )
-    home = Home(root, env)
+    home = Home(root, isolated_env(root, xdg))
     plugin_dir = xdg / "data" / "wassette" / "components"
     install_component("fs-tool", plugin_dir)
     env_dir = tmp_path / "envdir"

@@ -16,16 +16,13 @@ import pytest
 
 from tests.componentbuild import JS_TOOLCHAIN
 from tests.conftest import Home
-from tests.e2e.mcpserver import HttpServer
+from tests.e2e.mcpserver import POST_HEADERS, HttpServer, initialize
 from tests.manifest.watcomponents import write_answer
 
 TS_CLIENT = Path(__file__).with_name("ts_client.mjs")
 TS_MODULE = JS_TOOLCHAIN / "node_modules/@modelcontextprotocol/client/dist/index.mjs"
 MODERN = "2026-07-28"
-HEADERS = {
-    "content-type": "application/json",
-    "accept": "application/json, text/event-stream",
-}
+HEADERS = POST_HEADERS
 
 
 def _modern_call(tool: str) -> dict[str, object]:
@@ -91,6 +88,11 @@ def test_python_client_stateless_session(answer_home: Home) -> None:
         info = httpx.get(server.base + "/info", timeout=5).json()
         assert MODERN in info["protocol_revisions"]["stateless"]
         assert "2025-11-25" in info["protocol_revisions"]["sessions"]
+        # The warm-instance pool is reported: the component that answered has a pool.
+        pool = info["instance_pool"]
+        assert pool["size_per_component"] >= 0 and pool["resident_estimate_bytes"] >= 0
+        assert "answer" in pool["components"]
+        assert pool["warm_hits"] + pool["misses"] >= 1
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
@@ -126,17 +128,7 @@ def test_raw_modern_request_json_response_and_no_legacy_sessions(answer_home: Ho
         assert "mcp-session-id" not in r.headers
         assert r.json()["result"]["structuredContent"] == {"result": 42}
         # Handshake-era clients are still answered, but without a session.
-        init = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "0"},
-            },
-        }
-        r = httpx.post(server.url, json=init, headers=HEADERS, timeout=30)
+        r = httpx.post(server.url, json=initialize(), headers=HEADERS, timeout=30)
         assert r.status_code == 200, r.text
         assert "mcp-session-id" not in r.headers
 
@@ -144,17 +136,7 @@ def test_raw_modern_request_json_response_and_no_legacy_sessions(answer_home: Ho
 def test_default_keeps_legacy_sessions_and_event_streams(answer_home: Home) -> None:
     with HttpServer(answer_home) as server:
         _wait_ready(server)
-        init = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "0"},
-            },
-        }
-        r = httpx.post(server.url, json=init, headers=HEADERS, timeout=30)
+        r = httpx.post(server.url, json=initialize(), headers=HEADERS, timeout=30)
         assert r.status_code == 200
         assert r.headers.get("mcp-session-id")
         r = httpx.post(

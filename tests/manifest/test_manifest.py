@@ -16,7 +16,12 @@ from hypothesis import strategies as st
 from tests.componentbuild import build_component
 from tests.conftest import Home
 from tests.manifest.watcomponents import write_answer
-from wassette.errors import ConfigError, SourceIntegrityError, SourceUnreachableError
+from wassette.errors import (
+    ConfigError,
+    PolicyError,
+    SourceIntegrityError,
+    SourceUnreachableError,
+)
 from wassette.manifest import (
     RetryPolicy,
     export_manifest,
@@ -26,6 +31,7 @@ from wassette.manifest import (
     read_state,
 )
 from wassette.policy.model import Access
+from wassette.policy.parser import parse_policy
 
 PIN = "sha256:" + "ab" * 32
 CANARY = "CANARY-manifest-4411"
@@ -281,6 +287,42 @@ def test_errors_never_echo_values() -> None:
     message = _error(text)
     assert CANARY not in message
     assert CANARY not in _error(f"version: 1\ncomponents: {{'{CANARY}': [}}\n")
+
+
+def test_storage_entries_read_as_a_policy_file_reads_them() -> None:
+    # One reader for both formats: a directory listed twice is one entry with both accesses,
+    # and the same mistake gets the same located reason and fix, as a ConfigError here.
+    manifest_text = (
+        "version: 1\ncomponents:\n  - uri: file:///x.wasm\n    permissions:\n"
+        "      storage:\n        allow:\n"
+        "          - {uri: fs:///srv/data, access: [read]}\n"
+        "          - {uri: fs:///srv/data/, access: [write]}\n"
+    )
+    (comp,) = parse_manifest(manifest_text).components
+    assert comp.policy is not None
+    from_policy = parse_policy(
+        "permissions:\n  storage:\n    allow:\n"
+        "      - {uri: fs:///srv/data, access: [read]}\n"
+        "      - {uri: fs:///srv/data/, access: [write]}\n"
+    )
+    assert comp.policy.storage == from_policy.storage
+    (entry,) = comp.policy.storage
+    assert entry.access == frozenset({Access.READ, Access.WRITE})
+    missing = manifest_text.replace(", access: [write]", "")
+    with pytest.raises(ConfigError) as caught:
+        parse_manifest(missing, source="m.yaml")
+    assert caught.value.what == "invalid manifest m.yaml"
+    assert caught.value.why == (
+        "components[0].permissions.storage.allow[1]: the field access is missing"
+        " (line 8, column 13)"
+    )
+    assert caught.value.fix == 'add access: ["read"]'
+    with pytest.raises(PolicyError) as as_policy:
+        parse_policy(
+            "permissions:\n  storage:\n    allow:\n      - {uri: fs:///srv/data}\n",
+            source="p.yaml",
+        )
+    assert as_policy.value.fix == caught.value.fix
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)

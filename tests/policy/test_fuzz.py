@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wassette.errors import PolicyError
-from wassette.policy import parser
+from wassette.policy import parser, yamldoc
 
 CANARY = "CANARY-fz-91b3"
 
@@ -163,9 +163,9 @@ def test_deep_nesting_is_refused_quickly(depth: int) -> None:
 
 
 def test_flow_depth_guard_skips_quotes_and_comments() -> None:
-    assert parser._flow_depth("a: [1, [2, {b: 3}]]") == 3
-    assert parser._flow_depth("a: \"[[[[\"\nb: '[[['' [['\n# [[[[[\nc: x # [[\n") == 0
-    assert parser._flow_depth('a: "\\"[[["') == 0
+    assert yamldoc._flow_depth("a: [1, [2, {b: 3}]]") == 3
+    assert yamldoc._flow_depth("a: \"[[[[\"\nb: '[[['' [['\n# [[[[[\nc: x # [[\n") == 0
+    assert yamldoc._flow_depth('a: "\\"[[["') == 0
     deep_but_quoted = "permissions:\n  environment:\n    allow:\n" + "".join(
         f'      - {{key: K{i}, value: "{"[" * 150}"}}\n' for i in range(3)
     )

@@ -49,6 +49,17 @@ def _die_with_parent() -> None:
         pass  # not Linux: teardown still stops the server on a normal exit
 
 
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """End a server we started: SIGTERM, then SIGKILL if it is still there after 10 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket() as sock:
@@ -104,15 +115,8 @@ class BaoServer:
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL) and wait until its port is closed."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        if self.proc is not None:
+            stop_process(self.proc)
         self.proc = None
 
     def log_tail(self, chars: int = 2000) -> str:

@@ -167,17 +167,18 @@ def read_record(component_dir: Path, component_id: str) -> SourceRecord | None:
     describes the installed wasm; None otherwise (unknown source)."""
     sidecar = layout.path(component_dir, component_id, layout.SOURCE)
     wasm = layout.path(component_dir, component_id, layout.WASM)
+    absent = (FileNotFoundError, NotADirectoryError, IsADirectoryError)
     try:
-        raw = read_small(sidecar)
-        st = wasm.stat()
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return None
-    except OSError as exc:
-        raise StorageError(
+        with fsutil.os_errors(
+            StorageError,
             f"cannot read {sidecar}",
-            why=fsutil.os_reason(exc),
             fix="check the component directory's permissions",
-        ) from None
+            passing=absent,
+        ):
+            raw = read_small(sidecar)
+            st = wasm.stat()
+    except absent:
+        return None
     try:
         record = SourceRecord.from_json(json.loads(raw))
     except ValueError:
@@ -214,11 +215,6 @@ def new_record(
 def write_record(component_dir: Path, component_id: str, record: SourceRecord) -> None:
     """Write ``<id>.source.json`` atomically (0600)."""
     sidecar = layout.path(component_dir, component_id, layout.SOURCE)
-    try:
+    fix = "check free space and the component directory's permissions"
+    with fsutil.os_errors(StorageError, f"cannot write {sidecar}", fix=fix):
         fsutil.write_atomic(sidecar, json.dumps(record.to_json(), indent=2).encode("utf-8"))
-    except OSError as exc:
-        raise StorageError(
-            f"cannot write {sidecar}",
-            why=fsutil.os_reason(exc),
-            fix="check free space and the component directory's permissions",
-        ) from None

@@ -19,6 +19,7 @@ shares a component directory can widen modes deliberately.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -163,31 +164,27 @@ def install(
     on (e.g. the recorded source it asked the operator about) and raises to abort.
     """
     cid = validate_component_id(component_id)
-    try:
+    with fsutil.os_errors(
+        StorageError,
+        f"cannot create the component directory {component_dir}",
+        fix="check the permissions of its parent, or choose another --plugin-dir",
+    ):
         component_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StorageError(
-            f"cannot create the component directory {component_dir}",
-            why=fsutil.os_reason(exc),
-            fix="check the permissions of its parent, or choose another --plugin-dir",
-        ) from None
     files = component_files(component_dir, cid)
     with _lock(component_dir, cid):
         staged: list[Path] = []
         try:
-            try:
+            with fsutil.os_errors(
+                StorageError,
+                f"cannot write component {cid} into {component_dir}",
+                fix="check free space and the directory's permissions",
+            ):
                 wasm_tmp, staged_digest = _stage(component_dir, f"{cid}{WASM_SUFFIX}", wasm)
                 staged.append(wasm_tmp)
                 policy_tmp = None
                 if policy_bytes is not None:
                     policy_tmp, _ = _stage(component_dir, f"{cid}{POLICY_SUFFIX}", policy_bytes)
                     staged.append(policy_tmp)
-            except OSError as exc:
-                raise StorageError(
-                    f"cannot write component {cid} into {component_dir}",
-                    why=fsutil.os_reason(exc),
-                    fix="check free space and the directory's permissions",
-                ) from None
             if expected_digest is not None and staged_digest != expected_digest.lower():
                 raise SourceIntegrityError(
                     f"component {cid} changed between fetching and installing",
@@ -266,17 +263,17 @@ def uninstall(component_dir: Path, component_id: str) -> list[Path]:
         raise not_loaded_error(component_dir, cid)
     with _lock(component_dir, cid):
         for suffix in COMPONENT_SUFFIXES:
-            try:
+            with (
+                contextlib.suppress(FileNotFoundError),
+                fsutil.os_errors(
+                    StorageError,
+                    f"cannot remove {files[suffix]}",
+                    fix="check the component directory's permissions",
+                    passing=(FileNotFoundError,),
+                ),
+            ):
                 files[suffix].unlink()
                 removed.append(files[suffix])
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                raise StorageError(
-                    f"cannot remove {files[suffix]}",
-                    why=fsutil.os_reason(exc),
-                    fix="check the component directory's permissions",
-                ) from None
         if removed:
             fsutil.fsync_dir(component_dir)
     if not removed:

@@ -1,7 +1,10 @@
 """The MCP server: the only async package and the only importer of the MCP SDK (``mcp``).
 
-``app.py`` builds the low-level server (tools from WIT, change notifications to both protocol
-eras), ``builtin_tools.py`` holds the twelve built-in tools, ``transports.py`` serves them over
-stdio, streamable HTTP (``/mcp``) and legacy SSE (``/sse``), ``logs.py`` writes structured,
+``toolset.py`` holds what both fronts answer from (the offered tools as plain dicts, the
+component call and its result, background compiling); ``app.py`` builds the SDK's low-level
+server on it (change notifications to both protocol eras), ``builtin_tools.py`` holds the
+twelve built-in tools, ``transports.py`` serves the SDK server over streamable HTTP (``/mcp``)
+and legacy SSE (``/sse``), ``stdio_front.py`` serves stdio without the SDK on the common path
+(``sdk_bridge.py`` runs the SDK server behind it when needed), ``logs.py`` writes structured,
 redacted logs on stderr.
 """

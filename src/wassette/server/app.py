@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import logging
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -35,8 +33,8 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSI
 
 from wassette import __version__
 from wassette.approval import ApprovalPending
-from wassette.errors import ApprovalRefusedError, NotFoundError, WassetteError
-from wassette.manager import ComponentManager, offered_names
+from wassette.errors import ApprovalRefusedError, WassetteError
+from wassette.manager import ComponentManager
 from wassette.server import builtin_tools
 from wassette.server._sdk_compat import connection_of
 from wassette.server.approvals import (
@@ -47,17 +45,24 @@ from wassette.server.approvals import (
     client_name,
 )
 from wassette.server.logs import event, redact
+from wassette.server.toolset import (
+    INSTRUCTIONS,
+    SERVER_NAME,
+    ToolSet,
+    UnknownTool,
+    call_result,
+    error_result,
+    error_text,
+    internal_error_text,
+    json_result,
+)
 
 if TYPE_CHECKING:
     from wassette.runtime.cancel import CancelHandle
 
 log = logging.getLogger("wassette.server")
 
-INSTRUCTIONS = (
-    "Wassette runs WebAssembly components as tools in a deny-by-default sandbox. Load a "
-    "component with load-component, grant it what it needs (grant-*-permission), then call "
-    "its tools. Secrets are set by the operator (`wassette secret set`), never through MCP."
-)
+__all__ = ["INSTRUCTIONS", "WassetteMCP", "error_text"]
 
 
 class _Server(Server[dict[str, Any]]):
@@ -80,17 +85,6 @@ class _Server(Server[dict[str, Any]]):
         )
 
 
-def error_text(exc: WassetteError) -> str:
-    """The text of an ``isError`` result: what and why, then how to fix it."""
-    text = f"error: {exc.message}"
-    if exc.fix:
-        text += f"\nfix: {exc.fix}"
-    tail = getattr(exc, "stderr_tail", "")
-    if tail:  # already redacted by the runtime
-        text += f"\nguest stderr (end):\n{tail}"
-    return text
-
-
 def _progress_token(params: types.CallToolRequestParams) -> str | int | None:
     """The request's ``_meta.progressToken``, if the client asked for progress."""
     meta: Any = params.meta
@@ -100,18 +94,8 @@ def _progress_token(params: types.CallToolRequestParams) -> str | int | None:
     return token if isinstance(token, (str, int)) and not isinstance(token, bool) else None
 
 
-def _error_result(text: str) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
-
-
-def _json_result(data: Any) -> types.CallToolResult:
-    return types.CallToolResult(
-        content=[
-            types.TextContent(
-                type="text", text=json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-            )
-        ]
-    )
+def _result(data: dict[str, Any]) -> types.CallToolResult:
+    return types.CallToolResult.model_validate(data, by_name=False)
 
 
 class WassetteMCP:
@@ -129,6 +113,7 @@ class WassetteMCP:
         max_concurrent_loads: int = 4,
         max_waiting_loads: int = 32,
         progress_interval: float = 5.0,
+        tools: ToolSet | None = None,
     ) -> None:
         self.manager = manager
         self.builtin = builtin
@@ -140,9 +125,11 @@ class WassetteMCP:
         self._builtin_ctx = builtin_tools.BuiltinContext(
             manager, fetch_options or (lambda uri: None)
         )
-        self._builtin_tools = (
-            [types.Tool.model_validate(t) for t in builtin_tools.mcp_tools()] if builtin else []
-        )
+        #: The offered tools, shared with the stdio front when it started this server (that
+        #: front then sends the change notifications of background compiles itself).
+        self.tools = tools if tools is not None else ToolSet(manager, builtin=builtin)
+        if tools is None:
+            self.tools.add_listener(self.notify_tools_changed_threadsafe)
         self.bus = InMemorySubscriptionBus()
         self.listen = ListenHandler(self.bus)
         # id(connection) -> connection, for handshake-era clients; removed when it closes.
@@ -154,20 +141,10 @@ class WassetteMCP:
         # are refused at once.
         self._load_limiter = anyio.CapacityLimiter(max_concurrent_loads)
         self._max_waiting_loads = max_waiting_loads
-        self._compile_lock = threading.Lock()
-        self._pending: set[str] = set()
-        self._queue: list[str] = []
-        # Components whose compile failed, with the wasm's (size, mtime) then: not retried
-        # on every tools/list until the file changes.
-        self._failed: dict[str, tuple[int, int]] = {}
-        self._worker: threading.Thread | None = None
-        self._started = False
-        # Tool listing cache: rebuilt when the set of (id, specs) changes.
         self._listing_key: tuple[tuple[str, int], ...] | None = None
         self._listing: list[types.Tool] = []
-        self._schemas: dict[str, Mapping[str, Any]] = {}
         self.server = _Server(
-            "wassette",
+            SERVER_NAME,
             version=__version__,
             instructions=INSTRUCTIONS,
             lifespan=self._lifespan,
@@ -192,29 +169,15 @@ class WassetteMCP:
         """Remember the event loop (for notifications from threads) and start compiling or
         warming every installed component in the background. Idempotent."""
         self._loop = loop
-        if self._started:
-            return
-        self._started = True
-        warm: list[str] = []
-        for cid in self.manager.component_ids():
-            try:
-                cached = self.manager.cached_tools(cid)
-            except WassetteError:
-                continue
-            if cached is None:
-                self._schedule(cid)
-            else:
-                warm.append(cid)
-        # Cached components are ready to list; load their compiled artifacts now so the
-        # first call does not pay for it. Uncached ones were queued first: they gate listing.
-        with self._compile_lock:
-            self._queue.extend(c for c in warm if c not in self._pending)
-        self._kick()
+        self.tools.start()
 
     def pending(self) -> set[str]:
         """Components still being compiled in the background."""
-        with self._compile_lock:
-            return set(self._pending)
+        return self.tools.pending()
+
+    @property
+    def _failed(self) -> dict[str, tuple[int, int]]:
+        return self.tools.failed
 
     @property
     def builtin_context(self) -> builtin_tools.BuiltinContext:
@@ -223,72 +186,11 @@ class WassetteMCP:
 
     def server_started(self) -> bool:
         """Whether :meth:`start` ran (the transport is up and compiling has been queued)."""
-        return self._started
+        return self.tools.started
 
     def close(self) -> None:
         """End every open listen stream gracefully."""
         self.listen.close()
-
-    def _wasm_stamp(self, cid: str) -> tuple[int, int] | None:
-        try:
-            st = self.manager.wasm_path(cid).stat()
-        except (OSError, WassetteError):
-            return None
-        return (st.st_size, st.st_mtime_ns)
-
-    def _schedule(self, cid: str) -> None:
-        failed = self._failed.get(cid)
-        if failed is not None and failed == self._wasm_stamp(cid):
-            return
-        with self._compile_lock:
-            if cid in self._pending:
-                return
-            self._pending.add(cid)
-            self._queue.append(cid)
-        self._kick()
-
-    def _kick(self) -> None:
-        with self._compile_lock:
-            if not self._queue or (self._worker is not None and self._worker.is_alive()):
-                return
-            self._worker = threading.Thread(target=self._work, name="wassette-compile", daemon=True)
-            self._worker.start()
-
-    def _work(self) -> None:
-        while True:
-            with self._compile_lock:
-                if not self._queue:
-                    self._worker = None
-                    return
-                cid = self._queue.pop(0)
-                needed_compile = cid in self._pending
-            started = time.monotonic()
-            try:
-                specs = self.manager.tools_of(cid)
-                self.manager.loaded(cid)
-                self.manager.prewarm(cid)  # warm instances before the first call
-            except WassetteError as exc:
-                event(
-                    log, logging.WARNING, "component unavailable", component=cid, error=exc.message
-                )
-                stamp = self._wasm_stamp(cid)
-                if stamp is not None:
-                    self._failed[cid] = stamp
-                specs = None
-            finally:
-                with self._compile_lock:
-                    self._pending.discard(cid)
-            if specs is not None:
-                event(
-                    log,
-                    logging.INFO,
-                    "component compiled" if needed_compile else "component warmed",
-                    component=cid,
-                    tools=len(specs),
-                    seconds=round(time.monotonic() - started, 3),
-                )
-            if needed_compile:
-                self.notify_threadsafe()
 
     async def _on_discover(
         self, ctx: ServerRequestContext[Any, Any], params: types.RequestParams | None
@@ -318,7 +220,7 @@ class WassetteMCP:
 
     async def notify_tools_changed(self) -> None:
         """Tell every client that the tool list changed (both protocol eras)."""
-        self._listing_key = None
+        self.tools.invalidate()
         for conn in list(self._legacy.values()):
             if conn.initialized.is_set():
                 await conn.send_tool_list_changed()  # best effort, never raises
@@ -326,6 +228,11 @@ class WassetteMCP:
         event(log, logging.DEBUG, "tools/list_changed sent", legacy_clients=len(self._legacy))
 
     def notify_threadsafe(self) -> None:
+        """The tool list changed: tell every client, from any thread (through the shared
+        tool set, so a stdio front sends it too)."""
+        self.tools.notify_threadsafe()
+
+    def notify_tools_changed_threadsafe(self) -> None:
         """:meth:`notify_tools_changed` from any thread (no-op before the loop runs)."""
         loop = self._loop
         if loop is None or loop.is_closed():
@@ -339,34 +246,14 @@ class WassetteMCP:
 
     def tool_list(self) -> list[types.Tool]:
         """Built-ins, then every ready component tool (compiling the rest in background)."""
-        entries: list[tuple[str, tuple[Any, ...]]] = []
-        for cid in self.manager.component_ids():
-            try:
-                specs = self.manager.cached_tools(cid)
-            except WassetteError:
-                continue
-            if specs is None:
-                self._schedule(cid)
-                continue
-            entries.append((cid, specs))
-        key = tuple((cid, id(specs)) for cid, specs in entries)
-        if key == self._listing_key:
-            return self._listing
-        tools = list(self._builtin_tools)
-        schemas: dict[str, Mapping[str, Any]] = {t.name: t.input_schema for t in tools}
-        # Same-named tools of two components are offered as <component-id>.<tool>; a tool
-        # named like a built-in is always qualified.
-        reserved = frozenset(schemas)
-        for name, _cid, spec in offered_names(entries, reserved):
-            tools.append(types.Tool.model_validate({**spec.as_mcp_tool(), "name": name}))
-            schemas[name] = spec.input_schema
-        self._listing, self._schemas, self._listing_key = tools, schemas, key
-        return tools
+        key, tools = self.tools.listing()
+        if key != self._listing_key:
+            self._listing = [types.Tool.model_validate(t) for t in tools]
+            self._listing_key = key
+        return self._listing
 
     def _input_schema(self, name: str) -> Mapping[str, Any] | None:
-        if name not in self._schemas:
-            self.tool_list()
-        return self._schemas.get(name)
+        return self.tools.input_schema(name)
 
     async def _on_list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
@@ -400,7 +287,7 @@ class WassetteMCP:
                 except ApprovalPending as pending:
                     event(log, logging.INFO, "tools/call", tool=name, approval="asked")
                     return self.approvals.input_required(approver, pending.request)
-                out = _json_result(result)
+                out = _result(json_result(result))
             else:
                 out = await self._run_component_call(ctx, params, name, args, started)
         except anyio.get_cancelled_exc_class():
@@ -430,17 +317,14 @@ class WassetteMCP:
                 error=type(exc).__name__,
                 ms=round((time.monotonic() - started) * 1000, 2),
             )
-            return _error_result(error_text(exc))
+            return _result(error_result(error_text(exc)))
         except Exception as exc:  # the server boundary: a bug must not kill the server
             log.error(
                 "internal error in tools/call",
                 exc_info=True,
                 extra={"fields": {"tool": name, "error": type(exc).__name__}},
             )
-            return _error_result(
-                f"error: internal error while running {name} ({type(exc).__name__})\n"
-                "fix: this is a bug in wassette; the server log has the details"
-            )
+            return _result(error_result(internal_error_text(name, exc)))
         event(
             log,
             logging.INFO,
@@ -579,17 +463,7 @@ class WassetteMCP:
         self, name: str, args: Any, cancel: CancelHandle | None = None
     ) -> types.CallToolResult:
         try:
-            # Listed tools skip the extra lookup (call_tool finds the tool itself).
-            if name not in self._schemas:
-                self.manager.find_tool(name)
-        except NotFoundError as exc:
-            raise MCPError(
-                code=types.INVALID_PARAMS,
-                message=f"Unknown tool: {name}",
-                data=exc.why,
-            ) from None
-        res = self.manager.call_tool(name, args, cancel=cancel)
-        return types.CallToolResult(
-            content=[types.TextContent(type="text", text=res.text)],
-            structured_content=res.structured,
-        )
+            res = self.tools.call_component(name, args, cancel)
+        except UnknownTool as exc:
+            raise MCPError(code=types.INVALID_PARAMS, message=str(exc), data=exc.why) from None
+        return _result(call_result(res))

@@ -1,4 +1,5 @@
-"""Serving the MCP server: stdio, streamable HTTP (``/mcp``) and legacy SSE (``/sse``).
+"""Serving the MCP server over streamable HTTP (``/mcp``) and legacy SSE (``/sse``); stdio is
+served by ``stdio_front.py``.
 
 HTTP is loopback by default, keeps the SDK's DNS-rebinding protection (Host and Origin
 checked against an allow-list; ``--allowed-host`` extends it), can require a bearer token on
@@ -13,16 +14,12 @@ import hmac
 import ipaddress
 import json
 import logging
-import os
 import signal
-import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import FrameType
 
-import anyio
-import anyio.abc
 from mcp.server.sse import SseServerTransport
 from mcp.server.streamable_http import EventStore
 from mcp.server.transport_security import (
@@ -41,7 +38,6 @@ from wassette.server import jsonrpc
 from wassette.server._sdk_compat import request_send
 from wassette.server.app import WassetteMCP
 from wassette.server.events import BoundedEventStore
-from wassette.server.fast_stdio import fast_stdio_server
 from wassette.server.logs import event
 
 log = logging.getLogger("wassette.server")
@@ -311,7 +307,7 @@ def _ready_route(mcp: WassetteMCP) -> Route:
     return Route("/ready", ready, methods=["GET"])
 
 
-def _info_route() -> Route:
+def _info_route(mcp: WassetteMCP) -> Route:
     from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
     from wassette import __version__
@@ -329,6 +325,9 @@ def _info_route() -> Route:
                     "stateless": list(MODERN_PROTOCOL_VERSIONS),
                     "sessions": list(HANDSHAKE_PROTOCOL_VERSIONS),
                 },
+                # What the warm-instance pool holds and an estimate of its memory, so an
+                # operator can size instance_pool_size (counts and digests only, no values).
+                "instance_pool": mcp.manager.pool.stats(),
             }
         )
 
@@ -336,7 +335,7 @@ def _info_route() -> Route:
 
 
 def _status_routes(mcp: WassetteMCP) -> list[Route]:
-    return [_health_route(mcp), _ready_route(mcp), _info_route()]
+    return [_health_route(mcp), _ready_route(mcp), _info_route(mcp)]
 
 
 def streamable_http_app(
@@ -465,35 +464,6 @@ async def serve_http(mcp: WassetteMCP, options: HttpOptions, transport: str) -> 
     await server.serve()
     mcp.close()
     event(log, logging.INFO, "stopped", transport=transport)
-
-
-async def serve_stdio(mcp: WassetteMCP) -> None:
-    """Serve over stdin/stdout until the client closes stdin or a signal arrives.
-
-    While serving, the SDK points fd 1 at stderr, so nothing but protocol reaches stdout.
-    """
-    async with anyio.create_task_group() as tg:
-
-        async def watch_signals(*, task_status: anyio.abc.TaskStatus[None]) -> None:
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                task_status.started()
-                async for signum in signals:
-                    event(log, logging.INFO, "stopping", signal=signal.Signals(signum).name)
-                    mcp.close()
-                    tg.cancel_scope.cancel()
-                    # The stdin reader is a thread blocked in read(); it cannot be
-                    # cancelled. Give the loop a moment to unwind, then leave.
-                    timer = threading.Timer(1.5, os._exit, (0,))
-                    timer.daemon = True
-                    timer.start()
-                    return
-
-        await tg.start(watch_signals)
-        event(log, logging.INFO, "serving", transport="stdio")
-        async with fast_stdio_server() as (read, write):
-            await mcp.server.run(read, write, mcp.server.create_initialization_options())
-        tg.cancel_scope.cancel()
-    event(log, logging.INFO, "stopped", transport="stdio")
 
 
 def client_config_snippet(command: Sequence[str], name: str = "wassette") -> str:

@@ -22,7 +22,7 @@ from wassette.components.sources.base import (
     FetchOptions,
     ProgressCallback,
 )
-from wassette.components.sources.oci import docker_config_path
+from wassette.components.sources.oci_auth import docker_config_path
 from wassette.errors import ConfigError
 
 USERNAME_ENV = "WASSETTE_OCI_USERNAME"

@@ -2,10 +2,10 @@
 
 A small client for the OCI distribution API (``/v2/<repo>/manifests|blobs``) on httpx:
 
-- auth: anonymous first; on a 401 it follows the ``WWW-Authenticate`` challenge, either the
-  Bearer token flow (``realm``/``service``/``scope``, credentials sent to the realm with Basic
-  auth) or plain Basic auth. Credentials come from ``FetchOptions.credentials`` (the CLI fills
-  them from ``WASSETTE_OCI_USERNAME``/``WASSETTE_OCI_PASSWORD``) or else the ``auths`` entry of
+- auth (:mod:`~wassette.components.sources.oci_auth`): anonymous first; on a 401 it follows
+  the ``WWW-Authenticate`` challenge, either the Bearer token flow or plain Basic auth.
+  Credentials come from ``FetchOptions.credentials`` (the CLI fills them from
+  ``WASSETTE_OCI_USERNAME``/``WASSETTE_OCI_PASSWORD``) or else the ``auths`` entry of
   ``~/.docker/config.json`` for that registry. A password never appears in a message.
 - integrity: the manifest is hashed and checked against the digest in the reference (or the
   registry's ``Docker-Content-Digest``), every blob against its descriptor's digest and size;
@@ -23,14 +23,11 @@ The component id is the repository path with ``/`` -> ``_``, registry and tag dr
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -39,27 +36,39 @@ from wassette import fsutil
 from wassette.components.sources._http import HttpSession, is_loopback_host
 from wassette.components.sources.base import (
     MAX_POLICY_SIZE,
-    Credentials,
     DerivedId,
     Fetched,
     FetchOptions,
     Source,
     StagingWriter,
     parse_digest,
-    registry_key,
     sanitize_component_id,
     size_error,
     verify_pin,
 )
+from wassette.components.sources.oci_auth import (
+    RegistryAuth,
+    credentials_from_docker_config,
+    docker_config_path,
+    parse_challenge,
+)
 from wassette.errors import (
     ComponentSourceError,
-    SourceAuthError,
     SourceIntegrityError,
     SourceNotFoundError,
     UsageError,
 )
 
 _T = TypeVar("_T")
+
+# Re-exported: callers and tests reach the Docker-config and challenge helpers from here.
+__all__ = [
+    "OciReference",
+    "OciSource",
+    "credentials_from_docker_config",
+    "docker_config_path",
+    "parse_challenge",
+]
 
 WASM_LAYER_TYPES = frozenset({"application/vnd.wasm.content.layer.v1+wasm", "application/wasm"})
 POLICY_LAYER_TYPE = "application/vnd.wassette.policy+yaml"
@@ -73,11 +82,9 @@ _ACCEPT = ", ".join((OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST))
 _INDEX_TYPES = {OCI_INDEX, DOCKER_LIST}
 #: Registries refuse manifests over 4 MiB; so do we.
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
-MAX_TOKEN_RESPONSE = 1024 * 1024
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
-DOCKER_HUB_CONFIG_KEY = "https://index.docker.io/v1/"
 
 # The distribution spec's grammar (reference.go), lowercase path components.
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
@@ -86,7 +93,6 @@ _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 _HOST = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
 )
-_CHALLENGE_PARAM = re.compile(r'([A-Za-z_][A-Za-z0-9_-]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))')
 
 
 @dataclass(frozen=True)
@@ -170,74 +176,6 @@ class OciReference:
         return text
 
 
-def docker_config_path(environ: Mapping[str, str], home: Path) -> Path:
-    """Where Docker keeps credentials: ``$DOCKER_CONFIG/config.json`` or ``~/.docker/...``.
-
-    Takes the environment explicitly (for the CLI to pass ``os.environ``).
-    """
-    base = environ.get("DOCKER_CONFIG")
-    return (Path(base) if base else home / ".docker") / "config.json"
-
-
-_config_key_host = registry_key
-
-
-def credentials_from_docker_config(path: Path, registry: str) -> Credentials | None:
-    """The ``auths`` credentials for ``registry`` in a Docker config file, if any.
-
-    Reads ``auth`` (base64 ``user:password``) or ``username``/``password``. Credential helpers
-    (``credsStore``/``credHelpers``) are not run: put the credentials in the environment then.
-    """
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ComponentSourceError(
-            f"cannot read Docker config {path}",
-            why=type(exc).__name__,
-            fix="fix or remove the file, or set WASSETTE_OCI_USERNAME/WASSETTE_OCI_PASSWORD",
-        ) from None
-    auths = data.get("auths") if isinstance(data, dict) else None
-    if not isinstance(auths, dict):
-        return None
-    wanted = _config_key_host(registry)
-    for key, entry in auths.items():
-        if not isinstance(key, str) or _config_key_host(key) != wanted:
-            continue
-        if not isinstance(entry, dict):
-            continue
-        auth = entry.get("auth")
-        if isinstance(auth, str) and auth:
-            try:
-                decoded = base64.b64decode(auth, validate=True).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
-                decoded = ""
-            user, sep, password = decoded.partition(":")
-            if not sep or not user:
-                raise ComponentSourceError(
-                    f"the Docker config entry for {registry} is malformed",
-                    why="its 'auth' is not base64 of 'user:password'",
-                    fix=f"run `docker login {registry}` again, or set WASSETTE_OCI_USERNAME/"
-                    "WASSETTE_OCI_PASSWORD",
-                )
-            return Credentials(user, password, registry=wanted)
-        plain_user, plain_password = entry.get("username"), entry.get("password")
-        if isinstance(plain_user, str) and isinstance(plain_password, str) and plain_user:
-            return Credentials(plain_user, plain_password, registry=wanted)
-    return None
-
-
-def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
-    """Split ``Bearer realm="...",service="..."`` into ("bearer", {params})."""
-    scheme, _, rest = header.strip().partition(" ")
-    params = {}
-    for m in _CHALLENGE_PARAM.finditer(rest):
-        value = m.group(2) if m.group(2) is not None else m.group(3)
-        params[m.group(1).lower()] = re.sub(r"\\(.)", r"\1", value)
-    return scheme.lower(), params
-
-
 class OciSource(Source):
     """A component stored as an OCI artifact."""
 
@@ -277,113 +215,13 @@ class _RegistryClient:
         self.what = f"registry {ref.registry}"
         self.session = HttpSession(options, allow_plain_http=self._http_allowed, what=self.what)
         self.deadline = self.session.deadline.at
-        self.auth_header: str | None = None
-        self._credentials: Credentials | None = None
-        self._credentials_loaded = False
+        self.auth = RegistryAuth(ref, options, self.session, self.what)
 
     def close(self) -> None:
         self.session.close()
 
     def _http_allowed(self, url: httpx.URL) -> bool:
         return self.options.insecure or is_loopback_host(url.host)
-
-    # ---- credentials and auth -------------------------------------------------------------
-
-    def credentials(self) -> Credentials | None:
-        if not self._credentials_loaded:
-            self._credentials_loaded = True
-            explicit = self.options.credentials
-            # Bound to their registry: a registry the operator did not name them for never
-            # sees them, whatever it answers (a 401 with a Basic challenge is all it takes).
-            self._credentials = (
-                explicit
-                if explicit is not None and explicit.applies_to(self.ref.registry)
-                else None
-            )
-            if self._credentials is None and self.options.docker_config is not None:
-                self._credentials = credentials_from_docker_config(
-                    self.options.docker_config, self.ref.registry
-                )
-        return self._credentials
-
-    def _basic(self, creds: Credentials) -> str:
-        token = base64.b64encode(f"{creds.username}:{creds.password}".encode()).decode()
-        return f"Basic {token}"
-
-    def _auth_failed(self, status: int, *, had_credentials: bool) -> SourceAuthError:
-        repo = f"{self.ref.registry}/{self.ref.repository}"
-        if status == 403:
-            return SourceAuthError(
-                f"{self.what} denied access to {repo}",
-                why="HTTP 403: the credentials are valid but lack pull permission",
-                fix="ask for pull access to the repository, or use other credentials",
-            )
-        if had_credentials:
-            return SourceAuthError(
-                f"{self.what} rejected the credentials for {repo}",
-                why=f"HTTP {status}: wrong user name or password (or an expired token)",
-                fix="check WASSETTE_OCI_USERNAME/WASSETTE_OCI_PASSWORD (for the registry in "
-                "WASSETTE_OCI_REGISTRY) or the auths entry in ~/.docker/config.json",
-            )
-        return SourceAuthError(
-            f"{self.what} requires credentials for {repo}",
-            why=f"HTTP {status} and no credentials were found for {self.ref.registry}",
-            fix="set WASSETTE_OCI_USERNAME and WASSETTE_OCI_PASSWORD with "
-            f"WASSETTE_OCI_REGISTRY={self.ref.registry}, or `docker login {self.ref.registry}`",
-        )
-
-    def _authenticate(self, challenge: str) -> None:
-        """Answer a 401 challenge by setting the Authorization header for the retry."""
-        scheme, params = parse_challenge(challenge)
-        creds = self.credentials()
-        if scheme == "basic":
-            if creds is None:
-                raise self._auth_failed(401, had_credentials=False)
-            self.auth_header = self._basic(creds)
-            return
-        if scheme == "bearer" and params.get("realm"):
-            self.auth_header = f"Bearer {self._token(params, creds)}"
-            return
-        raise ComponentSourceError(
-            f"{self.what} asks for an authentication scheme we do not speak",
-            why=f"WWW-Authenticate: {scheme or '(empty)'}",
-            fix="use a registry that supports Bearer tokens or Basic auth",
-        )
-
-    def _token(self, params: dict[str, str], creds: Credentials | None) -> str:
-        realm = httpx.URL(params["realm"])
-        query: dict[str, str] = {}
-        if params.get("service"):
-            query["service"] = params["service"]
-        query["scope"] = params.get("scope") or f"repository:{self.ref.repository}:pull"
-        headers = {"Accept": "application/json"}
-        if creds is not None:
-            headers["Authorization"] = self._basic(creds)
-        url = realm.copy_merge_params(query)
-        with self.session.open(url, headers=headers, phase="token") as resp:
-            if resp.status_code in (401, 403):
-                raise self._auth_failed(resp.status_code, had_credentials=creds is not None)
-            if resp.status_code != 200:
-                raise ComponentSourceError(
-                    f"the token service of {self.what} failed",
-                    why=f"HTTP {resp.status_code} from {realm.host}",
-                    fix="retry later",
-                )
-            body = self.session.read_body(resp, MAX_TOKEN_RESPONSE)
-        try:
-            data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            data = None
-        token = None
-        if isinstance(data, dict):
-            token = data.get("token") or data.get("access_token")
-        if not isinstance(token, str) or not token:
-            raise ComponentSourceError(
-                f"the token service of {self.what} sent no token",
-                why="its answer has no 'token' or 'access_token'",
-                fix="retry later",
-            )
-        return token
 
     # ---- requests -------------------------------------------------------------------------
 
@@ -403,21 +241,21 @@ class _RegistryClient:
         url = f"{self.base}{path}"
         for attempt in range(2):
             headers = {"Accept": accept} if accept else {}
-            if self.auth_header:
-                headers["Authorization"] = self.auth_header
+            if self.auth.header:
+                headers["Authorization"] = self.auth.header
             with self.session.open(url, headers=headers, phase=phase) as resp:
                 challenge = resp.headers.get("WWW-Authenticate", "")
                 if resp.status_code == 401 and attempt == 0 and challenge:
                     # First contact, or a token that no longer fits (expired, other scope):
                     # answer the challenge once, then give up on a second 401.
-                    self._authenticate(challenge)
+                    self.auth.answer(challenge)
                     continue
                 if resp.status_code in (401, 403):
-                    raise self._auth_failed(
-                        resp.status_code, had_credentials=self.credentials() is not None
+                    raise self.auth.failed(
+                        resp.status_code, had_credentials=self.auth.credentials() is not None
                     )
                 return on_response(resp)
-        raise self._auth_failed(401, had_credentials=self.credentials() is not None)
+        raise self.auth.failed(401, had_credentials=self.auth.credentials() is not None)
 
     def _not_found(self, resp: httpx.Response, what: str) -> SourceNotFoundError | None:
         if resp.status_code != 404:

@@ -13,9 +13,19 @@ import hvac
 import hvac.exceptions
 
 from wassette.errors import ConfigError, VaultAuthError
-from wassette.fsutil import os_reason
+from wassette.fsutil import os_errors
 
 DEFAULT_APPROLE_MOUNT = "approle"
+
+
+def _read_credential_file(path: Path, what: str, setting: str) -> str:
+    """The stripped content of a credential file (read at every login, never in messages)."""
+    with os_errors(
+        ConfigError,
+        f"cannot read the {what} {path}",
+        fix=f"check [vault] {setting} in config.toml and the file's permissions",
+    ):
+        return path.read_text(encoding="utf-8").strip()
 
 
 class VaultAuth:
@@ -66,14 +76,7 @@ class TokenFileAuth(VaultAuth):
 
     def login(self, client: hvac.Client) -> str:
         """Read the token file."""
-        try:
-            token = self.path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read the Vault token file {self.path}",
-                why=os_reason(exc),
-                fix="check [vault] token_file in config.toml and the file's permissions",
-            ) from None
+        token = _read_credential_file(self.path, "Vault token file", "token_file")
         if not token:
             raise ConfigError(
                 f"the Vault token file {self.path} is empty",
@@ -101,14 +104,9 @@ class AppRoleAuth(VaultAuth):
 
     def login(self, client: hvac.Client) -> str:
         """Log in with AppRole and return the client token."""
-        try:
-            secret_id = self.secret_id_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read the AppRole secret id file {self.secret_id_file}",
-                why=os_reason(exc),
-                fix="check [vault] secret_id_file in config.toml and the file's permissions",
-            ) from None
+        secret_id = _read_credential_file(
+            self.secret_id_file, "AppRole secret id file", "secret_id_file"
+        )
         try:
             resp = client.auth.approle.login(
                 role_id=self.role_id, secret_id=secret_id, use_token=False, mount_point=self.mount

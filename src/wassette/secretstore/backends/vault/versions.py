@@ -101,16 +101,25 @@ class KvVersions(SecretBackend):
         target = as_dict(as_dict(resp).get("data")).get("data") if resp is not None else None
         return string_fields(target, api) if isinstance(target, dict) else None
 
-    def restore_version(self, component_id: str, version: int) -> int:
-        """Make ``version``'s content current again, as a new version; return its number."""
-        logical = self.logical_path(component_id)
-        restored = self.read_version(component_id, version)
-        if restored is None:
+    def _live_version(self, component_id: str, version: int, *, fix: str) -> dict[str, str]:
+        """:meth:`read_version`, with a missing, deleted or destroyed version an error."""
+        data = self.read_version(component_id, version)
+        if data is None:
             raise NotFoundError(
                 f"version {version} of the secrets of {component_id} is not available",
                 why="it does not exist, or it was deleted or destroyed",
-                fix=f"pick a live version from `history` ({self.location(component_id)})",
+                fix=fix,
             )
+        return data
+
+    def restore_version(self, component_id: str, version: int) -> int:
+        """Make ``version``'s content current again, as a new version; return its number."""
+        logical = self.logical_path(component_id)
+        restored = self._live_version(
+            component_id,
+            version,
+            fix=f"pick a live version from `history` ({self.location(component_id)})",
+        )
         return self._modify(logical, lambda _current: dict(restored))
 
     def key_history(
@@ -176,13 +185,9 @@ class KvVersions(SecretBackend):
                     why="no live KV v2 version holds a different value",
                     fix=f"see `wassette secret history {component_id} {key}`",
                 )
-        data = self.read_version(component_id, version)
-        if data is None:
-            raise NotFoundError(
-                f"version {version} of the secrets of {component_id} is not available",
-                why="it does not exist, or it was deleted or destroyed",
-                fix=f"see `wassette secret history {component_id} {key}`",
-            )
+        data = self._live_version(
+            component_id, version, fix=f"see `wassette secret history {component_id} {key}`"
+        )
         value = data.get(key)
         if value is None:
             self.delete_many(component_id, [key])
