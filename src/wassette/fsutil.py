@@ -146,48 +146,90 @@ def make_private_dirs(path: Path) -> None:
         os.chmod(directory, PRIVATE_DIR_MODE)
 
 
-class LockTimeoutError(TimeoutError):
-    """:func:`file_lock` waited ``timeout`` seconds and another holder still had the lock."""
+# --------------------------------------------------------------------------- file locks
+
+LOCK_TIMEOUT_SECONDS = 30.0
+"""How long a writer waits for another process's lock before giving up (a timeout < 0: ever)."""
+
+_LOCK_POLL_SECONDS = 0.05
 
 
 @contextlib.contextmanager
-def file_lock(lock_path: Path | str, timeout: float, poll: float = 0.05) -> Iterator[None]:
-    """Hold an exclusive lock on ``lock_path`` (created 0600, never deleted) across processes.
+def file_lock(
+    lock_path: Path,
+    *,
+    what: str,
+    timeout: float = LOCK_TIMEOUT_SECONDS,
+    busy: str = "another wassette process is changing it",
+    error: type[WassetteError] | None = None,
+) -> Iterator[None]:
+    """Hold the inter-process lock file ``lock_path`` for the duration of the block.
 
-    On POSIX an ``flock`` on the file, as filelock's Unix lock takes it (so both interlock),
-    without importing filelock: its import costs ~25 ms, more than a one-shot ``tool invoke``
-    or ``secret set`` should pay to append one line. Like a fresh ``filelock.FileLock`` per
-    use, it is not reentrant: two holders, even threads of one process, exclude each other.
-    Raises :class:`LockTimeoutError` after ``timeout`` seconds, ``OSError`` if the lock file
-    cannot be opened. Elsewhere (no ``fcntl``) filelock does the same job.
+    The one way every store serialises read-modify-write across processes (and threads: an
+    ``flock`` belongs to an open file, so two holders in one process exclude each other too).
+    The lock file is created 0600 and never deleted (deleting it would race with a waiter);
+    the kernel releases the lock when its holder dies, so no lock is ever stale. The caller
+    creates the directory. ``what`` names what is locked in messages; a timeout or an OS
+    error raises ``error`` (default :class:`~wassette.errors.StorageError`) with ``busy`` as
+    the reason for a timeout.
+
+    On POSIX this is the ``flock`` filelock's Unix lock takes (the two interlock), without
+    importing filelock: its import costs ~25 ms, more than a one-shot ``tool invoke`` should
+    pay for the artifact-cache and audit locks. A planted symlink is not followed.
     """
+    from wassette.errors import StorageError
+
+    kind = error or StorageError
+
+    def timed_out() -> WassetteError:
+        return kind(
+            f"timed out after {timeout:g} s waiting for the lock on {what}",
+            why=busy,
+            fix="retry once the other process has finished; if it seems stuck, look for a "
+            f"hung wassette process (the lock is {lock_path})",
+        )
+
+    def failed(exc: OSError) -> WassetteError:
+        return kind(
+            f"cannot lock {what}",
+            why=os_reason(exc),
+            fix=f"check that {lock_path.parent} exists and that you can write to it",
+        )
+
     try:
         import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
+    except ImportError:  # pragma: no cover - not POSIX: filelock does the same job
         import filelock
 
         lock = filelock.FileLock(str(lock_path), timeout=timeout, mode=PRIVATE_FILE_MODE)
         try:
             lock.acquire()
         except filelock.Timeout:
-            raise LockTimeoutError(str(lock_path)) from None
+            raise timed_out() from None
+        except OSError as exc:
+            raise failed(exc) from None
         try:
             yield
         finally:
             lock.release()
         return
     flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(lock_path, flags, PRIVATE_FILE_MODE)
     try:
-        deadline = time.monotonic() + timeout
+        fd = os.open(lock_path, flags, PRIVATE_FILE_MODE)
+    except OSError as exc:
+        raise failed(exc) from None
+    try:
+        deadline = None if timeout < 0 else time.monotonic() + timeout
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise LockTimeoutError(str(lock_path)) from None
-                time.sleep(poll)
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise timed_out() from None
+                time.sleep(_LOCK_POLL_SECONDS)
+            except OSError as exc:
+                raise failed(exc) from None
         try:
             yield
         finally:

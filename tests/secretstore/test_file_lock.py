@@ -1,8 +1,8 @@
 """fsutil.file_lock: the flock the secrets store and the audit log take instead of filelock.
 
 It must exclude filelock's lock on the same file (other code, older versions of us), other
-processes and other threads; time out with LockTimeoutError; and create the lock file 0600
-without following a planted symlink.
+processes and other threads; time out with the caller's error naming what is locked; and
+create the lock file 0600 without following a planted symlink.
 """
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ from pathlib import Path
 import filelock
 import pytest
 
-from wassette.fsutil import LockTimeoutError, file_lock
+from wassette.errors import AuditLogError, StorageError
+from wassette.fsutil import file_lock
 
 HOLD = """
 import sys, time
 from wassette.fsutil import file_lock
-with file_lock(sys.argv[1], 10):
+from pathlib import Path
+with file_lock(Path(sys.argv[1]), what="x", timeout=10):
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))
 """
@@ -33,12 +35,15 @@ def test_excludes_filelock_and_times_out(tmp_path: Path) -> None:
     path = tmp_path / ".x.lock"
     with filelock.FileLock(str(path), timeout=1):
         start = time.monotonic()
-        with pytest.raises(LockTimeoutError), file_lock(path, 0.3):
+        with (
+            pytest.raises(StorageError, match=r"timed out .* on the thing"),
+            file_lock(path, what="the thing", timeout=0.3),
+        ):
             pass
         assert time.monotonic() - start >= 0.3
-    with file_lock(path, 1), pytest.raises(filelock.Timeout):
+    with file_lock(path, what="x", timeout=1), pytest.raises(filelock.Timeout):
         filelock.FileLock(str(path), timeout=0.2).acquire()
-    with file_lock(path, 1):  # released: free again
+    with file_lock(path, what="x", timeout=-1):  # released: free again
         pass
 
 
@@ -49,10 +54,10 @@ def test_excludes_another_process(tmp_path: Path) -> None:
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "held"
-    with pytest.raises(LockTimeoutError), file_lock(path, 0.2):
+    with pytest.raises(AuditLogError), file_lock(path, what="x", timeout=0.2, error=AuditLogError):
         pass
     start = time.monotonic()
-    with file_lock(path, 10):
+    with file_lock(path, what="x", timeout=10):
         waited = time.monotonic() - start
     proc.wait(timeout=10)
     proc.stdout.close()
@@ -68,7 +73,7 @@ def test_threads_take_turns(tmp_path: Path) -> None:
     def work() -> None:
         nonlocal inside, most
         for _ in range(20):
-            with file_lock(path, 10):
+            with file_lock(path, what="x", timeout=10):
                 with guard:
                     inside += 1
                     most = max(most, inside)
@@ -88,7 +93,7 @@ def test_lock_file_is_private_and_symlinks_are_not_followed(tmp_path: Path) -> N
     path = tmp_path / ".x.lock"
     old = os.umask(0)
     try:
-        with file_lock(path, 1):
+        with file_lock(path, what="x", timeout=1):
             pass
     finally:
         os.umask(old)
@@ -97,6 +102,6 @@ def test_lock_file_is_private_and_symlinks_are_not_followed(tmp_path: Path) -> N
     target.write_text("keep")
     link = tmp_path / ".y.lock"
     link.symlink_to(target)
-    with pytest.raises(OSError), file_lock(link, 1):
+    with pytest.raises(StorageError, match="cannot lock"), file_lock(link, what="x", timeout=1):
         pass
     assert target.read_text() == "keep"

@@ -194,6 +194,16 @@ def _lock_path(cache_path: Path) -> Path:
     return cache_path.with_name(cache_path.name + ".lock")
 
 
+def _cache_lock(cache_path: Path) -> contextlib.AbstractContextManager[None]:
+    # Held while an artifact is read or written, however long a compile takes (no limit).
+    return fsutil.file_lock(
+        _lock_path(cache_path),
+        what=f"the artifact cache {cache_path}",
+        timeout=-1,
+        busy="another wassette process is compiling this component",
+    )
+
+
 def _read_key(cache_path: Path) -> dict[str, object] | None:
     try:
         raw = _key_path(cache_path).read_text(encoding="utf-8")
@@ -319,8 +329,7 @@ def load_component(
     cid = component_id or wasm_path.stem
     try:
         cache_path.parent.mkdir(parents=True, exist_ok=True)
-        # fsutil's flock (the one filelock takes) without filelock's ~25 ms import.
-        lock = fsutil.file_lock(_lock_path(cache_path), float("inf"))
+        lock = _cache_lock(cache_path)
         lock.__enter__()
     except OSError as exc:
         raise StorageError(
@@ -406,6 +415,6 @@ def adopt_compiled(
     import hashlib
 
     digest = hashlib.sha256(data).hexdigest()
-    with fsutil.file_lock(_lock_path(cache_path), float("inf")):
+    with _cache_lock(cache_path):
         _write_cache(component, wasm_st, cache_path, digest)
     return _loaded(component, component_id, digest, cache_hit=False)

@@ -214,7 +214,7 @@ class AuditLog:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        from wassette.fsutil import LockTimeoutError, file_lock, make_private_dirs
+        from wassette.fsutil import file_lock, make_private_dirs
 
         try:
             make_private_dirs(self.path.parent)
@@ -224,24 +224,14 @@ class AuditLog:
                 why=os_reason(exc),
                 fix="check permissions of its parent",
             ) from None
-        lock = file_lock(self.lock_path, self.lock_timeout)
-        try:
-            lock.__enter__()
-        except LockTimeoutError:
-            raise AuditLogError(
-                f"timed out waiting for the audit log lock {self.lock_path}",
-                fix="retry; if no other wassette is running, delete the lock file",
-            ) from None
-        except OSError as exc:
-            raise AuditLogError(
-                f"cannot lock the audit log {self.lock_path}",
-                why=os_reason(exc),
-                fix="check permissions of its directory",
-            ) from None
-        try:
+        with file_lock(
+            self.lock_path,
+            what=f"the audit log {self.path}",
+            timeout=self.lock_timeout,
+            busy="another wassette process is appending to it",
+            error=AuditLogError,
+        ):
             yield
-        finally:
-            lock.__exit__(None, None, None)
 
     # ------------------------------------------------------------------------------- read
 

@@ -28,7 +28,7 @@ import contextlib
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
@@ -463,30 +463,13 @@ class SecretStore(KeptHistory, SecretBackend):
         self._cache.pop(component_id, None)
         return count
 
-    @contextlib.contextmanager
-    def _acquire(self, path: Path) -> Iterator[None]:
-        # Only writers lock; fsutil's flock interlocks with filelock's and costs no import.
-        lock_file = path.parent / f".{path.name}.lock"
-        lock = fsutil.file_lock(lock_file, self.lock_timeout)
-        try:
-            lock.__enter__()
-        except fsutil.LockTimeoutError:
-            raise StorageError(
-                f"timed out after {self.lock_timeout:.0f}s waiting for the lock on {path}",
-                why="another wassette process is writing this component's secrets",
-                fix="retry; if no other wassette is running, delete the stale lock file "
-                f"{lock_file}",
-            ) from None
-        except OSError as exc:
-            raise StorageError(
-                f"cannot lock {path}",
-                why=fsutil.os_reason(exc),
-                fix=f"check permissions of {path.parent}",
-            ) from None
-        try:
-            yield
-        finally:
-            lock.__exit__(None, None, None)
+    def _acquire(self, path: Path) -> contextlib.AbstractContextManager[None]:
+        return fsutil.file_lock(
+            path.parent / f".{path.name}.lock",
+            what=f"the secrets file {path}",
+            timeout=self.lock_timeout,
+            busy="another wassette process is writing this component's secrets",
+        )
 
     def _write_bytes(self, path: Path, data: bytes) -> None:
         fsutil.remove_stale_temps(path)
