@@ -7,20 +7,21 @@ The result is frozen; library code receives it (or parts of it) as arguments.
 
 from __future__ import annotations
 
-import logging
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wassette import paths
 from wassette.errors import ConfigError
 from wassette.fsutil import os_reason
-from wassette.secretstore.references import ReferenceScope
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import logging
+
+    from wassette.secretstore.references import ReferenceScope
+
 
 # Config-file keys we understand. Unknown keys draw a warning, so a typo such as `secret_dir`
 # does not silently fall back to the default location.
@@ -105,6 +106,8 @@ def _read_config(path: Path) -> dict[str, Any]:
             why=os_reason(exc),
             fix="check the file's permissions, or point WASSETTE_CONFIG_FILE elsewhere",
         ) from None
+    import tomllib  # only when a config file exists
+
     try:
         parsed = tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
@@ -120,8 +123,15 @@ def _read_config(path: Path) -> dict[str, Any]:
         ) from None
     unknown = sorted(set(parsed) - KNOWN_KEYS)
     for key in unknown:
-        log.warning("config file %s: unknown key %r is ignored", path, key)
+        _log().warning("config file %s: unknown key %r is ignored", path, key)
     return parsed
+
+
+def _log() -> logging.Logger:
+    # logging is imported when something is logged, not by every command that reads settings.
+    import logging
+
+    return logging.getLogger(__name__)
 
 
 def _config_path(value: Any, key: str, config_path: Path) -> Path:
@@ -340,6 +350,10 @@ def _reference_scopes(raw: object, cfg_path: Path) -> dict[str, ReferenceScope]:
     fix = '[references.<component-id>] with vault = ["shared/db"] and env = ["SHARED_TOKEN"]'
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {cfg_path}: [references] must be a table", fix=fix)
+    if not raw:
+        return {}
+    from wassette.secretstore.references import ReferenceScope  # only with [references]
+
     scopes: dict[str, ReferenceScope] = {}
     for cid, table in raw.items():
         if not isinstance(cid, str) or not re.match(COMPONENT_ID_PATTERN, cid):

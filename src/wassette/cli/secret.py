@@ -7,7 +7,8 @@
 on a terminal, or one value from a pipe) so it never sits in shell history or ``ps``.
 
 Every change goes through :mod:`wassette.secretstore.operations` (history and audit in the
-right order); this module only prompts and renders. Results go to stdout (JSON by default);
+right order); this module declares the commands, :mod:`~wassette.cli.secret_prompts` asks the
+operator and :mod:`~wassette.cli.secret_views` renders. Results go to stdout (JSON by default);
 prompts, warnings and errors go to stderr, so
 ``wassette secret list ID --show-values --yes -o yaml > backup.yaml`` captures only data.
 """
@@ -20,17 +21,17 @@ from typing import TYPE_CHECKING
 
 import click
 
+from wassette.cli import secret_prompts as prompts
+from wassette.cli import secret_views as views
 from wassette.cli.common import plugin_dir_option, require_component, system_for
 from wassette.cli.output import emit, output_option, to_json, to_table, to_yaml
 from wassette.errors import (
-    AbortedError,
     AuditLogError,
     ComponentNotFoundError,
-    InvalidSecretKeyError,
     UsageError,
 )
 from wassette.fsutil import os_reason
-from wassette.ids import ENV_KEY_PATTERN, validate_component_id, validate_secret_key
+from wassette.ids import validate_component_id, validate_secret_key
 
 if TYPE_CHECKING:
     from wassette.secretstore.operations import SecretOperations
@@ -72,21 +73,6 @@ def secret() -> None:
     """Manage per-component secrets (injected as environment variables the policy allows)."""
 
 
-def _confirm_reveal(component_id: str, verb: str = "Show secret values for") -> None:
-    """Ask on stderr before printing values; refuse when nobody can answer."""
-    stdin = sys.stdin
-    if stdin is None or not stdin.isatty():
-        raise AbortedError(
-            "refusing to show secret values without confirmation",
-            why="standard input is not a terminal, so the prompt cannot be answered",
-            fix="add --yes to confirm non-interactively",
-        )
-    click.echo(f"{verb} '{component_id}'? [y/N] ", nl=False, err=True)
-    answer = stdin.readline().strip().lower()
-    if answer not in ("y", "yes"):
-        raise AbortedError("aborted: secret values were not shown")
-
-
 @secret.command("list")
 @click.argument("component_id")
 @click.option("--show-values", is_flag=True, help="Include values (asks for confirmation).")
@@ -97,141 +83,8 @@ def list_cmd(
     component_id: str, show_values: bool, yes: bool, fmt: str, plugin_dir: Path | None
 ) -> None:
     """List a component's secret keys (values only with --show-values)."""
-    validate_component_id(component_id)
-    ops = _ops(plugin_dir)
-    secrets = ops.read(component_id)  # errors (corrupt file) surface before any prompt
-    if show_values and not yes:
-        _confirm_reveal(component_id)
-    keys = sorted(secrets)
-    fmt = fmt.lower()
-    result: dict[str, object]
-    if show_values:
-        # Logged before anything is shown: no audit record, no reveal.
-        shown = ops.disclose("reveal", component_id, secrets, via="list")
-        values = {key: shown[key] for key in keys}
-        result = {"status": "success", "component_id": component_id, "secrets": values}
-        table = to_table(["KEY", "VALUE"], [[k, values[k]] for k in keys])
-    else:
-        result = {"status": "success", "component_id": component_id, "secret_keys": keys}
-        table = to_table(["KEY"], [[k] for k in keys])
-    _flag_plaintext(ops, component_id, result)
-    if fmt == "yaml":
-        emit(to_yaml(result))
-    elif fmt == "table":
-        emit(table)
-    else:
-        emit(to_json(result))
-
-
-def _flag_plaintext(ops: SecretOperations, component_id: str, result: dict[str, object]) -> None:
-    """Name values stored in the clear inside an encrypted file (a hand edit, most likely)."""
-    clear = ops.plaintext_keys(component_id)
-    if clear:
-        result["plaintext_in_encrypted_file"] = clear
-        click.echo(
-            f"warning: {', '.join(clear)} of {component_id} stored in plaintext in an encrypted "
-            f"secrets file; seal with: wassette secret encrypt {component_id}",
-            err=True,
-        )
-
-
-def _parse_assignments(pairs: tuple[str, ...], bare: list[str] | None = None) -> dict[str, str]:
-    """``KEY=VALUE`` arguments -> dict (last one wins). Never echoes an argument: a mistyped
-    argument may be a bare secret value.
-
-    With ``bare``, an argument without ``=`` that is a valid key is collected there (its value
-    is read safely later); anything else without ``=`` is still refused without being shown.
-    """
-    items: dict[str, str] = {}
-    for position, pair in enumerate(pairs, start=1):
-        key, sep, value = pair.partition("=")
-        if not sep and bare is not None and _is_key(pair):
-            bare.append(pair)
-            continue
-        if not sep:
-            raise UsageError(
-                f"secret argument {position} is not KEY=VALUE",
-                why="it contains no '=' (it is not shown, as it may be a secret value)",
-                fix="write each secret as KEY=VALUE, e.g. API_KEY=sk_live_abc123",
-            )
-        if not key:
-            raise UsageError(
-                f"secret argument {position} has an empty key",
-                why="the text before the first '=' is empty",
-                fix="write each secret as KEY=VALUE, e.g. API_KEY=sk_live_abc123",
-            )
-        try:
-            validate_secret_key(key)
-        except InvalidSecretKeyError:
-            raise InvalidSecretKeyError(
-                f"secret argument {position} has an invalid key",
-                why="the text before the first '=' is not a valid environment variable name",
-                fix=f"keys must match {ENV_KEY_PATTERN}, e.g. API_KEY",
-            ) from None
-        items[key] = value
-    return items
-
-
-def _is_key(text: str) -> bool:
-    try:
-        validate_secret_key(text)
-    except InvalidSecretKeyError:
-        return False
-    return True
-
-
-def _read_hidden(prompt: str) -> str:
-    """Read one line from the terminal on stdin with echo off (prompt on stderr)."""
-    try:
-        import termios
-    except ImportError:  # not POSIX: click's hidden prompt (getpass)
-        return str(click.prompt(prompt, hide_input=True, err=True, prompt_suffix=": "))
-    fd = sys.stdin.fileno()
-    old = termios.tcgetattr(fd)
-    quiet = termios.tcgetattr(fd)
-    quiet[3] &= ~termios.ECHO
-    # Echo goes off *before* the prompt appears, and type-ahead is discarded (TCSAFLUSH), so
-    # nothing typed for this prompt is ever echoed.
-    termios.tcsetattr(fd, termios.TCSAFLUSH, quiet)
-    try:
-        click.echo(f"{prompt}: ", nl=False, err=True)
-        line = sys.stdin.readline()
-    finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, old)
-        click.echo("", err=True)
-    if not line:
-        raise AbortedError("aborted: no value was entered")
-    return line.removesuffix("\n").removesuffix("\r")
-
-
-def _read_values(keys: list[str]) -> dict[str, str]:
-    """Values for bare KEY arguments: hidden prompts on a TTY, else one value from stdin."""
-    stdin = sys.stdin
-    if stdin is not None and stdin.isatty():
-        return {key: _read_hidden(f"Value for {key} (input hidden)") for key in keys}
-    if len(keys) > 1:
-        raise UsageError(
-            f"{len(keys)} keys without a value, but standard input holds only one value",
-            fix="give one KEY without '=' per command when piping the value",
-        )
-    raw = b"" if stdin is None else stdin.buffer.read()
-    if not raw:
-        raise UsageError(
-            f"no value for {keys[0]} on standard input",
-            why="a KEY without '=' reads its value from a hidden prompt or a pipe, and the "
-            "input was empty",
-            fix=f'pipe the value (printf %s "$VALUE" | wassette secret set ID {keys[0]}) '
-            f"or write {keys[0]}= for an empty value",
-        )
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(
-            f"the value for {keys[0]} on standard input is not valid UTF-8",
-            fix="pass the value as UTF-8 text",
-        ) from None
-    # Exactly one trailing newline is stripped (what `echo` adds); anything else is the value.
-    return {keys[0]: text.removesuffix("\n")}
+    # The same function runs on the click-free fast path (wassette.cli.fastpath).
+    views.list_secrets(component_id, show_values, yes, fmt, plugin_dir)
 
 
 @secret.command("set")
@@ -255,12 +108,12 @@ def set_cmd(
     """
     validate_component_id(component_id)
     bare: list[str] = []
-    items = _parse_assignments(assignments, bare)
+    items = prompts.parse_assignments(assignments, bare)
     system = _system(plugin_dir)
     if not force:
         _require_loaded(system, component_id)
     if bare:
-        items.update(_read_values(bare))
+        items.update(prompts.read_values(bare))
     system.secrets.set(component_id, items)
     emit(
         to_json(
@@ -290,7 +143,7 @@ def status_cmd(component_id: str, fmt: str, plugin_dir: Path | None) -> None:
     validate_component_id(component_id)
     system = _system(plugin_dir)
     report = system.manager.status(component_id)
-    _flag_plaintext(system.secrets, component_id, report)
+    views.flag_plaintext(system.secrets, component_id, report)
     if fmt.lower() == "table":
         rows = [
             [
@@ -418,46 +271,7 @@ def history_cmd(component_id: str, key: str | None, fmt: str, plugin_dir: Path |
     if key is not None:
         validate_secret_key(key)
     versions = _ops(plugin_dir).history(component_id, key)
-    history = {
-        name: [
-            {
-                "version": v.version,
-                "time": v.time,
-                "actor": v.actor,
-                "operation": v.operation,
-                "fingerprint": v.fingerprint,
-                "current": v.current,
-                **({"restored_version": v.restored_version} if v.restored_version else {}),
-            }
-            for v in rows
-        ]
-        for name, rows in versions.items()
-    }
-    result = {"status": "success", "component_id": component_id, "history": history}
-    fmt = fmt.lower()
-    if fmt == "yaml":
-        emit(to_yaml(result))
-    elif fmt == "table":
-        rows = [
-            [
-                name,
-                str(v["version"]),
-                str(v["time"]),
-                str(v["actor"]),
-                str(v["operation"]),
-                str(v["fingerprint"] or "(deleted)"),
-                "*" if v["current"] else "",
-            ]
-            for name, entries in history.items()
-            for v in entries
-        ]
-        emit(
-            to_table(
-                ["KEY", "VERSION", "TIME", "ACTOR", "OPERATION", "FINGERPRINT", "CURRENT"], rows
-            )
-        )
-    else:
-        emit(to_json(result))
+    emit(views.history_output(component_id, versions, fmt))
 
 
 @secret.command("rollback")
@@ -500,21 +314,7 @@ def purge_history_cmd(
         validate_secret_key(key)
     ops = _ops(plugin_dir)
     if not yes:
-        what = ", ".join(keys) if keys else "every key"
-        stdin = sys.stdin
-        if stdin is None or not stdin.isatty():
-            raise AbortedError(
-                "refusing to purge history without confirmation",
-                why="standard input is not a terminal, so the prompt cannot be answered",
-                fix="add --yes to confirm non-interactively",
-            )
-        click.echo(
-            f"Destroy every earlier value of {what} of '{component_id}'? [y/N] ",
-            nl=False,
-            err=True,
-        )
-        if stdin.readline().strip().lower() not in ("y", "yes"):
-            raise AbortedError("aborted: the history was not purged")
+        prompts.confirm_purge(component_id, keys)
     purged = ops.purge_history(component_id, list(keys) or None)
     emit(
         to_json(
@@ -546,11 +346,7 @@ def audit_cmd(component_id: str | None, verify: bool, fmt: str) -> None:
     if component_id is not None:
         plaintext = {c: k for c, k in plaintext.items() if c == component_id}
     for cid, keys in plaintext.items():
-        click.echo(
-            f"warning: {', '.join(keys)} of {cid} stored in plaintext in an encrypted secrets "
-            f"file; seal with: wassette secret encrypt {cid}",
-            err=True,
-        )
+        views.plaintext_warning(cid, keys)
     extra = {"plaintext_in_encrypted_files": plaintext} if plaintext else {}
     if verify:
         result = log.verify()
@@ -573,24 +369,7 @@ def audit_cmd(component_id: str | None, verify: bool, fmt: str) -> None:
             )
         )
         return
-    events = log.events(component_id)
-    fmt = fmt.lower()
-    if fmt == "table":
-        rows = [
-            [
-                str(e.get("seq", "")),
-                str(e.get("time", "")),
-                str(e.get("actor", "")),
-                str(e.get("event", "")),
-                str(e.get("component", "")),
-                ",".join(e["keys"]) if isinstance(e.get("keys"), list | dict) else "",
-            ]
-            for e in events
-        ]
-        emit(to_table(["SEQ", "TIME", "ACTOR", "EVENT", "COMPONENT", "KEYS"], rows))
-        return
-    result_doc = {"status": "success", "events": events, **extra}
-    emit(to_yaml(result_doc) if fmt == "yaml" else to_json(result_doc))
+    emit(views.audit_output(log.events(component_id), extra, fmt))
 
 
 # ------------------------------------------------------------------------- import / export
@@ -684,6 +463,6 @@ def export_cmd(component_id: str, fmt: str, yes: bool, plugin_dir: Path | None) 
     ops = _ops(plugin_dir)
     secrets = dict(ops.read(component_id))
     if not yes:
-        _confirm_reveal(component_id, "Export secret values of")
+        prompts.confirm_reveal(component_id, "Export secret values of")
     shown = ops.disclose("export", component_id, secrets, format=fmt.lower())
     click.echo(transfer.render(dict(shown), fmt.lower()), nl=False)

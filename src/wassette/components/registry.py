@@ -20,9 +20,7 @@ shares a component directory can widen modes deliberately.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,6 +110,9 @@ def _stage(component_dir: Path, name: str, content: bytes | Path) -> tuple[Path,
 
     Returns the path and the ``sha256:<hex>`` of exactly the bytes written.
     """
+    import hashlib  # writers only (a tool call never stages): OpenSSL and tempfile cost ms
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=component_dir)
     path = Path(tmp)
     digest = hashlib.sha256()

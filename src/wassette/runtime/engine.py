@@ -20,17 +20,14 @@ import atexit
 import contextlib
 import functools
 import gc
-import hashlib
 import json
 import os
-import platform
 import stat
 import sys
 import threading
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -57,8 +54,32 @@ T = TypeVar("T")
 
 @functools.cache
 def wasmtime_version() -> str:
-    """The installed wasmtime-py version (part of the artifact cache key)."""
+    """The installed wasmtime-py version (part of the artifact cache key).
+
+    Read from the one ``wasmtime-*.dist-info`` beside the package (what importlib.metadata
+    reads), because importing importlib.metadata costs ~10 ms of every one-shot command.
+    """
+    site = Path(wasmtime.__file__).resolve().parent.parent
+    found = list(site.glob("wasmtime-*.dist-info/METADATA"))
+    if len(found) == 1:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            for line in found[0].read_text("utf-8").splitlines():
+                if not line:
+                    break  # end of the headers
+                if line.startswith("Version: "):
+                    return line.removeprefix("Version: ").strip()
+    from importlib import metadata
+
     return metadata.version("wasmtime")
+
+
+def _machine() -> str:
+    """``platform.machine()``: on POSIX that is ``os.uname().machine``, without the import."""
+    if hasattr(os, "uname"):
+        return os.uname().machine
+    import platform
+
+    return platform.machine()
 
 
 @functools.cache
@@ -67,7 +88,7 @@ def engine_fingerprint() -> str:
     settings = ",".join(f"{k}={v}" for k, v in sorted(_ENGINE_SETTINGS.items()))
     return (
         f"wasmtime={wasmtime_version()};{settings};"
-        f"target={sys.platform}-{platform.machine()};format={_CACHE_FORMAT}"
+        f"target={sys.platform}-{_machine()};format={_CACHE_FORMAT}"
     )
 
 
@@ -338,6 +359,8 @@ def load_component(
         if component is None:
             # Hash exactly the bytes we compile, so the key can never describe another file.
             wasm_st, data = _read_wasm(wasm_path)
+            import hashlib  # compiling only: a cache hit is stamp-validated, never hashed
+
             digest = wasm_sha256.lower() if wasm_sha256 else hashlib.sha256(data).hexdigest()
             component = _compile(engine, data, wasm_path, cid)
             _write_cache(component, wasm_st, cache_path, digest)
@@ -401,6 +424,8 @@ def adopt_compiled(
     """Record an already compiled ``component`` as the artifact of the installed ``wasm_path``."""
     wasm_path, cache_path = Path(wasm_path), Path(cache_path)
     wasm_st, data = _read_wasm(wasm_path)
+    import hashlib
+
     digest = hashlib.sha256(data).hexdigest()
     with _cache_lock(cache_path):
         _write_cache(component, wasm_st, cache_path, digest)

@@ -31,10 +31,9 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-import socket
 import threading
 from dataclasses import dataclass, field
-from importlib.resources import files
+from pathlib import Path
 from typing import Any
 
 import wasmtime
@@ -82,6 +81,8 @@ def resolves_to_non_public(host: str, port: int) -> bool:
     """Whether the name ``host`` resolves to any loopback/private/non-public address.
 
     A name that does not resolve is left to fail on its own (False)."""
+    import socket  # only components granted the network pay for it
+
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
@@ -252,7 +253,9 @@ def instantiate_helper(engine: wasmtime.Engine, store: wasmtime.Store) -> dict[s
     return funcs
 
 
-HELPER_WAT = (files("wassette.runtime") / "http_helper.wat").read_text(encoding="utf-8")
+# Beside this module (package data); read without importlib.resources, which costs ~4 ms of
+# every one-shot command's start-up.
+HELPER_WAT = Path(__file__).with_name("http_helper.wat").read_text(encoding="utf-8")
 """The helper component's text (``http_helper.wat``, package data): a 9 KB component with no
 guest code, only canonical lifts/lowers of wasmtime's own functions, exposing ``method``,
 ``scheme``, ``authority``, ``path-with-query`` of a borrowed ``outgoing-request``, and

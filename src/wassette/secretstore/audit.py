@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from wassette.errors import AuditLogError
 from wassette.fsutil import os_reason
@@ -61,12 +59,13 @@ def _canonical(record: Mapping[str, Any]) -> str:
 
 def line_hash(record: Mapping[str, Any]) -> str:
     """The hash of a record: SHA-256 of its canonical JSON without the ``hash`` field."""
+    import hashlib  # OpenSSL: loaded by commands that write or verify, not by `secret list`
+
     body = {k: v for k, v in record.items() if k != "hash"}
     return hashlib.sha256(_canonical(body).encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True)
-class VerifyResult:
+class VerifyResult(NamedTuple):
     """Outcome of :func:`verify`: ``ok``, lines checked, and the first problem found."""
 
     ok: bool
@@ -89,7 +88,7 @@ class AuditLog:
     def actor(self) -> str:
         """``user@host`` recorded with each event."""
         if self._actor is None:
-            from wassette.secretstore.store import default_actor
+            from wassette.secretstore.records import default_actor
 
             self._actor = default_actor()
         return self._actor
@@ -113,7 +112,7 @@ class AuditLog:
         ],
     ) -> list[dict[str, Any]]:
         """Append several events under one lock and one fsync (the server batches injections)."""
-        from wassette.secretstore.store import _now
+        from wassette.secretstore.records import now as _now
 
         records: list[dict[str, Any]] = []
         for event, component_id, keys, detail in events:
@@ -209,6 +208,8 @@ class AuditLog:
             return int(rec["seq"]), str(rec["hash"])
         except (ValueError, KeyError, TypeError):
             # A damaged last line (torn by a crash): chain to its bytes; verify will flag it.
+            import hashlib
+
             return len(lines), hashlib.sha256(last).hexdigest()
 
     @contextlib.contextmanager

@@ -27,7 +27,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import logging
 import os
 import stat
 from collections.abc import Mapping
@@ -37,8 +36,6 @@ from typing import Any
 from wassette import fsutil
 from wassette.errors import SecretsKeyError
 from wassette.statcache import StatCache, file_stamp
-
-log = logging.getLogger(__name__)
 
 ENV_KEY = "WASSETTE_SECRETS_KEY"
 ENV_PASSPHRASE = "WASSETTE_SECRETS_PASSPHRASE"  # noqa: S105 - a variable name
@@ -311,7 +308,9 @@ class KeyCustody:
         # A key planted by another user is a key that user knows.
         check_owner(path, st, what="the encryption key", error=SecretsKeyError)
         if st.st_mode & 0o077:
-            log.warning(
+            import logging  # imported when something is logged
+
+            logging.getLogger(__name__).warning(
                 "key file %s is accessible by group or others (mode %04o); fix it with: "
                 "chmod 600 %s",
                 path,

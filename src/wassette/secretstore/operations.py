@@ -22,8 +22,7 @@ written *first*, and nothing is shown if it cannot be.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from wassette.errors import AuditLogError, ChangedButNotAuditedError, UsageError
 from wassette.ids import validate_component_id, validate_secret_key
@@ -37,8 +36,7 @@ if TYPE_CHECKING:
 CHANGED_NOT_AUDITED = "the secret WAS changed; its audit record could not be written"
 
 
-@dataclass(frozen=True)
-class ImportPlan:
+class ImportPlan(NamedTuple):
     """What an import changes, by key name (never values)."""
 
     added: list[str]
@@ -52,8 +50,7 @@ class ImportPlan:
         return bool(self.added or self.updated or self.removed)
 
 
-@dataclass(frozen=True)
-class RotationResult:
+class RotationResult(NamedTuple):
     """A finished key rotation: values re-encrypted, components visited, custody kind."""
 
     values: int
@@ -160,7 +157,7 @@ class SecretOperations:
 
     def set(self, component_id: str, items: Mapping[str, str]) -> None:
         """Add or update ``items``, then audit."""
-        from wassette.secretstore.store import validate_secret_value
+        from wassette.secretstore.records import validate_secret_value
 
         validate_component_id(component_id)
         for key, value in items.items():

@@ -25,7 +25,6 @@ be too large to read back.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import stat
 import threading
@@ -39,7 +38,6 @@ from wassette.errors import (
     SecretsDecryptError,
     SecretsKeyError,
     StorageError,
-    UsageError,
 )
 from wassette.fsutil import make_private_dirs
 from wassette.ids import validate_component_id, validate_secret_key
@@ -47,57 +45,20 @@ from wassette.secretstore import sealing, yamlfile
 from wassette.secretstore.backend import SecretBackend
 from wassette.secretstore.guards import check_owner, check_size
 from wassette.secretstore.local_history import KeptHistory, discard, hist_encrypted
+from wassette.secretstore.records import default_actor, validate_secret_value
+from wassette.secretstore.records import now as _now
 from wassette.secretstore.sealing import Sealer
 from wassette.statcache import StatCache, stamp_of
 
 if TYPE_CHECKING:
     from wassette.secretstore.keys import KeyCustody, KeySet
 
-log = logging.getLogger(__name__)
 
 SUFFIX = ".secrets.yaml"
 DIR_MODE = 0o700  # also fsutil.PRIVATE_DIR_MODE
 LOCK_TIMEOUT_SECONDS = 30.0
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
-
-
-def validate_secret_value(key: str, value: str) -> str:
-    """Values become environment variable values: text, without NUL. Never echoes the value."""
-    if "\x00" in value:
-        raise UsageError(
-            f"the value for {key} contains a NUL character",
-            why="environment variable values cannot contain NUL",
-            fix="remove the NUL character from the value",
-        )
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise UsageError(
-            f"the value for {key} is not valid text",
-            why="it contains bytes that are not valid UTF-8",
-            fix="pass the value as UTF-8 text",
-        ) from None
-    return value
-
-
-def default_actor() -> str:
-    """``user@host`` of this process (from the OS user database, not the environment)."""
-    import socket
-
-    try:
-        import pwd
-
-        user = pwd.getpwuid(os.getuid()).pw_name
-    except (ImportError, KeyError, AttributeError):
-        user = str(os.getpid())
-    return f"{user}@{socket.gethostname()}"
-
-
-def _now() -> str:
-    import datetime
-
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
 
 
 class SecretStore(KeptHistory, SecretBackend):
@@ -153,7 +114,9 @@ class SecretStore(KeptHistory, SecretBackend):
             if path in self._warned:
                 return
             self._warned.add(path)
-        log.warning(fmt, *args)
+        import logging  # imported when something is logged, not by every read
+
+        logging.getLogger(__name__).warning(fmt, *args)
 
     def _warn_mode(self, path: Path, st: os.stat_result, wanted: int) -> None:
         if not st.st_mode & 0o077:

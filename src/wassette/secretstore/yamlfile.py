@@ -30,13 +30,11 @@ import io
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import Any, NamedTuple
 
 from wassette.errors import SecretsFileError
+from wassette.secretstore.plainform import read_plain
 
 #: Refuse to parse secrets files larger than this: a secrets file is a handful of keys, and an
 #: unbounded read of a hostile file would be a denial of service.
@@ -45,7 +43,6 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 FILE_MODE = 0o600
 
 _STR_TAG = "tag:yaml.org,2002:str"
-_Loader: Any = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
 
 _FIX = 'correct the file by hand (it is plain YAML: KEY: "value" per line), or remove it'
 
@@ -109,8 +106,7 @@ def quote(value: str) -> str:
 # ------------------------------------------------------------------------------ parsing
 
 
-@dataclass(frozen=True)
-class _Span:
+class _Span(NamedTuple):
     """Where something sits in the text: character indexes and the starting column."""
 
     start: int
@@ -124,14 +120,12 @@ class _Span:
         return cls(start_event.start_mark.index, end.index, start_event.start_mark.column, flow)
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(NamedTuple):
     key: _Span
     value: _Span
 
 
-@dataclass(frozen=True)
-class _Parsed:
+class _Parsed(NamedTuple):
     values: dict[str, str]
     entries: dict[str, _Entry]
     mapping: _Span | None  # None: an empty document
@@ -180,8 +174,11 @@ def _parse(text: str, path: Path) -> _Parsed:  # noqa: PLR0912, PLR0915 - one br
     documents = 0
     key_event: Any = None
     not_str = 'secrets are flat KEY: "value" pairs and every value is a string'
+    import yaml  # ~10 ms: only files the plain-form reader below does not take
+
+    loader: Any = getattr(yaml, "CBaseLoader", yaml.BaseLoader)
     try:
-        for event in yaml.parse(text, Loader=_Loader):
+        for event in yaml.parse(text, Loader=loader):
             if isinstance(event, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
@@ -408,9 +405,9 @@ class SecretsDocument:
     def __init__(self, path: Path, text: str = "") -> None:
         self.path = path
         self._text = text
-        self._parsed = _parse(text, path)
+        plain = read_plain(text)
         self._ops: list[_Op] = []
-        self._values = dict(self._parsed.values)
+        self._values = plain if plain is not None else dict(_parse(text, path).values)
 
     def as_dict(self) -> dict[str, str]:
         """The secrets, with pending edits applied (a copy)."""

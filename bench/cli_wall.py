@@ -1,0 +1,117 @@
+"""Process wall time of one-shot CLI commands: ``secret list`` and ``tool invoke``.
+
+The same measurement as bench/mcp.py's ``process_wall`` section (same setup, same commands),
+runnable alone and with more runs: min and median of N runs each, ours and, when
+``WASSETTE_PEER`` names a Wassette binary, the peer, interleaved run by run so load drift hits
+both alike.
+
+Usage: [WASSETTE_PEER=/path/to/wassette] python bench/cli_wall.py [--runs N] [--baseline SRC]
+(``--baseline SRC``: also measure another checkout's ``src`` directory, e.g. before a change).
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.componentbuild import build_component
+
+SECRET = "bench-secret-value"  # noqa: S105 - a canary-like test value
+OURS = [sys.executable, "-m", "wassette"]
+COMMANDS = {
+    "secret_list": ("secret", "list", "env-reader"),
+    "tool_invoke": ("tool", "invoke", "get-var", "--args", '{"key": "API_KEY"}'),
+}
+
+
+def _env(root: Path, src: Path = REPO / "src") -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WASSETTE_")}
+    env.setdefault("WASSETTE_PEER_HOME", str(Path.home() / ".cache" / "wassette-peer"))
+    env.update(
+        HOME=str(root),
+        XDG_DATA_HOME=str(root / "data"),
+        XDG_CONFIG_HOME=str(root / "config"),
+        XDG_STATE_HOME=str(root / "state"),
+        XDG_CACHE_HOME=str(root / "cache"),
+        PYTHONPATH=str(src),
+    )
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def _run(command: list[str], env: dict[str, str], root: Path, *args: str) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [*command, *args], env=env, check=True, capture_output=True, timeout=600, cwd=root
+    )
+    return time.perf_counter() - start
+
+
+def _setup(command: list[str], root: Path, wasm: Path, src: Path) -> dict[str, str]:
+    env = _env(root, src)
+    src = root / "env-reader.wasm"
+    shutil.copyfile(wasm, src)
+    _run(command, env, root, "component", "load", src.as_uri())
+    _run(command, env, root, "permission", "grant", "environment-variable", "env-reader", "API_KEY")
+    _run(command, env, root, "secret", "set", "env-reader", f"API_KEY={SECRET}")
+    return env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--baseline", type=Path, help="another checkout's src directory")
+    opts = parser.parse_args()
+    commands = {"ours": OURS}
+    srcs = {"ours": REPO / "src"}
+    if opts.baseline:
+        commands["baseline"] = OURS
+        srcs["baseline"] = opts.baseline.resolve()
+        compileall.compile_dir(srcs["baseline"], quiet=1)
+    if os.environ.get("WASSETTE_PEER"):
+        commands["peer"] = [os.environ["WASSETTE_PEER"]]
+    wasm = build_component("env-reader")
+    compileall.compile_dir(REPO / "src", quiet=1)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        envs, roots = {}, {}
+        for name, command in commands.items():
+            roots[name] = Path(tmp) / name
+            roots[name].mkdir()
+            envs[name] = _setup(command, roots[name], wasm, srcs.get(name, REPO / "src"))
+        for what, args in COMMANDS.items():
+            times: dict[str, list[float]] = {name: [] for name in commands}
+            for name, command in commands.items():  # one warm-up each
+                _run(command, envs[name], roots[name], *args)
+            for _ in range(opts.runs):
+                for name, command in commands.items():
+                    times[name].append(_run(command, envs[name], roots[name], *args))
+            for name, samples in times.items():
+                out.setdefault(name, {})[what] = {
+                    "min_ms": round(min(samples) * 1000, 1),
+                    "median_ms": round(statistics.median(samples) * 1000, 1),
+                }
+    for name in ("ours", "baseline"):
+        if "peer" in out and name in out:
+            out[f"{name}_over_peer_median"] = {
+                what: round(out[name][what]["median_ms"] / out["peer"][what]["median_ms"], 2)
+                for what in COMMANDS
+            }
+    out["load_average_1m"] = os.getloadavg()[0]  # type: ignore[assignment]
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
