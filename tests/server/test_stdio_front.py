@@ -37,11 +37,13 @@ CANARY = "CANARY-stdio-front-7c2d"
 class Raw:
     """`wassette serve --stdio` with raw lines in and out; stderr (logs) to a file."""
 
-    def __init__(self, home: Home, *python_flags: str) -> None:
+    def __init__(
+        self, home: Home, *python_flags: str, command: tuple[str, ...] = ("serve", "--stdio")
+    ) -> None:
         self.log = home.root / f"serve-{time.monotonic_ns()}.log"
         with open(self.log, "wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, *python_flags, "-m", "wassette", "serve", "--stdio"],
+                [sys.executable, *python_flags, "-m", "wassette", *command],
                 env=home.env,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -223,6 +225,36 @@ def test_no_sdk_on_the_common_path_then_a_builtin_call_starts_it(home: Home) -> 
     finally:
         if raw.proc.poll() is None:
             raw.proc.kill()
+
+
+@pytest.mark.parametrize(
+    ("command", "via_click"),
+    [
+        (("run",), False),
+        (("serve", "--stdio"), False),
+        (("-v", "serve", "--stdio"), True),  # any option: click parses it, same server
+        (("run", "--disable-builtin-tools"), True),
+    ],
+)
+def test_plain_stdio_forms_start_without_click(
+    home: Home, command: tuple[str, ...], via_click: bool
+) -> None:
+    """`run` and `serve --stdio` as an MCP client spawns them skip click (start-up the client
+    waits for); any other form goes through click and serves the same way."""
+    home.plugin_dir.mkdir(parents=True, exist_ok=True)
+    raw = Raw(home, "-X", "importtime", command=command)
+    try:
+        raw.open()
+        raw.send({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        names = {t["name"] for t in raw.answer(1)["result"]["tools"]}
+        assert ("load-component" in names) is ("--disable-builtin-tools" not in command)
+        assert raw.close() == 0
+    finally:
+        if raw.proc.poll() is None:
+            raw.proc.kill()
+    imported = _imported(raw.stderr())
+    assert "wassette" in imported
+    assert ("click" in imported) is via_click
 
 
 def test_component_calls_leave_the_sdk_unloaded(home: Home, prepared: Path) -> None:

@@ -1,5 +1,6 @@
-"""The two one-shot commands scripts run most, without click: ``secret list`` and
-``tool invoke``.
+"""The commands run most, without click: ``secret list`` and ``tool invoke`` (one-shot,
+run by scripts) and ``run`` / ``serve --stdio`` (an MCP client spawning the server, where
+every millisecond before the ``initialize`` answer is start-up the client waits for).
 
 Importing click costs more than the whole of Wassette's ``secret list`` process on the same
 machine (about 25 ms against 20), so these commands' common forms are parsed here and run
@@ -17,6 +18,8 @@ Accepted, options in any order around the one argument, ``--opt=VALUE`` and ``-o
 - ``tool invoke NAME [--args JSON] [-o|--output|--output-format FMT]``
 
 FMT is json, yaml or table as typed (lower case); a JSON value must not start with ``-``.
+``run`` and ``serve --stdio`` are accepted exactly so, without any option (what the click
+commands do with no option: ``serve_with(ServeOptions(), 0)``).
 """
 
 from __future__ import annotations
@@ -98,6 +101,8 @@ def run_fast(args: list[str]) -> bool:
     """Run ``args`` here if it is an accepted form; False: use click."""
     if "_WASSETTE_COMPLETE" in os.environ:  # shell completion is click's business
         return False
+    if args[:1] == ["run"] or args[:1] == ["serve"]:
+        return _serve_fast(args)
     parsed = parse(args)
     if parsed is None or not (_utf8(sys.stdout) and _utf8(sys.stderr)):
         return False
@@ -116,4 +121,16 @@ def run_fast(args: list[str]) -> bool:
         from wassette.cli.tool_run import invoke_tool
 
         invoke_tool(argument, str(options.get("args", "{}")), fmt, None)
+    return True
+
+
+def _serve_fast(args: list[str]) -> bool:
+    from wassette.cli.serving import ServeOptions, serve_with, stdio_fast_form
+
+    if not stdio_fast_form(args):
+        return False
+    from wassette.cli.logsetup import configure_logging
+
+    configure_logging(0)  # what the click root group does before any command
+    serve_with(ServeOptions(), 0)
     return True
