@@ -55,9 +55,10 @@ class Raw:
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.seen.append(line)
-            self.lines.put(line)
+        with self.proc.stdout:  # closed at EOF: the server exited
+            for line in self.proc.stdout:
+                self.seen.append(line)
+                self.lines.put(line)
 
     def send(self, message: dict[str, Any] | bytes) -> None:
         assert self.proc.stdin is not None
