@@ -27,7 +27,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from tests.conftest import Home, run_cli
 from tests.e2e.flows import text
 from tests.e2e.mcpserver import install_prepared, stdio_client
-from wassette.server import stdio_front as front_mod
+from wassette.server import stdio_wire as front_mod
 from wassette.server.jsonrpc import rejection
 from wassette.server.toolset import HANDSHAKE_VERSIONS
 
@@ -481,7 +481,7 @@ ENVELOPE = st.fixed_dictionaries(
 def test_the_front_takes_only_what_the_rejection_rules_pass(message: dict[str, Any]) -> None:
     """Whatever the front reads as a plain message, the JSON-RPC rejection rules (the same on
     every transport) accept too, and its shape checks never raise on hostile params."""
-    if front_mod._well_formed(message):
+    if front_mod.well_formed(message):
         assert rejection(json.dumps(message)) is None
         params = message.get("params") or {}
         for check in (front_mod.plain_initialize, front_mod.plain_call, front_mod.plain_list):

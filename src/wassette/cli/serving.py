@@ -245,7 +245,8 @@ def serve_with(opts: ServeOptions, verbose: int) -> None:
     if opts.transport == "stdio":
         # Claim stdin/stdout and answer `initialize` while the rest is built (the SDK-free
         # front needs nothing but constants for it).
-        from wassette.server.stdio_front import StdioFront, Wire
+        from wassette.server.stdio_front import StdioFront
+        from wassette.server.stdio_wire import Wire
 
         front = StdioFront(Wire.claim())
         _stop_on_signals(front)

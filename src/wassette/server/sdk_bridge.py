@@ -19,7 +19,7 @@ from mcp.shared.message import SessionMessage
 
 if TYPE_CHECKING:
     from wassette.server.app import WassetteMCP
-    from wassette.server.stdio_front import Wire
+    from wassette.server.stdio_wire import Wire
 
 log = logging.getLogger("wassette.server")
 

@@ -28,27 +28,32 @@ progress is reported every ``progress_interval`` seconds when the client sent a 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import gc
 import json
 import logging
-import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any
 
 from wassette import __version__
 from wassette.errors import WassetteError
 from wassette.server import jsonrpc
 from wassette.server.logs import event, redact
+from wassette.server.stdio_wire import (
+    LINE_LIMIT,
+    Wire,
+    dumps,
+    plain_call,
+    plain_initialize,
+    plain_list,
+    plain_meta,
+    well_formed,
+)
 from wassette.server.toolset import (
-    HANDSHAKE_VERSIONS,
     INSTRUCTIONS,
-    MODERN_META_PREFIX,
     SERVER_NAME,
     ToolSet,
     UnknownTool,
@@ -65,9 +70,6 @@ if TYPE_CHECKING:
     from wassette.server.sdk_bridge import SdkBridge
 
 log = logging.getLogger("wassette.server")
-
-LINE_LIMIT = 64 * 1024 * 1024
-"""The longest JSON-RPC line accepted."""
 
 REPLAY_ID_PREFIX = "wassette-front-replay-"
 """Ids of the requests the front replays to a late-started SDK server (answers swallowed)."""
@@ -86,136 +88,6 @@ def _freeze_heap() -> None:
     the middle of some call every few hundred calls. They live as long as the process."""
     gc.collect()
     gc.freeze()
-
-
-def _dumps(message: Mapping[str, Any]) -> bytes:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-class Wire:
-    """This process's stdin/stdout, claimed: raw lines in, one message per line out."""
-
-    def __init__(self, reader: BinaryIO, out_fd: int) -> None:
-        self.reader = reader
-        self._out = out_fd
-        self._lock = threading.Lock()
-        self.broken = False
-
-    @classmethod
-    def claim(cls) -> Wire:
-        """Move the protocol to private descriptors; fd 0 reads /dev/null, fd 1 -> stderr."""
-        sys.stdout.flush()
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        wire_in = fcntl.fcntl(0, fcntl.F_DUPFD_CLOEXEC, 3)
-        os.dup2(devnull, 0)
-        os.close(devnull)
-        wire_out = fcntl.fcntl(1, fcntl.F_DUPFD_CLOEXEC, 3)
-        os.dup2(2, 1)
-        return cls(os.fdopen(wire_in, "rb", buffering=1 << 16), wire_out)
-
-    def write(self, data: bytes) -> None:
-        """Write one message (``data`` without its newline), whole, under the lock."""
-        data += b"\n"
-        with self._lock:
-            if self.broken:
-                return
-            view = memoryview(data)
-            try:
-                while view:
-                    view = view[os.write(self._out, view) :]
-            except OSError:  # the client went away; the reader sees EOF next
-                self.broken = True
-
-    def send(self, message: Mapping[str, Any]) -> None:
-        """Write one JSON-RPC message."""
-        self.write(_dumps(message))
-
-    def lines(self) -> Any:
-        """Lines until EOF; a line over :data:`LINE_LIMIT` comes as ``None`` (discarded)."""
-        while True:
-            line = self.reader.readline(LINE_LIMIT + 1)
-            if not line:
-                return
-            if len(line) > LINE_LIMIT and not line.endswith(b"\n"):
-                while True:  # skip the rest of the overlong line
-                    rest = self.reader.readline(1 << 20)
-                    if not rest or rest.endswith(b"\n"):
-                        break
-                yield None
-                continue
-            yield line
-
-
-def _plain_meta(params: Mapping[str, Any]) -> bool:
-    """``_meta`` absent, or an object the SDK accepts as is on a handshake-era connection."""
-    meta = params.get("_meta")
-    if meta is None:
-        return "_meta" not in params
-    if not isinstance(meta, dict):
-        return False
-    token = meta.get("progressToken")
-    if token is not None and (not isinstance(token, (str, int)) or isinstance(token, bool)):
-        return False
-    return not any(str(k).startswith(MODERN_META_PREFIX) for k in meta)
-
-
-def _plain_str_fields(value: Any, required: tuple[str, ...], optional: tuple[str, ...]) -> bool:
-    if not isinstance(value, dict) or not set(value) <= {*required, *optional}:
-        return False
-    return all(isinstance(value.get(k), str) for k in required) and all(
-        isinstance(value[k], str) for k in optional if k in value
-    )
-
-
-def plain_initialize(params: Mapping[str, Any]) -> bool:
-    """A handshake-era ``initialize`` whose params the front can answer exactly as the SDK
-    would; anything unusual is left to the SDK (which then owns the connection)."""
-    if not set(params) <= {"protocolVersion", "capabilities", "clientInfo", "_meta"}:
-        return False
-    if params.get("protocolVersion") not in HANDSHAKE_VERSIONS or not _plain_meta(params):
-        return False
-    caps = params.get("capabilities")
-    if not isinstance(caps, dict) or not all(
-        isinstance(v, dict) and all(isinstance(x, (dict, bool)) for x in v.values())
-        for v in caps.values()
-    ):
-        return False
-    return _plain_str_fields(
-        params.get("clientInfo"), ("name", "version"), ("title", "description", "websiteUrl")
-    )
-
-
-def plain_call(params: Mapping[str, Any]) -> bool:
-    """``tools/call`` params of the plain shape: a name, arguments (object or null), _meta."""
-    if not set(params) <= {"name", "arguments", "_meta"} or not isinstance(params.get("name"), str):
-        return False
-    args = params.get("arguments")
-    return (args is None or isinstance(args, dict)) and _plain_meta(params)
-
-
-def plain_list(params: Mapping[str, Any]) -> bool:
-    """``tools/list`` params of the plain shape (the cursor is ignored: one page)."""
-    cursor = params.get("cursor")
-    return (
-        set(params) <= {"cursor", "_meta"}
-        and (cursor is None or isinstance(cursor, str))
-        and _plain_meta(params)
-    )
-
-
-def _well_formed(message: Any) -> bool:
-    """An object :func:`jsonrpc.rejection` would pass, with a method (a request or a
-    notification); anything else takes the slow, exact path."""
-    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-        return False
-    if not isinstance(message.get("method"), str):
-        return False
-    if "id" in message:
-        rid = message["id"]
-        if not isinstance(rid, (str, int)) or isinstance(rid, bool):
-            return False
-    params = message.get("params")
-    return params is None or isinstance(params, dict)
 
 
 @dataclass
@@ -349,7 +221,7 @@ class StdioFront:
             message = json.loads(line)
         except (ValueError, RecursionError):
             message = None
-        if not _well_formed(message):
+        if not well_formed(message):
             self._irregular(line)
             return
         method: str = message["method"]
@@ -364,7 +236,7 @@ class StdioFront:
                     self._lead.append(line)
                 return
             # The first request decides who serves the connection.
-            modern = not _plain_meta(params)
+            modern = not plain_meta(params)
             if (method == "initialize" and plain_initialize(params)) or (
                 method == "ping" and not modern
             ):
@@ -388,7 +260,7 @@ class StdioFront:
             self._forward(line)
 
     def _request(self, rid: str | int, method: str, params: dict[str, Any], line: bytes) -> None:
-        if not _plain_meta(params):
+        if not plain_meta(params):
             self._forward(line)
         elif method == "ping":
             self._answer(rid, {})
@@ -474,7 +346,7 @@ class StdioFront:
         if self._init_params is not None:
             self._replay(bridge, "initialize", self._init_params)
             if self._client_initialized:
-                bridge.feed(_dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+                bridge.feed(dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}))
         elif self._pinged:
             self._replay(bridge, "ping", {})  # the era a ping opened: the handshake one
         self._bridge = bridge
@@ -483,7 +355,7 @@ class StdioFront:
     def _replay(self, bridge: SdkBridge, method: str, params: Mapping[str, Any]) -> None:
         self._replays += 1
         rid = f"{REPLAY_ID_PREFIX}{self._replays}"
-        bridge.feed(_dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}))
+        bridge.feed(dumps({"jsonrpc": "2.0", "id": rid, "method": method, "params": params}))
 
     def _tools_changed(self) -> None:
         # The SDK sends its own when it owns the connection (see _ensure_bridge).
