@@ -6,7 +6,8 @@ Rules (a newcomer can change one layer without reading the ones above it):
   ``cli/`` (the policy -> capabilities translation lives in ``runtime/environment.py``);
 - ``cli/`` and ``server/`` are the front ends: nothing below them imports them;
 - there is no cycle between packages (top-level modules such as ``errors.py`` or
-  ``manager.py`` count as packages of their own).
+  ``manager.py`` count as packages of their own);
+- no module is over 500 lines.
 
 Imports inside functions and under ``if TYPE_CHECKING:`` count too (a lazy or type-only
 import is still a dependency). Every failure prints the whole graph.
@@ -220,3 +221,18 @@ def test_each_sdk_is_imported_by_its_one_package() -> None:
         if _unit(_module_name(path)) != LIBRARY_OWNERS[lib]
     ]
     assert not bad, "\n".join(bad)
+
+
+MAX_MODULE_LINES = 500
+
+
+def test_no_module_is_over_the_size_a_newcomer_can_read() -> None:
+    """Big modules are split along their seams (a module over ~500 lines was always doing
+    two jobs); this keeps the next one from growing back unnoticed."""
+    sizes = {
+        str(path.relative_to(SRC)): len(path.read_text("utf-8").splitlines())
+        for path in SRC.rglob("*.py")
+    }
+    assert len(sizes) > 50  # the walk found the package
+    too_big = {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES}
+    assert not too_big, f"split these along their seams: {too_big}"
