@@ -26,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.homeenv import bench_env
 from tests.componentbuild import build_component
 
 SECRET = "bench-secret-value"  # noqa: S105 - a canary-like test value
@@ -37,18 +38,7 @@ COMMANDS = {
 
 
 def _env(root: Path, src: Path = REPO / "src") -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WASSETTE_")}
-    env.setdefault("WASSETTE_PEER_HOME", str(Path.home() / ".cache" / "wassette-peer"))
-    env.update(
-        HOME=str(root),
-        XDG_DATA_HOME=str(root / "data"),
-        XDG_CONFIG_HOME=str(root / "config"),
-        XDG_STATE_HOME=str(root / "state"),
-        XDG_CACHE_HOME=str(root / "cache"),
-        PYTHONPATH=str(src),
-    )
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return env
+    return bench_env(root, src)
 
 
 def _run(command: list[str], env: dict[str, str], root: Path, *args: str) -> float:

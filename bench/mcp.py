@@ -45,6 +45,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(1, str(REPO / "src"))
 
 import anyio
+from bench.homeenv import bench_env
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from tests.componentbuild import build_component
@@ -57,21 +58,7 @@ REUSE = 1000  # limits.max_invocations for the opt-in reuse configuration
 
 
 def _env(root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WASSETTE_")}
-    # A peer wrapper may cache its binary under the real user's cache; keep using it.
-    env.setdefault("WASSETTE_PEER_HOME", str(Path.home() / ".cache" / "wassette-peer"))
-    env.update(
-        HOME=str(root),
-        XDG_DATA_HOME=str(root / "data"),
-        XDG_CONFIG_HOME=str(root / "config"),
-        XDG_STATE_HOME=str(root / "state"),
-        XDG_CACHE_HOME=str(root / "cache"),
-        PYTHONPATH=str(REPO / "src"),
-    )
-    # Measure an installed program: with its bytecode cached (a dev shell may disable that,
-    # and compiling our modules from source costs ~0.2 s per process).
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    return env
+    return bench_env(root, REPO / "src")
 
 
 def _run(command: list[str], env: dict[str, str], root: Path, *args: str) -> None:

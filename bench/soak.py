@@ -29,6 +29,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(1, str(REPO / "src"))
 
 import anyio
+from bench.homeenv import bench_env
 from tests.conftest import Home
 from tests.e2e.mcpserver import HttpServer, install_prepared
 
@@ -58,16 +59,7 @@ def main() -> None:
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WASSETTE_")}
-        env.update(
-            HOME=str(root),
-            XDG_DATA_HOME=str(root / "data"),
-            XDG_CONFIG_HOME=str(root / "config"),
-            XDG_STATE_HOME=str(root / "state"),
-            XDG_CACHE_HOME=str(root / "cache"),
-            PYTHONPATH=str(REPO / "src"),
-        )
-        env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure with cached bytecode
+        env = bench_env(root, REPO / "src")
         home = Home(root, env)
         install_prepared(home.plugin_dir, "env-reader")
         _cli(home, "permission", "grant", "environment-variable", "env-reader", "API_KEY",
