@@ -259,14 +259,12 @@ def _wasm_digest(wasm_path: Path, key: dict[str, object] | None, trusted: str | 
     """
     if trusted:
         return trusted.lower()
-    try:
+    with fsutil.os_errors(
+        ComponentError,
+        f"cannot read component file {wasm_path}",
+        fix="check that the file exists and is readable",
+    ):
         st = wasm_path.stat()
-    except OSError as exc:
-        raise ComponentError(
-            f"cannot read component file {wasm_path}",
-            why=exc.strerror or str(exc),
-            fix="check that the file exists and is readable",
-        ) from exc
     if (
         key is not None
         and key.get("wasm_size") == st.st_size
@@ -298,15 +296,13 @@ def _try_cached(
 
 def _read_wasm(wasm_path: Path) -> tuple[os.stat_result, bytes]:
     """The wasm's stat (taken first, so a later change makes the stamp stale) and bytes."""
-    try:
+    with fsutil.os_errors(
+        ComponentError,
+        f"cannot read component file {wasm_path}",
+        fix="check that the file exists and is readable",
+    ):
         st = wasm_path.stat()
         return st, wasm_path.read_bytes()
-    except OSError as exc:
-        raise ComponentError(
-            f"cannot read component file {wasm_path}",
-            why=exc.strerror or str(exc),
-            fix="check that the file exists and is readable",
-        ) from exc
 
 
 def _compile(
@@ -343,14 +339,12 @@ def load_component(
     wasm_path = Path(wasm_path)
     cache_path = Path(cache_path)
     cid = component_id or wasm_path.stem
-    try:
+    with fsutil.os_errors(
+        StorageError,
+        f"cannot use the artifact cache {cache_path}",
+        fix="check that the component directory exists and is writable by this user",
+    ):
         cache_path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StorageError(
-            f"cannot use the artifact cache {cache_path}",
-            why=exc.strerror or str(exc),
-            fix="check that the component directory exists and is writable by this user",
-        ) from exc
     with _cache_lock(cache_path):
         key = _read_key(cache_path)
         digest = _wasm_digest(wasm_path, key, wasm_sha256)
