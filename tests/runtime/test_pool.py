@@ -81,27 +81,28 @@ def test_calls_are_served_warm_and_single_use(manager: ComponentManager) -> None
     assert after["reused"] == 0  # default: every instance is dropped after its call
 
 
-def test_spent_instances_are_freed_by_the_filler_not_the_call(manager: ComponentManager) -> None:
-    """Deleting a Store costs ~0.2 ms: a single-use instance is handed to the filler thread to
-    free after the call, and it is freed (its Store gone) shortly after."""
+def test_a_spent_instance_is_freed_right_after_its_call(
+    manager: ComponentManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Single-use: once its call is answered, nothing (pool, call, caller) keeps the
+    instance or its Store alive."""
     import weakref
 
     manager.secrets.set_many("env-reader", {"API_KEY": "v1"})
     assert _get(manager) == "v1"
     _full(manager)
     pool = manager.pool
-    loaded = manager.loaded("env-reader")
-    caps = manager.capabilities("env-reader")
-    warm = pool.take(loaded, caps, DEFAULT_OUTPUT_LIMIT)
-    assert warm is not None
-    warm.uses = warm.max_invocations  # as after its one call
-    gone = weakref.ref(warm)
-    with pool._cond:  # reentrant: holding it keeps the filler from freeing anything yet
-        pool.release(warm, ok=True)
-        assert any(spent is warm for spent in pool._spent)  # not freed by this thread
-    del warm
-    _wait(lambda: gone() is None, timeout=10)  # freed by the filler, soon after
+    released: list[weakref.ref[object]] = []
+    release = pool.release
+
+    def spy(warm: object, *, ok: bool) -> None:
+        released.append(weakref.ref(warm))
+        release(warm, ok=ok)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pool, "release", spy)
     assert _get(manager) == "v1"
+    assert len(released) == 1
+    _wait(lambda: released[0]() is None, timeout=5)
 
 
 def test_rotation_from_another_process_is_seen_by_the_very_next_call(

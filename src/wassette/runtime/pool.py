@@ -67,9 +67,6 @@ DEFAULT_IDLE_SECONDS = 300.0
 FILL_NICENESS = 10
 """Nice value of the thread that builds instances ahead (Linux; 0 would compete with calls)."""
 
-MAX_SPENT = 16
-"""Spent instances waiting for the filler to free them; past this, a call frees its own."""
-
 # Fingerprints shown to people are keyed digests: a plain hash of env values would let anyone
 # who sees it test guesses of a secret offline.
 _DIGEST_KEY = _random.token_bytes(32)
@@ -274,9 +271,6 @@ class InstancePool:
         self._thread: threading.Thread | None = None
         self._closed = False
         self.counters = {"warm_hits": 0, "misses": 0, "stale_discarded": 0, "reused": 0}
-        # Spent single-use instances, freed by the filler thread: deleting a Store costs
-        # ~0.2 ms that would otherwise sit between a call's result and its answer.
-        self._spent: list[WarmInstance] = []
         # Resident memory one idle warm instance costs, measured on the first builds (wasmtime
         # maps linear memory copy-on-write from the artifact: only touched pages count).
         self._resident_per_instance: dict[str, int] = {}
@@ -321,23 +315,16 @@ class InstancePool:
         """The call on ``warm`` is over. It goes back to the pool only if the policy allows
         reuse, the call succeeded, it has invocations left and its fingerprint is current."""
         warm.detach()
+        if not ok or warm.uses >= warm.max_invocations or self._closed:
+            return
         with self._cond:
             pool = self._pools.get(warm.component_id)
-            if (
-                ok
-                and warm.uses < warm.max_invocations
-                and not self._closed
-                and pool is not None
-                and pool.loaded is warm.loaded
-                and pool.key == warm.key
-                and len(pool.ready) < max(self.size, 1)
-            ):
-                pool.ready.appendleft(warm)  # the most recently used first: its pages are warm
-                self.counters["reused"] += 1
-            elif self._thread is not None and not self._closed and len(self._spent) < MAX_SPENT:
-                self._spent.append(warm)  # freed by the filler, after this call's answer
-                self._cond.notify_all()
-            # else: freed here, when the caller drops it
+            if pool is None or pool.loaded is not warm.loaded or pool.key != warm.key:
+                return
+            if len(pool.ready) >= max(self.size, 1):
+                return
+            pool.ready.appendleft(warm)  # the most recently used first: its pages are warm
+            self.counters["reused"] += 1
 
     def prime(self, loaded: LoadedComponent, caps: Capabilities, output_limit: int) -> None:
         """Start filling the pool of ``loaded`` for ``caps`` (e.g. when a server starts)."""
@@ -377,8 +364,7 @@ class InstancePool:
         return None
 
     def _trim(self, now: float) -> list[WarmInstance]:
-        """Under the lock: the instances to free now (spent ones, and idle pools')."""
-        dropped, self._spent = self._spent, []
+        dropped: list[WarmInstance] = []
         for cid in list(self._pools):
             pool = self._pools[cid]
             if now - pool.last_used > self.idle_seconds and not pool.building:
@@ -406,7 +392,6 @@ class InstancePool:
                     self._cond.wait(timeout=max(1.0, self.idle_seconds / 4))
                 if self._closed:
                     self._thread = None
-                    self._spent.clear()
                     self._cond.notify_all()
                     return
                 if job is not None:
@@ -446,7 +431,6 @@ class InstancePool:
         with self._cond:
             pools = list(self._pools.values())
             self._pools.clear()
-            self._spent.clear()
         held = sum(len(pool.ready) for pool in pools)
         for pool in pools:
             pool.ready.clear()
