@@ -133,7 +133,7 @@ def install_component(
     wasm = build_component(name)
     if warm:
         cwasm = warm_artifact(name)
-        shutil.copy2(cwasm, plugin_dir / f"{cid}.cwasm")
-        shutil.copy2(cwasm.with_name(cwasm.name + ".key"), plugin_dir / f"{cid}.cwasm.key")
+        shutil.copy2(cwasm, plugin_dir / f"{cid}.compiled")
+        shutil.copy2(cwasm.with_name(cwasm.name + ".key"), plugin_dir / f"{cid}.compiled.key")
     shutil.copy2(wasm, dest)
     return dest

@@ -4,9 +4,9 @@ A component ``<id>`` is installed when ``<component dir>/<id>.wasm`` exists. Bes
 
 =========================  ==================================================================
 ``<id>.wasm``              the component (written only by ``components.registry.install``)
-``<id>.cwasm``             its precompiled artifact (private cache; ``.key`` and ``.lock``
+``<id>.compiled``          its precompiled artifact (private cache; ``.key`` and ``.lock``
                            beside it belong to the runtime's artifact cache)
-``<id>.metadata.json``     tool schemas and a validation stamp (a cache of the wasm)
+``<id>.tools.json``        tool schemas and a validation stamp (a cache of the wasm)
 ``<id>.policy.yaml``       its policy (absent = deny everything)
 ``<id>.source.json``       where the wasm came from: source URI, sha256, when (provenance)
 ``<id>.proposal.json``     a policy that arrived with the component and was not (yet)
@@ -18,6 +18,13 @@ Secrets live in another directory and are never named here. Pure: no I/O.
 
 No suffix below is a proper suffix of another one, so the files of two different ids can
 never collide (ids may contain dots).
+
+Wassette keeps its own caches in the same directory as ``<id>.cwasm`` and
+``<id>.metadata.json`` (its engine and format, not ours). Our caches use other names, so the
+two programs can share a component directory (the default one is the same) without
+overwriting each other's caches and recompiling on every start; no name of ours ends in
+``.cwasm`` or ``.metadata.json``, so none can be Wassette's file for another id. An unload
+still removes those (``FOREIGN``): they are caches of the wasm it removes.
 """
 
 from __future__ import annotations
@@ -27,10 +34,12 @@ from pathlib import Path
 from wassette.ids import validate_component_id
 
 WASM = ".wasm"
-COMPILED = ".cwasm"
+COMPILED = ".compiled"
 COMPILED_KEY = COMPILED + ".key"
 COMPILED_LOCK = COMPILED + ".lock"
-METADATA = ".metadata.json"
+METADATA = ".tools.json"
+#: Wassette's caches of the same wasm (also the names this program used for its own before).
+FOREIGN = (".cwasm", ".cwasm.key", ".cwasm.lock", ".metadata.json")
 POLICY = ".policy.yaml"
 SOURCE = ".source.json"
 PROPOSAL = ".proposal.json"
@@ -38,7 +47,7 @@ PROPOSAL = ".proposal.json"
 #: Derived from one wasm: stale as soon as the wasm changes.
 DERIVED = (COMPILED, METADATA)
 #: Everything an unload removes. Secrets are deliberately absent (they live elsewhere).
-ALL = (WASM, COMPILED, COMPILED_KEY, COMPILED_LOCK, METADATA, POLICY, SOURCE, PROPOSAL)
+ALL = (WASM, COMPILED, COMPILED_KEY, COMPILED_LOCK, METADATA, POLICY, SOURCE, PROPOSAL, *FOREIGN)
 
 
 def path(component_dir: Path, component_id: str, suffix: str) -> Path:

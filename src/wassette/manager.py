@@ -6,9 +6,9 @@ capabilities from the component's *current* policy and secrets (so a ``secret se
 from another process is seen by the very next call), runs the call in a fresh sandbox and turns
 the result back into JSON.
 
-Tool listings come from ``<id>.metadata.json`` when it matches the wasm (size and mtime), so a
+Tool listings come from ``<id>.tools.json`` when it matches the wasm (size and mtime), so a
 server can answer ``tools/list`` without compiling anything; otherwise the component is compiled
-(through the ``.cwasm`` cache) and the metadata rewritten.
+(through the ``.compiled`` cache) and the metadata rewritten.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ class ComponentManager(CallEnvironment):
     # ------------------------------------------------------------------------- compiling
 
     def loaded(self, component_id: str) -> Any:
-        """The compiled component (memory cache -> .cwasm cache -> compile)."""
+        """The compiled component (memory cache -> .compiled cache -> compile)."""
         from wassette.runtime.engine import load_component
 
         wasm = self.require(component_id)

@@ -66,12 +66,12 @@ def test_install_from_fetched_file(cdir: Path, tmp_path: Path, v1: bytes) -> Non
 
 def test_reinstall_replaces_and_drops_stale_artifacts(cdir: Path, v1: bytes, v2: bytes) -> None:
     install(cdir, "hello", v1, policy_bytes=POLICY_V1)
-    (cdir / "hello.cwasm").write_bytes(b"compiled v1")
-    (cdir / "hello.metadata.json").write_text("{}")
+    (cdir / "hello.compiled").write_bytes(b"compiled v1")
+    (cdir / "hello.tools.json").write_text("{}")
     result = install(cdir, "hello", v2)
     assert result.reloaded is True
     assert (cdir / "hello.wasm").read_bytes() == v2
-    assert set(result.removed) == {cdir / "hello.cwasm", cdir / "hello.metadata.json"}
+    assert set(result.removed) == {cdir / "hello.compiled", cdir / "hello.tools.json"}
     # No policy came with v2: the operator's policy stays.
     assert result.policy_path == cdir / "hello.policy.yaml"
     assert result.policy_replaced is False
@@ -103,8 +103,8 @@ def test_validate_sees_new_bytes_before_anything_is_replaced(
 
 def test_failed_validation_keeps_previous_version(cdir: Path, v1: bytes, v2: bytes) -> None:
     install(cdir, "hello", v1, policy_bytes=POLICY_V1)
-    (cdir / "hello.cwasm").write_bytes(b"compiled v1")
-    (cdir / "hello.metadata.json").write_text('{"v": 1}')
+    (cdir / "hello.compiled").write_bytes(b"compiled v1")
+    (cdir / "hello.tools.json").write_text('{"v": 1}')
     before = {name: (cdir / name).read_bytes() for name in _entries(cdir)}
 
     def reject(path: Path) -> None:
@@ -169,8 +169,8 @@ def test_uninstall_removes_artifacts_but_never_secrets(
     cdir: Path, tmp_path: Path, v1: bytes
 ) -> None:
     install(cdir, "hello", v1, policy_bytes=POLICY_V1)
-    (cdir / "hello.cwasm").write_bytes(b"c")
-    (cdir / "hello.metadata.json").write_text("{}")
+    (cdir / "hello.compiled").write_bytes(b"c")
+    (cdir / "hello.tools.json").write_text("{}")
     # Secrets normally live in their own dir; even one beside the wasm is never touched.
     (cdir / "hello.secrets.yaml").write_text("API_KEY: CANARY-keep-me\n")
     secrets_dir = tmp_path / "secrets"
@@ -181,8 +181,8 @@ def test_uninstall_removes_artifacts_but_never_secrets(
     removed = uninstall(cdir, "hello")
     assert {p.name for p in removed} == {
         "hello.wasm",
-        "hello.cwasm",
-        "hello.metadata.json",
+        "hello.compiled",
+        "hello.tools.json",
         "hello.policy.yaml",
     }
     assert (cdir / "hello.secrets.yaml").exists()

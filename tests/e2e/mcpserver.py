@@ -1,6 +1,6 @@
 """Helpers for end-to-end tests of `wassette serve` as a real subprocess.
 
-Components are compiled once and kept as a ready plugin-dir template (wasm, .cwasm, metadata)
+Components are compiled once and kept as a ready plugin-dir template (wasm, .compiled, metadata)
 in the test cache; each test copies what it needs (with mtimes, so the metadata stays fresh),
 and only the tests that exercise ``load-component`` or background compiling pay for a compile.
 """
@@ -27,6 +27,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 from tests.componentbuild import build_component, cache_dir
 from tests.conftest import Home, isolated_env
+from wassette import layout
 
 PREPARED = ("env-reader", "misbehaver")
 
@@ -34,7 +35,10 @@ PREPARED = ("env-reader", "misbehaver")
 def template_dir() -> Path:
     """A plugin dir holding every PREPARED component, loaded (compiled) once and cached."""
     wasms = {name: build_component(name) for name in PREPARED}
-    digest = hashlib.sha256("".join(str(w.name) for w in wasms.values()).encode()).hexdigest()
+    # The file names our layout gives the caches are part of the key: a template made under
+    # other names would be copied in as foreign files and recompiled in every test.
+    names = "".join(str(w.name) for w in wasms.values()) + layout.COMPILED + layout.METADATA
+    digest = hashlib.sha256(names.encode()).hexdigest()
     out = cache_dir() / f"mcp-template-{digest[:16]}"
     with FileLock(str(out) + ".lock"):
         if (out / ".complete").exists():

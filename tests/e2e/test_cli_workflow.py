@@ -139,7 +139,7 @@ def test_component_lifecycle_from_a_file(home: Home, tmp_path: Path) -> None:
     assert info["source"]["uri"] == wasm.as_uri()  # type: ignore[index]
     assert [t["name"] for t in info["tools"]] == ["greet"]  # type: ignore[index, union-attr]
     files = {p.name for p in home.plugin_dir.iterdir() if not p.name.startswith(".")}
-    assert {"fetch_rs.wasm", "fetch_rs.cwasm", "fetch_rs.metadata.json"} <= files
+    assert {"fetch_rs.wasm", "fetch_rs.compiled", "fetch_rs.tools.json"} <= files
     out = ok(home, "component", "unload", "fetch_rs")
     assert "fetch_rs.wasm" in out["removed"]  # type: ignore[operator]
     assert not [p for p in home.plugin_dir.iterdir() if p.name.startswith("fetch_rs")]

@@ -292,11 +292,11 @@ def test_tool_listing_comes_from_metadata_without_compiling(make: Factory) -> No
     install_component("env-reader", manager.component_dir, warm=False)
     first = [t.name for t in manager.all_tools()]  # compiles once, writes metadata
     assert first == ["get-var", "list-vars"]
-    meta = json.loads((manager.component_dir / "env-reader.metadata.json").read_text())
+    meta = json.loads((manager.component_dir / "env-reader.tools.json").read_text())
     assert [t["name"] for t in meta["tools"]] == first
     fresh = make()  # a new process: no memory cache
-    (manager.component_dir / "env-reader.cwasm").unlink()  # nothing compiled either
+    (manager.component_dir / "env-reader.compiled").unlink()  # nothing compiled either
     started = time.monotonic()
     assert [t.name for t in fresh.all_tools()] == first
     assert time.monotonic() - started < 0.5
-    assert not (manager.component_dir / "env-reader.cwasm").exists()
+    assert not (manager.component_dir / "env-reader.compiled").exists()

@@ -81,7 +81,7 @@ def test_background_compile_notifies_both_eras(home: Home, prepared: Path) -> No
                 assert "get-var" in {t.name for t in listed.tools}
 
         anyio.run(go)
-        assert (home.plugin_dir / "env-reader.metadata.json").exists()
+        assert (home.plugin_dir / "env-reader.tools.json").exists()
         assert server.stop() == 0
 
 

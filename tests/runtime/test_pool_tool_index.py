@@ -55,7 +55,7 @@ def test_installing_and_removing_a_component_is_seen_at_once(manager: ComponentM
         manager.find_tool("greet")
     install_component("hello", manager.component_dir)
     assert manager.find_tool("greet").component_id == "hello"
-    for suffix in (".wasm", ".cwasm", ".cwasm.key", ".metadata.json"):
+    for suffix in (".wasm", ".compiled", ".compiled.key", ".tools.json"):
         (manager.component_dir / f"hello{suffix}").unlink(missing_ok=True)
     with pytest.raises(NotFoundError):
         manager.find_tool("greet")
@@ -77,3 +77,27 @@ def test_a_wasm_rewritten_in_place_is_looked_up_again(
     assert (before.st_mtime_ns, before.st_ino) == (after.st_mtime_ns, after.st_ino)
     with pytest.raises(NotFoundError):
         manager.find_tool("get-var")  # the index entry's wasm stamp no longer matches
+
+
+def test_wassettes_caches_beside_ours_are_left_alone(manager: ComponentManager) -> None:
+    """Wassette keeps `<id>.cwasm` and `<id>.metadata.json` in the same (default) directory.
+    Ours have other names: listing, compiling and calling never read or rewrite Wassette's
+    files (sharing the names made each program recompile the other's artifact on every start,
+    ~10 s and ~400 MB for an 18 MB component), and an unload removes both sets."""
+    cdir = manager.component_dir
+    theirs = {
+        cdir / "env-reader.cwasm": b"\x7fELF not our engine's artifact",
+        cdir / "env-reader.metadata.json": b'{"their": "format"}',
+    }
+    for path, data in theirs.items():
+        path.write_bytes(data)
+    stamps = {path: path.stat().st_mtime_ns for path in theirs}
+    assert "get-var" in {t.name for t in manager.tools_of("env-reader")}
+    result = manager.call_tool("get-var", {"key": "NOPE"})
+    assert result is not None
+    for path, data in theirs.items():
+        assert path.read_bytes() == data
+        assert path.stat().st_mtime_ns == stamps[path]
+    assert (cdir / "env-reader.compiled").exists() and (cdir / "env-reader.tools.json").exists()
+    removed = {p.name for p in manager.unload("env-reader")}
+    assert {"env-reader.cwasm", "env-reader.metadata.json", "env-reader.compiled"} <= removed

@@ -168,7 +168,7 @@ def test_tool_without_metadata_is_listed_after_background_compile(
     home: Home, prepared: Path
 ) -> None:
     install_prepared(home.plugin_dir, "env-reader")
-    (home.plugin_dir / "env-reader.metadata.json").unlink()  # the .cwasm stays: fast compile
+    (home.plugin_dir / "env-reader.tools.json").unlink()  # the .compiled stays: fast compile
     mcp = _mcp(home)
 
     async def go() -> None:
@@ -183,7 +183,7 @@ def test_tool_without_metadata_is_listed_after_background_compile(
             assert "get-var" in {t.name for t in listed.tools}
 
     anyio.run(go)
-    assert (home.plugin_dir / "env-reader.metadata.json").exists()
+    assert (home.plugin_dir / "env-reader.tools.json").exists()
 
 
 def test_disable_builtin_tools(home: Home, prepared: Path) -> None:

@@ -383,7 +383,7 @@ def test_official_client_component_then_builtin_with_elicitation(
 
 def test_list_changed_from_the_front_after_a_background_compile(home: Home, prepared: Path) -> None:
     install_prepared(home.plugin_dir, "env-reader")
-    (home.plugin_dir / "env-reader.metadata.json").unlink()  # the .cwasm stays: fast compile
+    (home.plugin_dir / "env-reader.tools.json").unlink()  # the .compiled stays: fast compile
     raw = Raw(home)
     try:
         raw.open()

@@ -70,7 +70,7 @@ class InstallResult:
     component's policy file if one exists after the install (a policy that came with the
     component replaces the old one; without one, an existing policy is kept). ``removed``
     lists the stale derived artifacts deleted. ``validation`` is whatever ``validate``
-    returned (e.g. the compiled component), for the caller to write ``.cwasm``/metadata from.
+    returned (e.g. the compiled component), for the caller to write ``.compiled``/metadata from.
     """
 
     component_id: str
@@ -152,8 +152,8 @@ def install(
     Order, so that a failure at any step leaves the previous version in place: stage the wasm
     (and policy) in temp files in ``component_dir``; call ``validate_policy(policy_bytes)`` and
     ``validate(staged_wasm_path)`` (any exception aborts the install, is re-raised unchanged,
-    and the temp files are removed); delete the old version's stale ``.cwasm`` and
-    ``.metadata.json``; rename the wasm, then the policy, into place. ``expected_digest``
+    and the temp files are removed); delete the old version's stale ``.compiled`` and
+    ``.tools.json``; rename the wasm, then the policy, into place. ``expected_digest``
     (``sha256:<hex>``, e.g. ``Fetched.digest``) is checked against the bytes actually copied,
     so a file changed between fetch and install is refused. ``validate`` must not
     keep the staged path (it is renamed right after) nor write into ``component_dir``: write

@@ -1,7 +1,7 @@
 """The tools the installed components offer: their names, their cached schemas, and lookup.
 
 A component's tool list is derived from its wasm (by compiling it) and kept three ways, each
-valid only while the wasm is unchanged: in memory, in ``<id>.metadata.json`` (so a server can
+valid only while the wasm is unchanged: in memory, in ``<id>.tools.json`` (so a server can
 answer ``tools/list`` without compiling anything), and in a name -> tool index that spares a
 tool call from listing the component directory (rebuilt when the directory changes).
 

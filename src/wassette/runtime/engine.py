@@ -1,10 +1,10 @@
 """The one shared wasmtime Engine, its epoch ticker, and the compiled-artifact cache.
 
 A component is compiled once (an 18 MB componentize-py component takes seconds) and its native
-artifact is kept beside it as ``<id>.cwasm``; later loads map that file in (about 2 ms). A
-``.cwasm`` is native code, so we only ever deserialize a file that *we* wrote: it must be a
+artifact is kept beside it as ``<id>.compiled``; later loads map that file in (about 2 ms). A
+``.compiled`` is native code, so we only ever deserialize a file that *we* wrote: it must be a
 regular file owned by us with no group/other permissions, and a sidecar key file
-(``<id>.cwasm.key``) must match the wasm's sha256, the wasmtime version, our engine settings and
+(``<id>.compiled.key``) must match the wasm's sha256, the wasmtime version, our engine settings and
 the artifact's own size and mtime. Anything else (a mismatch, a corrupt or foreign file, a
 deserialize error) means: compile again and rewrite the cache. A bad cache never fails a load.
 
@@ -142,7 +142,7 @@ class LoadedComponent:
     """A compiled component, ready to be instantiated any number of times.
 
     ``component`` is the wasmtime ``Component`` (its ``.type`` drives the schema/value layers).
-    ``cache_hit`` says whether it came from the ``.cwasm`` cache. ``import_names`` lists what
+    ``cache_hit`` says whether it came from the ``.compiled`` cache. ``import_names`` lists what
     it imports; ``http_handler_imports`` the exact ``wasi:http/outgoing-handler@X`` names the
     allow-list must shadow. What is derived from the component once (its linker, export
     indices) is kept with it through :meth:`memo`; all of it is safe to share between threads.
@@ -329,7 +329,7 @@ def load_component(
 ) -> LoadedComponent:
     """Load the component at ``wasm_path``, using or refreshing the artifact at ``cache_path``.
 
-    ``cache_path`` is normally ``<component dir>/<id>.cwasm``; the key file
+    ``cache_path`` is normally ``<component dir>/<id>.compiled``; the key file
     ``<cache_path>.key`` and a lock file ``<cache_path>.lock`` live beside it (unloading a
     component should delete all three). ``wasm_sha256``, if the caller already knows the
     digest, saves hashing the file. Raises :class:`ComponentError` if the wasm cannot be read

@@ -2,7 +2,7 @@
 ``tools/list_changed`` to clients of both protocol eras.
 
 * ``tools/list`` answers at once: built-ins plus every component whose tools are known
-  without compiling (``<id>.metadata.json``). Components that need compiling are compiled by
+  without compiling (``<id>.tools.json``). Components that need compiling are compiled by
   one background thread; each one that becomes ready triggers a change notification.
 * ``tools/call`` runs in a worker thread (a fresh sandbox per call), so a slow tool never
   blocks other requests. Failures are ``isError`` results with what/why/fix; an unknown tool

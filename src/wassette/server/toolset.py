@@ -8,7 +8,7 @@ drift between them.
 :class:`ToolSet` owns what is per server, not per connection:
 
 * the listing: built-ins plus every component whose tools are known without compiling
-  (``<id>.metadata.json``); the rest are compiled by one background thread, and each one that
+  (``<id>.tools.json``); the rest are compiled by one background thread, and each one that
   becomes ready calls the change listeners (the front that owns the wire sends
   ``notifications/tools/list_changed``);
 * the component call: lookup (an unknown name is :class:`UnknownTool`, a protocol error) and
