@@ -92,10 +92,12 @@ def _enable_reuse(root: Path) -> None:
 
 def _add_components(root: Path, count: int) -> None:
     """``count`` more installed components (hard links of env-reader's files, same stamps)."""
+    from wassette import layout
+
     plugin = _plugin_dir(root)
     for i in range(count):
         cid = f"extra-{i:02d}"
-        for suffix in (".wasm", ".cwasm", ".cwasm.key", ".metadata.json"):
+        for suffix in (layout.WASM, layout.COMPILED, layout.COMPILED_KEY, layout.METADATA):
             src = plugin / f"env-reader{suffix}"
             dest = plugin / f"{cid}{suffix}"
             if src.exists() and not dest.exists():

@@ -3,7 +3,7 @@
 Prints one JSON document and saves it to bench/results/runtime.json. Measures, on the 18 MB
 componentize-py env-reader test component:
 
-* compile (no cache) vs our .cwasm cache hit, through ``load_component``;
+* compile (no cache) vs our artifact cache hit, through ``load_component``;
 * fresh-Store instantiate + call of ``get-var`` through ``invoke`` (worker thread, WASI config,
   capture, classification) vs a bare wasmtime-py instantiate + call of the same function;
 * ``invoke`` with 0, 10 and 100 environment entries.
