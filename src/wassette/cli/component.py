@@ -15,6 +15,7 @@ import click
 from wassette.approval import ApprovalRequest, Approver, Decision
 from wassette.cli.common import manager_for, plugin_dir_option, require_component, system_for
 from wassette.cli.output import emit, output_option, render, to_table
+from wassette.cli.textio import ask_yes_no
 
 #: The flag that approves each kind of request without asking.
 _FLAGS = {"replace-component": "--replace", "accept-policy": "--accept-policy"}
@@ -29,14 +30,11 @@ def terminal_approver(flags: dict[str, bool], stdin: IO[str] | None = None) -> A
         flag = _FLAGS.get(request.action)
         if flag is not None and flags.get(flag):
             return Decision(True, "operator")
-        tty = stdin if stdin is not None else sys.stdin
-        if tty is None or not tty.isatty():
+        answer = ask_yes_no(f"{request.text()}\nApprove?", stdin)
+        if answer is None:
             hint = f"; pass {flag} to approve it" if flag else ""
             return Decision(False, "unavailable", f"standard input is not a terminal{hint}")
-        click.echo(request.text(), err=True)
-        click.echo("Approve? [y/N] ", nl=False, err=True)
-        answer = tty.readline().strip().lower()
-        if answer in ("y", "yes"):
+        if answer:
             return Decision(True, "operator")
         return Decision(False, "declined", "you answered no")
 

@@ -10,43 +10,40 @@ from __future__ import annotations
 
 import sys
 
-from wassette.cli.textio import echo
+from wassette.cli.textio import ask_yes_no, echo
 from wassette.errors import AbortedError, InvalidSecretKeyError, UsageError
 from wassette.ids import ENV_KEY_PATTERN, validate_secret_key
 
 
 def confirm_reveal(component_id: str, verb: str = "Show secret values for") -> None:
     """Ask on stderr before printing values; refuse when nobody can answer."""
-    stdin = sys.stdin
-    if stdin is None or not stdin.isatty():
-        raise AbortedError(
-            "refusing to show secret values without confirmation",
-            why="standard input is not a terminal, so the prompt cannot be answered",
-            fix="add --yes to confirm non-interactively",
-        )
-    echo(f"{verb} '{component_id}'? [y/N] ", nl=False, err=True)
-    answer = stdin.readline().strip().lower()
-    if answer not in ("y", "yes"):
-        raise AbortedError("aborted: secret values were not shown")
+    _confirm(
+        f"{verb} '{component_id}'?",
+        refusal="refusing to show secret values without confirmation",
+        declined="aborted: secret values were not shown",
+    )
 
 
 def confirm_purge(component_id: str, keys: tuple[str, ...]) -> None:
     """Ask on stderr before destroying history; refuse when nobody can answer."""
     what = ", ".join(keys) if keys else "every key"
-    stdin = sys.stdin
-    if stdin is None or not stdin.isatty():
+    _confirm(
+        f"Destroy every earlier value of {what} of '{component_id}'?",
+        refusal="refusing to purge history without confirmation",
+        declined="aborted: the history was not purged",
+    )
+
+
+def _confirm(question: str, *, refusal: str, declined: str) -> None:
+    answer = ask_yes_no(question)
+    if answer is None:
         raise AbortedError(
-            "refusing to purge history without confirmation",
+            refusal,
             why="standard input is not a terminal, so the prompt cannot be answered",
             fix="add --yes to confirm non-interactively",
         )
-    echo(
-        f"Destroy every earlier value of {what} of '{component_id}'? [y/N] ",
-        nl=False,
-        err=True,
-    )
-    if stdin.readline().strip().lower() not in ("y", "yes"):
-        raise AbortedError("aborted: the history was not purged")
+    if not answer:
+        raise AbortedError(declined)
 
 
 def parse_assignments(pairs: tuple[str, ...], bare: list[str] | None = None) -> dict[str, str]:

@@ -9,7 +9,7 @@ terminal, and flushes; so does :func:`echo`.
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import IO, TextIO
 
 
 def _strip_ansi(text: str, stream: TextIO) -> str:
@@ -42,3 +42,14 @@ def echo(text: str = "", *, err: bool = False, nl: bool = True) -> None:
 def emit(text: str) -> None:
     """Write a result to stdout, newline-terminated (``cli.output.emit`` without click)."""
     echo(text if text.endswith("\n") else text + "\n", nl=False)
+
+
+def ask_yes_no(question: str, stdin: IO[str] | None = None) -> bool | None:
+    """Ask ``question [y/N]`` on stderr and read the answer from the terminal on ``stdin``
+    (default ``sys.stdin``): True for y/yes, False for anything else, None without a terminal
+    (nobody can answer: the caller refuses, naming the flag that confirms instead)."""
+    tty = stdin if stdin is not None else sys.stdin
+    if tty is None or not tty.isatty():
+        return None
+    echo(f"{question} [y/N] ", nl=False, err=True)
+    return tty.readline().strip().lower() in ("y", "yes")
