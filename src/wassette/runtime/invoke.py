@@ -210,15 +210,7 @@ def _run(
             call.http.helper = http_policy.instantiate_helper(engine, store)
             http_policy.activate(call.http)
         instance = linker.instantiate(store, loaded.component)
-        func = instance.get_func(store, index)
-        if func is None:
-            raise NotFoundError(
-                f"export of component {loaded.component_id!r} is not a function",
-                fix="call a function export",
-            )
-        call.phase = "call"
-        call.value = func(store, *args)
-        call.ok = True
+        _call_export(loaded, instance, store, index, args, call=call)
     except (wasmtime.WasmtimeError, PolicyError, NotFoundError, *LOWERING_ERRORS) as exc:
         # Without its traceback: that would hold this frame, hence `call`, hence the error
         # itself (a cycle only the GC frees, maybe not before interpreter shutdown).
@@ -233,6 +225,28 @@ def _run(
         call.store = None
         call.done.set()
         call.wake.set()
+
+
+def _call_export(
+    loaded: LoadedComponent,
+    instance: wc.Instance,
+    store: wasmtime.Store,
+    index: wc.ExportIndex,
+    args: Sequence[object],
+    *,
+    call: _Call,
+) -> None:
+    """Call the export at ``index`` of an instantiated sandbox (fresh or warm); its value
+    and success go into ``call``."""
+    func = instance.get_func(store, index)
+    if func is None:
+        raise NotFoundError(
+            f"export of component {loaded.component_id!r} is not a function",
+            fix="call a function export",
+        )
+    call.phase = "call"
+    call.value = func(store, *args)
+    call.ok = True
 
 
 def _run_pooled(
@@ -255,15 +269,8 @@ def _run_pooled(
         store = call.store = warm.store
         warm.attach(call, call.caps.timeout_seconds)
         http_policy.activate(call.http)
-        func = warm.instance.get_func(store, index)
-        if func is None:
-            raise NotFoundError(
-                f"export of component {loaded.component_id!r} is not a function",
-                fix="call a function export",
-            )
-        call.phase = "call"
-        call.value = func(store, *args)
-        call.ok = ok = True
+        _call_export(loaded, warm.instance, store, index, args, call=call)
+        ok = True
     except (wasmtime.WasmtimeError, PolicyError, NotFoundError, *LOWERING_ERRORS) as exc:
         call.error = exc.with_traceback(None)
     finally:
