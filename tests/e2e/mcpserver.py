@@ -8,15 +8,19 @@ and only the tests that exercise ``load-component`` or background compiling pay 
 from __future__ import annotations
 
 import hashlib
+import json
+import queue
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from filelock import FileLock
@@ -97,6 +101,77 @@ def initialize(protocol: str = "2025-11-25", request_id: int = 1) -> dict[str, o
             "clientInfo": {"name": "raw", "version": "0"},
         },
     }
+
+
+class StdioWire:
+    """`wassette serve --stdio` with raw lines in and out; stderr (logs) to a file."""
+
+    def __init__(
+        self, home: Home, *python_flags: str, command: tuple[str, ...] = ("serve", "--stdio")
+    ) -> None:
+        self.log = home.root / f"serve-{time.monotonic_ns()}.log"
+        with open(self.log, "wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, *python_flags, "-m", "wassette", *command],
+                env=home.env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+            )
+        self.lines: queue.Queue[bytes] = queue.Queue()
+        self.seen: list[bytes] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        with self.proc.stdout:  # closed at EOF: the server exited
+            for line in self.proc.stdout:
+                self.seen.append(line)
+                self.lines.put(line)
+
+    def send(self, message: dict[str, Any] | bytes) -> None:
+        assert self.proc.stdin is not None
+        raw = message if isinstance(message, bytes) else json.dumps(message).encode()
+        self.proc.stdin.write(raw + b"\n")
+        self.proc.stdin.flush()
+
+    def receive(self, timeout: float = 20) -> dict[str, Any]:
+        try:
+            reply = json.loads(self.lines.get(timeout=timeout))
+        except queue.Empty:
+            raise AssertionError(f"no answer within {timeout} s") from None
+        assert isinstance(reply, dict)
+        return reply
+
+    def answer(self, rid: object, timeout: float = 20) -> dict[str, Any]:
+        """The next message that answers ``rid`` (notifications in between are skipped)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            reply = self.receive(max(0.1, deadline - time.monotonic()))
+            if "method" not in reply:
+                assert reply.get("id") == rid, reply
+                return reply
+
+    def open(self, version: str = "2025-11-25", **client: Any) -> dict[str, Any]:
+        """The handshake (``initialize``, then ``notifications/initialized``); the answer."""
+        request: dict[str, Any] = initialize(version, request_id=0)
+        request["params"]["clientInfo"].update(client)
+        self.send(request)
+        reply = self.answer(0)
+        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        return reply
+
+    def stderr(self) -> str:
+        return self.log.read_text()
+
+    def close(self) -> int:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            return self.proc.wait(timeout=20)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
 
 
 def free_port() -> int:

@@ -8,8 +8,6 @@ inherited, and a `secret set` from anywhere is seen by the very next call.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.componentbuild import install_component
-from tests.conftest import CANARY, Home
+from tests.conftest import CANARY, Home, run_cli
 from wassette.errors import (
     ComponentMemoryError,
     ComponentTimeoutError,
@@ -123,26 +121,13 @@ def test_a_secret_changed_between_calls_is_seen_by_the_next(make: Factory, home:
     manager.secrets.set_many("env-reader", {"API_KEY": "first-value"})
     assert env_of(manager) == {"API_KEY": "first-value"}
     # Another process rotates it: the same long-lived manager sees it on the next call.
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "wassette",
-            "secret",
-            "set",
-            "env-reader",
-            "API_KEY=second-value",
-            "--force",
-            "--plugin-dir",
-            str(manager.component_dir),
-        ],
-        env={**home.env, "WASSETTE_SECRETS_DIR": str(manager.component_dir.parent / "secrets")},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    run_cli(
+        home,
+        *("secret", "set", "env-reader", "API_KEY=second-value", "--force"),
+        *("--plugin-dir", str(manager.component_dir)),
+        env={"WASSETTE_SECRETS_DIR": str(manager.component_dir.parent / "secrets")},
+        check=True,
     )
-    assert proc.returncode == 0, proc.stderr
     assert env_of(manager) == {"API_KEY": "second-value"}
     manager.secrets.delete_many("env-reader", ["API_KEY"])
     assert env_of(manager) == {}

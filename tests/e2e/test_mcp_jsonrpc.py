@@ -4,11 +4,6 @@ streamable HTTP alike, from a real `wassette serve` subprocess. Plus `server/dis
 
 from __future__ import annotations
 
-import json
-import queue
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,7 +15,7 @@ from hypothesis import strategies as st
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 
 from tests.conftest import Home, isolated_env
-from tests.e2e.mcpserver import POST_HEADERS, HttpServer
+from tests.e2e.mcpserver import POST_HEADERS, HttpServer, StdioWire
 from wassette.server.jsonrpc import rejection
 
 NULL = None
@@ -48,43 +43,6 @@ TABLE: list[tuple[str, bytes, int | None, object]] = [
 ]
 IDS = [case[0] for case in TABLE]
 ALIVE = b'{"jsonrpc":"2.0","id":"alive","method":"ping"}'
-
-
-class StdioWire:
-    """`wassette serve --stdio` with raw lines in and out."""
-
-    def __init__(self, home: Home) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "wassette", "serve", "--stdio"],
-            env=home.env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
-        self.lines: queue.Queue[bytes] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-
-    def send(self, raw: bytes) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(raw + b"\n")
-        self.proc.stdin.flush()
-
-    def receive(self, timeout: float = 10) -> dict[str, Any]:
-        try:
-            reply = json.loads(self.lines.get(timeout=timeout))
-        except queue.Empty:
-            raise AssertionError(f"no answer within {timeout} s") from None
-        assert isinstance(reply, dict)
-        return reply
-
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -122,12 +80,12 @@ def test_stdio_answers_malformed_input(
     if code is None:
         # A notification gets no answer: the next answer is the liveness ping's.
         stdio_wire.send(ALIVE)
-        assert stdio_wire.receive()["id"] == "alive"
+        assert stdio_wire.receive(10)["id"] == "alive"
         return
-    _check(stdio_wire.receive(), code, rid)
+    _check(stdio_wire.receive(10), code, rid)
     # The connection survives every malformed input.
     stdio_wire.send(ALIVE)
-    assert stdio_wire.receive()["id"] == "alive"
+    assert stdio_wire.receive(10)["id"] == "alive"
 
 
 @pytest.mark.parametrize(("name", "raw", "code", "rid"), TABLE, ids=IDS)

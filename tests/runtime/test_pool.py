@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.componentbuild import REPO, build_component, cache_dir, install_component
-from tests.conftest import Home
+from tests.conftest import Home, run_cli
 from wassette.manager import ComponentManager
 from wassette.policy.parser import parse_policy
 from wassette.policy.store import PolicyStore
@@ -111,26 +111,13 @@ def test_rotation_from_another_process_is_seen_by_the_very_next_call(
     manager.secrets.set_many("env-reader", {"API_KEY": "old-value"})
     assert _get(manager) == "old-value"
     _full(manager)  # two instances hold "old-value" in their environment
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "wassette",
-            "secret",
-            "set",
-            "env-reader",
-            "API_KEY=new-value",
-            "--force",
-            "--plugin-dir",
-            str(manager.component_dir),
-        ],
-        env={**home.env, "WASSETTE_SECRETS_DIR": str(manager.component_dir.parent / "secrets")},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    run_cli(
+        home,
+        *("secret", "set", "env-reader", "API_KEY=new-value", "--force"),
+        *("--plugin-dir", str(manager.component_dir)),
+        env={"WASSETTE_SECRETS_DIR": str(manager.component_dir.parent / "secrets")},
+        check=True,
     )
-    assert proc.returncode == 0, proc.stderr
     hits = manager.pool.stats()["warm_hits"]
     assert _get(manager) == "new-value"
     stats = manager.pool.stats()

@@ -9,10 +9,6 @@ SDK server for the whole connection, so the same messages sent after each openin
 from __future__ import annotations
 
 import json
-import queue
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -26,91 +22,12 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from tests.conftest import Home, run_cli
 from tests.e2e.flows import text
-from tests.e2e.mcpserver import install_prepared, stdio_client
+from tests.e2e.mcpserver import StdioWire, install_prepared, stdio_client
 from wassette.server import stdio_wire as front_mod
 from wassette.server.jsonrpc import rejection
 from wassette.server.toolset import HANDSHAKE_VERSIONS
 
 CANARY = "CANARY-stdio-front-7c2d"
-
-
-class Raw:
-    """`wassette serve --stdio` with raw lines in and out; stderr (logs) to a file."""
-
-    def __init__(
-        self, home: Home, *python_flags: str, command: tuple[str, ...] = ("serve", "--stdio")
-    ) -> None:
-        self.log = home.root / f"serve-{time.monotonic_ns()}.log"
-        with open(self.log, "wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, *python_flags, "-m", "wassette", *command],
-                env=home.env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=err,
-            )
-        self.lines: queue.Queue[bytes] = queue.Queue()
-        self.seen: list[bytes] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        with self.proc.stdout:  # closed at EOF: the server exited
-            for line in self.proc.stdout:
-                self.seen.append(line)
-                self.lines.put(line)
-
-    def send(self, message: dict[str, Any] | bytes) -> None:
-        assert self.proc.stdin is not None
-        raw = message if isinstance(message, bytes) else json.dumps(message).encode()
-        self.proc.stdin.write(raw + b"\n")
-        self.proc.stdin.flush()
-
-    def receive(self, timeout: float = 20) -> dict[str, Any]:
-        try:
-            reply = json.loads(self.lines.get(timeout=timeout))
-        except queue.Empty:
-            raise AssertionError(f"no answer within {timeout} s") from None
-        assert isinstance(reply, dict)
-        return reply
-
-    def answer(self, rid: object, timeout: float = 20) -> dict[str, Any]:
-        """The next message that answers ``rid`` (notifications in between are skipped)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            reply = self.receive(max(0.1, deadline - time.monotonic()))
-            if "method" not in reply:
-                assert reply.get("id") == rid, reply
-                return reply
-
-    def open(self, version: str = "2025-11-25", **client: Any) -> dict[str, Any]:
-        self.send(
-            {
-                "jsonrpc": "2.0",
-                "id": 0,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": version,
-                    "capabilities": {},
-                    "clientInfo": {"name": "raw", "version": "0", **client},
-                },
-            }
-        )
-        reply = self.answer(0)
-        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
-        return reply
-
-    def stderr(self) -> str:
-        return self.log.read_text()
-
-    def close(self) -> int:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        try:
-            return self.proc.wait(timeout=20)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
 
 
 def _call(rid: object, name: str, args: Any = None, **extra: Any) -> dict[str, Any]:
@@ -151,7 +68,7 @@ PROBES: list[dict[str, Any] | bytes] = [
 
 
 def _answers(home: Home, version: str, **client: Any) -> list[dict[str, Any]]:
-    raw = Raw(home)
+    raw = StdioWire(home)
     try:
         replies = [raw.open(version, **client)]
         for probe in PROBES:
@@ -203,7 +120,7 @@ SDK_STACK = {"mcp", "mcp_types", "pydantic", "pydantic_core", "anyio"}
 
 def test_no_sdk_on_the_common_path_then_a_builtin_call_starts_it(home: Home) -> None:
     home.plugin_dir.mkdir(parents=True, exist_ok=True)
-    raw = Raw(home, "-X", "importtime")
+    raw = StdioWire(home, "-X", "importtime")
     try:
         raw.open()
         raw.send({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
@@ -243,7 +160,7 @@ def test_plain_stdio_forms_start_without_click(
     """`run` and `serve --stdio` as an MCP client spawns them skip click (start-up the client
     waits for); any other form goes through click and serves the same way."""
     home.plugin_dir.mkdir(parents=True, exist_ok=True)
-    raw = Raw(home, "-X", "importtime", command=command)
+    raw = StdioWire(home, "-X", "importtime", command=command)
     try:
         raw.open()
         raw.send({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
@@ -260,7 +177,7 @@ def test_plain_stdio_forms_start_without_click(
 
 def test_component_calls_leave_the_sdk_unloaded(home: Home, prepared: Path) -> None:
     install_prepared(home.plugin_dir, "misbehaver")
-    raw = Raw(home, "-X", "importtime")
+    raw = StdioWire(home, "-X", "importtime")
     try:
         raw.open()
         raw.send(_call(1, "ok"))
@@ -274,7 +191,7 @@ def test_component_calls_leave_the_sdk_unloaded(home: Home, prepared: Path) -> N
 
 def test_interleaved_calls_return_to_their_ids(home: Home, prepared: Path) -> None:
     install_prepared(home.plugin_dir, "misbehaver")
-    raw = Raw(home)
+    raw = StdioWire(home)
     try:
         raw.open()
         raw.send(_call("slow", "nap", {"seconds": 0.8}))
@@ -298,7 +215,7 @@ def _cpu_seconds(pid: int) -> float:
 
 def test_a_cancelled_call_is_never_answered_and_its_guest_stops(home: Home, prepared: Path) -> None:
     install_prepared(home.plugin_dir, "misbehaver")
-    raw = Raw(home)
+    raw = StdioWire(home)
     try:
         raw.open()
         raw.send(_call(7, "spin", {}))
@@ -329,7 +246,7 @@ def test_a_cancelled_call_is_never_answered_and_its_guest_stops(home: Home, prep
 def test_progress_while_a_call_runs(home: Home, prepared: Path) -> None:
     install_prepared(home.plugin_dir, "misbehaver")
     run_cli(home, "permission", "grant", "timeout", "misbehaver", "30s", check=True)
-    raw = Raw(home)
+    raw = StdioWire(home)
     try:
         raw.open()
         raw.send(_call(1, "nap", {"seconds": 5.6}, _meta={"progressToken": "p"}))
@@ -384,7 +301,7 @@ def test_official_client_component_then_builtin_with_elicitation(
 def test_list_changed_from_the_front_after_a_background_compile(home: Home, prepared: Path) -> None:
     install_prepared(home.plugin_dir, "env-reader")
     (home.plugin_dir / "env-reader.tools.json").unlink()  # the .compiled stays: fast compile
-    raw = Raw(home)
+    raw = StdioWire(home)
     try:
         raw.open()
         raw.send({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
@@ -406,7 +323,7 @@ def test_a_secret_never_leaves_through_the_front(home: Home, prepared: Path) -> 
     run_cli(home, "secret", "set", "env-reader", f"API_KEY={CANARY}", check=True)
     grant = ("permission", "grant", "environment-variable", "env-reader", "API_KEY")
     run_cli(home, *grant, check=True)
-    raw = Raw(home)
+    raw = StdioWire(home)
     try:
         raw.open()
         raw.send(_call(1, "get-var", {"key": "API_KEY"}))
@@ -430,7 +347,7 @@ def test_end_of_input_answers_running_calls_like_the_sdk(
     """A client that closes stdin with calls in flight: each gets the SDK's "Connection
     closed" error, its guest is stopped, and the server exits at once (on both paths)."""
     install_prepared(home.plugin_dir, "misbehaver")
-    raw = Raw(home)
+    raw = StdioWire(home)
     try:
         raw.open(**client)
         raw.send(_call(1, "nap", {"seconds": 20}))
