@@ -203,7 +203,10 @@ class ComponentManager(CallEnvironment):
         self.pool.prime(loaded, caps, DEFAULT_OUTPUT_LIMIT)
 
     def close(self) -> None:
-        """Free pooled instances now (before the interpreter exits)."""
+        """Write the pending injection audit and free pooled instances now (before the
+        interpreter exits)."""
+        if self.injections is not None:
+            self.injections.flush()
         if self._pool is not None:
             self._pool.close()
 
