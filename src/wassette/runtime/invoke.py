@@ -15,21 +15,31 @@ call runs in its own thread and the caller stops waiting at the deadline (plus a
 at once on cancellation. The abandoned thread finishes on its own and traps as soon as it
 re-enters wasm; its Store is never touched again.
 
+A caller that can be answered from elsewhere (the stdio front: any thread may write the answer)
+runs the guest *inline*, on its own thread, with ``on_abandon``: no hand-off to a worker and
+back (two thread wake-ups and GIL hand-offs per call). A watchdog thread then stands in for the
+waiting caller: when the guest outlives the same deadlines, it hands the same error to
+``on_abandon``, and the guest's thread, once its host call returns, raises
+:class:`CallAbandoned` instead of answering a second time.
+
 Values in and out are plain wasmtime-py values; JSON conversion lives in ``values.py``.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import wasmtime
 import wasmtime.component as wc
 
-from wassette.errors import ComponentRunError, NotFoundError, PolicyError
+from wassette.errors import ComponentRunError, NotFoundError, PolicyError, WassetteError
 from wassette.runtime import http_policy, sandbox
 from wassette.runtime.cancel import CancelHandle, StoreClock
 from wassette.runtime.capabilities import Capabilities
@@ -45,12 +55,15 @@ from wassette.runtime.failures import (
 )
 from wassette.runtime.http_policy import DeniedRequest
 from wassette.runtime.output import Sink, Tail, get_spool
+from wassette.runtime.redaction import Redactor
 from wassette.runtime.pool import InstancePool, WarmInstance
 
 __all__ = [
     "DEFAULT_OUTPUT_LIMIT",
+    "CallAbandoned",
     "InvokeResult",
     "abandoned_calls",
+    "deferred_frees",
     "invoke",
     "network_fix_hint",
 ]
@@ -123,6 +136,23 @@ class _Call:
         self.wake = threading.Event()
         # The Store the call runs in (fresh or warm), once it exists.
         self.store: wasmtime.Store | None = None
+        # Inline calls: whoever settles first (the guest's thread returning, or the watchdog
+        # giving up on it) answers; the other stays silent.
+        self.settle_lock = threading.Lock()
+        self.settled = False
+
+    def settle(self) -> bool:
+        """Claim the answer: True for the first caller only."""
+        with self.settle_lock:
+            if self.settled:
+                return False
+            self.settled = True
+            return True
+
+
+class CallAbandoned(Exception):  # noqa: N818 - a signal, not an error to report
+    """An inline call's guest returned after the watchdog had answered for it (``on_abandon``
+    got the timeout or cancellation error): the caller must not answer again."""
 
 
 _abandoned: dict[_Call, str] = {}
@@ -175,6 +205,100 @@ class _WorkerPool:
 
 _pool = _WorkerPool()
 
+_local = threading.local()
+
+
+@contextmanager
+def deferred_frees() -> Iterator[None]:
+    """Within this block, Stores spent by calls on this thread are freed at its end, not before
+    the call returns: a Store delete (~0.2 ms) then follows the answer instead of delaying it."""
+    outer = getattr(_local, "spent", None)
+    spent: list[object] = []
+    _local.spent = spent
+    try:
+        yield
+    finally:
+        _local.spent = outer
+        spent.clear()  # the Stores go here
+
+
+def _spend(obj: object) -> None:
+    """Keep ``obj`` (a spent Store or warm instance) until the enclosing :func:`deferred_frees`
+    block ends; without one, it is freed when the caller drops it."""
+    spent = getattr(_local, "spent", None)
+    if spent is not None:
+        spent.append(obj)
+
+
+class _Watchdog:
+    """One thread that runs actions at their due time (inline calls' deadlines and cancel
+    graces). Precision ~20 ms, enough for limits of seconds and graces of a quarter second."""
+
+    POLL_SECONDS = 0.02
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, list[Callable[[], None] | None]]] = []
+        self._order = itertools.count()
+        self._dead = 0
+        self._thread: threading.Thread | None = None
+
+    def watch(self, when: float, action: Callable[[], None]) -> list[Callable[[], None] | None]:
+        """Run ``action()`` on the watchdog thread at monotonic time ``when``; the returned
+        slot, emptied with :meth:`drop`, cancels it."""
+        slot: list[Callable[[], None] | None] = [action]
+        with self._cond:
+            idle = not self._heap
+            heapq.heappush(self._heap, (when, next(self._order), slot))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="wassette-watchdog", daemon=True
+                )
+                self._thread.start()
+            elif idle:
+                self._cond.notify()
+        return slot
+
+    def drop(self, slot: list[Callable[[], None] | None]) -> None:
+        """Cancel a watched action (it will not run) and let go of what it holds."""
+        if slot[0] is not None:
+            slot[0] = None
+            with self._cond:
+                self._dead += 1
+                if self._dead > 256 and self._dead * 2 > len(self._heap):
+                    # Mostly calls that finished long before their deadline: drop them now.
+                    self._heap = [entry for entry in self._heap if entry[2][0] is not None]
+                    heapq.heapify(self._heap)
+                    self._dead = 0
+
+    def _loop(self) -> None:
+        while True:
+            due: list[Callable[[], None]] = []
+            with self._cond:
+                while not self._heap:
+                    self._cond.wait()
+                now = time.monotonic()
+                while self._heap and self._heap[0][0] <= now:
+                    action = heapq.heappop(self._heap)[2][0]
+                    if action is None:
+                        self._dead = max(0, self._dead - 1)
+                    else:
+                        due.append(action)
+                wait = self._heap[0][0] - now if self._heap else 0.0
+            for action in due:
+                try:
+                    action()
+                except Exception:  # noqa: BLE001 - one failing action must not stop the rest
+                    import logging
+
+                    logging.getLogger("wassette.runtime").exception("watchdog action failed")
+            del due
+            if wait > 0:
+                time.sleep(min(wait, self.POLL_SECONDS))
+
+
+_watchdog = _Watchdog()
+
 
 def _run(
     loaded: LoadedComponent,
@@ -218,9 +342,11 @@ def _run(
     finally:
         http_policy.activate(None)
         call.http.helper = {}
-        # Free the Store here, on this thread, now: a traceback kept in `call.error` would
-        # otherwise hold this frame (and the Store) alive until some later GC, possibly at
-        # interpreter shutdown, when wasmtime's threads can no longer call back into Python.
+        # Free the Store here, on this thread, now (or at the end of a deferred_frees block):
+        # a traceback kept in `call.error` would otherwise hold this frame (and the Store)
+        # alive until some later GC, possibly at interpreter shutdown, when wasmtime's threads
+        # can no longer call back into Python.
+        _spend(store)
         store = None
         call.store = None
         call.done.set()
@@ -279,11 +405,13 @@ def _run_pooled(
         store = call.store = None
         if warm is not None:
             warm.drain_output()  # everything the guest wrote, into this call's tails
-            pool.release(warm, ok=ok)
+        pool.release(warm, ok=ok)
         call.done.set()
         call.wake.set()
-        # A spent instance's Store is freed here, after the caller was woken: a Store delete
-        # (~0.2 ms, GIL released) then overlaps with the answer instead of delaying it.
+        # A spent instance's Store is freed here, after the caller was woken (or, inline, after
+        # the answer, see deferred_frees): a Store delete (~0.2 ms, GIL released) then overlaps
+        # with the answer instead of delaying it.
+        _spend(warm)
         warm = None
 
 
@@ -296,6 +424,7 @@ def invoke(
     output_limit: int = DEFAULT_OUTPUT_LIMIT,
     cancel: CancelHandle | None = None,
     pool: InstancePool | None = None,
+    on_abandon: Callable[[WassetteError], None] | None = None,
 ) -> InvokeResult:
     """Call ``export_path`` of ``loaded`` with ``args`` in a fresh sandbox built from ``caps``.
 
@@ -313,6 +442,10 @@ def invoke(
 
     With ``pool``, the call runs in a warm instance built ahead for exactly ``caps`` (or one
     built now), single-use unless ``caps.max_invocations`` allows reuse.
+
+    With ``on_abandon``, the guest runs on this thread (see the module doc): a timeout or
+    cancellation the guest does not return from in time is handed to ``on_abandon`` (on the
+    watchdog's thread), and this call then raises :class:`CallAbandoned` once the guest is back.
     """
     index = sandbox.export_index(loaded, tuple(export_path))
     stuck = abandoned_calls(loaded.component_id)
@@ -330,22 +463,24 @@ def invoke(
     if pool is not None and not pool.applies_to(caps):
         pool = None
     warm = pool.take(loaded, caps, output_limit) if pool is not None else None
-    if cancel is not None:
-        cancel.on_cancel(call.wake.set)
-    try:
-        _pool.submit(lambda: _run(loaded, index, call_args, call, warm=warm, pool=pool))
-        call.wake.wait(max(caps.timeout_seconds, 0.0) + TIMEOUT_GRACE_SECONDS)
-        if not call.done.is_set():
-            cancelled = cancel is not None and cancel.cancelled
-            call.done.wait(CANCEL_GRACE_SECONDS if cancelled else LATE_TRAP_SECONDS)
-    finally:
+    if on_abandon is not None:
+        _run_inline(loaded, index, call_args, call, warm, pool, export_path, redact, on_abandon)
+        finished = True
+    else:
         if cancel is not None:
-            cancel.remove(call.wake.set)
-    finished = call.done.is_set()
+            cancel.on_cancel(call.wake.set)
+        try:
+            _pool.submit(lambda: _run(loaded, index, call_args, call, warm=warm, pool=pool))
+            call.wake.wait(max(caps.timeout_seconds, 0.0) + TIMEOUT_GRACE_SECONDS)
+            if not call.done.is_set():
+                cancelled = cancel is not None and cancel.cancelled
+                call.done.wait(CANCEL_GRACE_SECONDS if cancelled else LATE_TRAP_SECONDS)
+        finally:
+            if cancel is not None:
+                cancel.remove(call.wake.set)
+        finished = call.done.is_set()
     elapsed = time.monotonic() - started
-    spool = get_spool()
-    for fd, tail in list(call.fds):
-        spool.finish(fd, tail)
+    _finish_outputs(call)
     denied = tuple(call.http.denied)
     if not finished:
         with _abandoned_lock:
@@ -369,3 +504,63 @@ def invoke(
             fix="retry; if it persists, report it with the server's stderr",
         )
     raise classify(loaded, export_path, caps, call, redact) from call.error
+
+
+def _finish_outputs(call: _Call) -> None:
+    spool = get_spool()
+    for fd, tail in list(call.fds):
+        spool.finish(fd, tail)
+
+
+def _run_inline(
+    loaded: LoadedComponent,
+    index: wc.ExportIndex,
+    args: Sequence[object],
+    call: _Call,
+    warm: WarmInstance | None,
+    pool: InstancePool | None,
+    export_path: tuple[str, ...],
+    redact: Redactor,
+    on_abandon: Callable[[WassetteError], None],
+) -> None:
+    """Run the guest on this thread, the watchdog standing in for a waiting caller: the same
+    deadlines as :func:`invoke`'s waits, the same errors, handed to ``on_abandon``. Returns
+    when the guest is back in time; raises :class:`CallAbandoned` when it came back too late."""
+    caps, cancel = call.caps, call.cancel
+
+    def abandon() -> None:
+        # The same error the waiting caller gives when it stops waiting.
+        if call.done.is_set() or not call.settle():
+            return
+        with _abandoned_lock:
+            _abandoned[call] = loaded.component_id
+        _finish_outputs(call)
+        cancelled = cancel is not None and cancel.cancelled
+        error: WassetteError = (
+            cancelled_error(loaded, export_path, call, redact, abandoned=True)
+            if cancelled
+            else timeout_error(loaded, export_path, caps, call, redact, blocked=True)
+        )
+        on_abandon(error)
+
+    def late() -> None:
+        # Past the deadline and its grace: one more wait for a trap on a loaded machine.
+        if not call.done.is_set():
+            slots.append(_watchdog.watch(time.monotonic() + LATE_TRAP_SECONDS, abandon))
+
+    def cancelled() -> None:
+        slots.append(_watchdog.watch(time.monotonic() + CANCEL_GRACE_SECONDS, abandon))
+
+    deadline = time.monotonic() + max(caps.timeout_seconds, 0.0) + TIMEOUT_GRACE_SECONDS
+    slots = [_watchdog.watch(deadline, late)]
+    if cancel is not None:
+        cancel.on_cancel(cancelled)
+    try:
+        _run(loaded, index, args, call, warm=warm, pool=pool)
+    finally:
+        if cancel is not None:
+            cancel.remove(cancelled)
+        for slot in list(slots):
+            _watchdog.drop(slot)
+    if not call.settle():
+        raise CallAbandoned(call_name(loaded, export_path))

@@ -408,28 +408,53 @@ class StdioFront:
                     del self._calls[call.rid]
 
     def _finish(self, call: _Call, handle: CancelHandle) -> None:
+        # The guest runs on this thread (no hand-off to a worker and back); a guest that
+        # outlives its limit is answered for by the runtime's watchdog, through _abandoned.
+        from wassette.runtime.invoke import CallAbandoned, deferred_frees
+
         assert self.tools is not None
         name, args = call.name, call.args
         response: dict[str, Any]
         fields: dict[str, Any]
-        try:
-            res = self.tools.call_component(name, args, handle)
-            response = {"result": call_result(res)}
-            fields = {"arguments": redact(args), "ok": True}
-        except UnknownTool as exc:
-            response = {"error": exc.error()}
-            fields = {"ok": False, "error": "unknown tool"}
-        except WassetteError as exc:
-            response = {"result": error_result(error_text(exc))}
-            fields = {"arguments": redact(args), "ok": False, "error": type(exc).__name__}
-        except Exception as exc:  # the server boundary: a bug must not kill the server
-            log.error(
-                "internal error in tools/call",
-                exc_info=True,
-                extra={"fields": {"tool": name, "error": type(exc).__name__}},
-            )
-            response = {"result": error_result(internal_error_text(name, exc))}
-            fields = {}
+        # The spent Store is freed after the answer is written, not before.
+        with deferred_frees():
+            try:
+                res = self.tools.call_component(
+                    name, args, handle, on_abandon=lambda exc: self._abandoned(call, exc)
+                )
+                response = {"result": call_result(res)}
+                fields = {"arguments": redact(args), "ok": True}
+            except CallAbandoned:
+                return  # answered when it was abandoned
+            except UnknownTool as exc:
+                response = {"error": exc.error()}
+                fields = {"ok": False, "error": "unknown tool"}
+            except WassetteError as exc:
+                response, fields = self._failure(call, exc)
+            except Exception as exc:  # the server boundary: a bug must not kill the server
+                log.error(
+                    "internal error in tools/call",
+                    exc_info=True,
+                    extra={"fields": {"tool": name, "error": type(exc).__name__}},
+                )
+                response = {"result": error_result(internal_error_text(name, exc))}
+                fields = {}
+            self._respond(call, response, fields)
+
+    @staticmethod
+    def _failure(call: _Call, exc: WassetteError) -> tuple[dict[str, Any], dict[str, Any]]:
+        return (
+            {"result": error_result(error_text(exc))},
+            {"arguments": redact(call.args), "ok": False, "error": type(exc).__name__},
+        )
+
+    def _abandoned(self, call: _Call, exc: WassetteError) -> None:
+        """The guest outlived its limit (or its cancellation) in a host call: answer now, from
+        the watchdog's thread; the guest's thread stays silent when it comes back."""
+        self._respond(call, *self._failure(call, exc))
+
+    def _respond(self, call: _Call, response: dict[str, Any], fields: dict[str, Any]) -> None:
+        name = call.name
         ms = round((time.monotonic() - call.started) * 1000, 2)
         if call.cancelled:
             # The SDK never answers a cancelled request; one cut short by the end of the

@@ -290,12 +290,18 @@ class ToolSet:
         return self._schemas.get(name)
 
     def call_component(
-        self, name: str, args: Any, cancel: CancelHandle | None = None
+        self,
+        name: str,
+        args: Any,
+        cancel: CancelHandle | None = None,
+        on_abandon: Callable[[WassetteError], None] | None = None,
     ) -> CallResult:
         """Run a component tool in this thread (a fresh sandbox per call).
 
         Raises :class:`UnknownTool` for a name no component offers, :class:`WassetteError`
-        for anything the call itself refused or failed at.
+        for anything the call itself refused or failed at. ``on_abandon``: the guest runs on
+        this thread, and a guest that outlives its limit is reported there (see
+        ``ComponentManager.call_tool``).
         """
         try:
             # Listed tools skip the extra lookup (call_tool finds the tool itself).
@@ -303,4 +309,4 @@ class ToolSet:
                 self.manager.find_tool(name)
         except NotFoundError as exc:
             raise UnknownTool(name, exc.why) from None
-        return self.manager.call_tool(name, args, cancel=cancel)
+        return self.manager.call_tool(name, args, cancel=cancel, on_abandon=on_abandon)
