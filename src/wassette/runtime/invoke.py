@@ -27,13 +27,9 @@ Values in and out are plain wasmtime-py values; JSON conversion lives in ``value
 
 from __future__ import annotations
 
-import heapq
-import itertools
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import wasmtime
@@ -55,8 +51,9 @@ from wassette.runtime.failures import (
 )
 from wassette.runtime.http_policy import DeniedRequest
 from wassette.runtime.output import Sink, Tail, get_spool
-from wassette.runtime.redaction import Redactor
 from wassette.runtime.pool import InstancePool, WarmInstance
+from wassette.runtime.redaction import Redactor
+from wassette.runtime.threads import Watchdog, WorkerPool, deferred_frees, spend
 
 __all__ = [
     "DEFAULT_OUTPUT_LIMIT",
@@ -150,7 +147,7 @@ class _Call:
             return True
 
 
-class CallAbandoned(Exception):  # noqa: N818 - a signal, not an error to report
+class CallAbandoned(Exception):
     """An inline call's guest returned after the watchdog had answered for it (``on_abandon``
     got the timeout or cancellation error): the caller must not answer again."""
 
@@ -170,134 +167,8 @@ def abandoned_calls(component_id: str | None = None) -> int:
         return sum(1 for cid in _abandoned.values() if cid == component_id)
 
 
-class _WorkerPool:
-    """Reusable daemon threads for calls (starting a thread per call costs ~0.5 ms).
-
-    A worker runs one job at a time and goes back to the idle list when it is done, even if
-    its caller gave up waiting (a blocked host call returns eventually, and the worker is
-    fine afterwards). At most ``max_idle`` idle workers are kept; extra ones exit (32: 16 calls
-    in flight must not start a thread each time).
-    """
-
-    def __init__(self, max_idle: int = 32) -> None:
-        self.max_idle = max_idle
-        self._idle: list[queue.SimpleQueue[Callable[[], None]]] = []
-        self._lock = threading.Lock()
-
-    def submit(self, job: Callable[[], None]) -> None:
-        with self._lock:
-            inbox = self._idle.pop() if self._idle else None
-        if inbox is None:
-            inbox = queue.SimpleQueue()
-            threading.Thread(
-                target=self._work, args=(inbox,), name="wassette-call", daemon=True
-            ).start()
-        inbox.put(job)
-
-    def _work(self, inbox: queue.SimpleQueue[Callable[[], None]]) -> None:
-        while True:
-            inbox.get()()
-            with self._lock:
-                if len(self._idle) >= self.max_idle:
-                    return
-                self._idle.append(inbox)
-
-
-_pool = _WorkerPool()
-
-_local = threading.local()
-
-
-@contextmanager
-def deferred_frees() -> Iterator[None]:
-    """Within this block, Stores spent by calls on this thread are freed at its end, not before
-    the call returns: a Store delete (~0.2 ms) then follows the answer instead of delaying it."""
-    outer = getattr(_local, "spent", None)
-    spent: list[object] = []
-    _local.spent = spent
-    try:
-        yield
-    finally:
-        _local.spent = outer
-        spent.clear()  # the Stores go here
-
-
-def _spend(obj: object) -> None:
-    """Keep ``obj`` (a spent Store or warm instance) until the enclosing :func:`deferred_frees`
-    block ends; without one, it is freed when the caller drops it."""
-    spent = getattr(_local, "spent", None)
-    if spent is not None:
-        spent.append(obj)
-
-
-class _Watchdog:
-    """One thread that runs actions at their due time (inline calls' deadlines and cancel
-    graces). Precision ~20 ms, enough for limits of seconds and graces of a quarter second."""
-
-    POLL_SECONDS = 0.02
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._heap: list[tuple[float, int, list[Callable[[], None] | None]]] = []
-        self._order = itertools.count()
-        self._dead = 0
-        self._thread: threading.Thread | None = None
-
-    def watch(self, when: float, action: Callable[[], None]) -> list[Callable[[], None] | None]:
-        """Run ``action()`` on the watchdog thread at monotonic time ``when``; the returned
-        slot, emptied with :meth:`drop`, cancels it."""
-        slot: list[Callable[[], None] | None] = [action]
-        with self._cond:
-            idle = not self._heap
-            heapq.heappush(self._heap, (when, next(self._order), slot))
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._loop, name="wassette-watchdog", daemon=True
-                )
-                self._thread.start()
-            elif idle:
-                self._cond.notify()
-        return slot
-
-    def drop(self, slot: list[Callable[[], None] | None]) -> None:
-        """Cancel a watched action (it will not run) and let go of what it holds."""
-        if slot[0] is not None:
-            slot[0] = None
-            with self._cond:
-                self._dead += 1
-                if self._dead > 256 and self._dead * 2 > len(self._heap):
-                    # Mostly calls that finished long before their deadline: drop them now.
-                    self._heap = [entry for entry in self._heap if entry[2][0] is not None]
-                    heapq.heapify(self._heap)
-                    self._dead = 0
-
-    def _loop(self) -> None:
-        while True:
-            due: list[Callable[[], None]] = []
-            with self._cond:
-                while not self._heap:
-                    self._cond.wait()
-                now = time.monotonic()
-                while self._heap and self._heap[0][0] <= now:
-                    action = heapq.heappop(self._heap)[2][0]
-                    if action is None:
-                        self._dead = max(0, self._dead - 1)
-                    else:
-                        due.append(action)
-                wait = self._heap[0][0] - now if self._heap else 0.0
-            for action in due:
-                try:
-                    action()
-                except Exception:  # noqa: BLE001 - one failing action must not stop the rest
-                    import logging
-
-                    logging.getLogger("wassette.runtime").exception("watchdog action failed")
-            del due
-            if wait > 0:
-                time.sleep(min(wait, self.POLL_SECONDS))
-
-
-_watchdog = _Watchdog()
+_pool = WorkerPool()
+_watchdog = Watchdog()
 
 
 def _run(
@@ -346,7 +217,7 @@ def _run(
         # a traceback kept in `call.error` would otherwise hold this frame (and the Store)
         # alive until some later GC, possibly at interpreter shutdown, when wasmtime's threads
         # can no longer call back into Python.
-        _spend(store)
+        spend(store)
         store = None
         call.store = None
         call.done.set()
@@ -411,7 +282,7 @@ def _run_pooled(
         # A spent instance's Store is freed here, after the caller was woken (or, inline, after
         # the answer, see deferred_frees): a Store delete (~0.2 ms, GIL released) then overlaps
         # with the answer instead of delaying it.
-        _spend(warm)
+        spend(warm)
         warm = None
 
 
@@ -463,22 +334,15 @@ def invoke(
     if pool is not None and not pool.applies_to(caps):
         pool = None
     warm = pool.take(loaded, caps, output_limit) if pool is not None else None
+
+    def run() -> None:
+        _run(loaded, index, call_args, call, warm=warm, pool=pool)
+
     if on_abandon is not None:
-        _run_inline(loaded, index, call_args, call, warm, pool, export_path, redact, on_abandon)
+        _run_inline(run, call, loaded, export_path, redact, on_abandon)
         finished = True
     else:
-        if cancel is not None:
-            cancel.on_cancel(call.wake.set)
-        try:
-            _pool.submit(lambda: _run(loaded, index, call_args, call, warm=warm, pool=pool))
-            call.wake.wait(max(caps.timeout_seconds, 0.0) + TIMEOUT_GRACE_SECONDS)
-            if not call.done.is_set():
-                cancelled = cancel is not None and cancel.cancelled
-                call.done.wait(CANCEL_GRACE_SECONDS if cancelled else LATE_TRAP_SECONDS)
-        finally:
-            if cancel is not None:
-                cancel.remove(call.wake.set)
-        finished = call.done.is_set()
+        finished = _run_waiting(run, call)
     elapsed = time.monotonic() - started
     _finish_outputs(call)
     denied = tuple(call.http.denied)
@@ -512,13 +376,28 @@ def _finish_outputs(call: _Call) -> None:
         spool.finish(fd, tail)
 
 
-def _run_inline(
-    loaded: LoadedComponent,
-    index: wc.ExportIndex,
-    args: Sequence[object],
+def _run_waiting(run: Callable[[], None], call: _Call) -> bool:
+    """Run the guest on a worker while this thread waits (at most the call's limit plus the
+    graces, less if cancelled). True if the guest finished in time."""
+    cancel = call.cancel
+    if cancel is not None:
+        cancel.on_cancel(call.wake.set)
+    try:
+        _pool.submit(run)
+        call.wake.wait(max(call.caps.timeout_seconds, 0.0) + TIMEOUT_GRACE_SECONDS)
+        if not call.done.is_set():
+            cancelled = cancel is not None and cancel.cancelled
+            call.done.wait(CANCEL_GRACE_SECONDS if cancelled else LATE_TRAP_SECONDS)
+    finally:
+        if cancel is not None:
+            cancel.remove(call.wake.set)
+    return call.done.is_set()
+
+
+def _run_inline(  # noqa: PLR0917 - the call's context, passed through
+    run: Callable[[], None],
     call: _Call,
-    warm: WarmInstance | None,
-    pool: InstancePool | None,
+    loaded: LoadedComponent,
     export_path: tuple[str, ...],
     redact: Redactor,
     on_abandon: Callable[[WassetteError], None],
@@ -556,7 +435,7 @@ def _run_inline(
     if cancel is not None:
         cancel.on_cancel(cancelled)
     try:
-        _run(loaded, index, args, call, warm=warm, pool=pool)
+        run()
     finally:
         if cancel is not None:
             cancel.remove(cancelled)

@@ -34,12 +34,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from wassette import __version__
 from wassette.errors import WassetteError
+from wassette.runtime.threads import WorkerPool
 from wassette.server import jsonrpc
 from wassette.server.logs import event, redact
 from wassette.server.stdio_wire import (
@@ -112,7 +112,7 @@ class StdioFront:
         self.tools: ToolSet | None = None
         self._sdk_factory: Callable[[], WassetteMCP] | None = None
         self._attached = threading.Event()
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: WorkerPool | None = None
         # Reentrant: stop() runs from a signal handler, which may interrupt the main thread
         # inside attach() while it holds the lock.
         self._lock = threading.RLock()
@@ -138,7 +138,8 @@ class StdioFront:
         server (sharing ``tools``) when first needed."""
         self.tools = tools
         self._sdk_factory = sdk_factory
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="wassette-call")
+        # Daemon workers: a guest blocked in a host call must not keep the process alive.
+        self._pool = WorkerPool(name="wassette-call", max_threads=max_workers)
         tools.add_listener(self._tools_changed)
         _freeze_heap()
         self._attached.set()
@@ -184,9 +185,7 @@ class StdioFront:
         bridge = self._bridge
         if bridge is not None:
             bridge.close()
-        if self._pool is not None:
-            # Queued calls still run: they start cancelled and are answered at once.
-            self._pool.shutdown(wait=False)
+        # Queued calls still run: they start cancelled and are answered at once.
         self.finished.set()
 
     def wait_calls(self, timeout: float) -> None:
@@ -371,11 +370,7 @@ class StdioFront:
         with self._lock:
             self._calls[rid] = call
         assert self._pool is not None
-        try:
-            self._pool.submit(self._run, call)
-        except RuntimeError:  # shutting down
-            with self._lock:
-                self._calls.pop(rid, None)
+        self._pool.submit(lambda: self._run(call))
 
     def _cancel(self, call: _Call, reason: str) -> None:
         with self._lock:
