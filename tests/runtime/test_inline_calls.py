@@ -243,3 +243,38 @@ def test_worker_pool_backlog_is_first_come_first_served() -> None:
     pool.submit(done.set)
     assert done.wait(10)
     assert order == list(range(20))
+
+
+def test_guest_gate_runs_at_most_its_slots_and_overflows_after_its_patience() -> None:
+    from wassette.runtime.threads import GuestGate
+
+    gate = GuestGate(2, patience=0.3)
+    running: list[int] = []
+    peak: list[int] = []
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def guest() -> None:
+        with gate.slot():
+            with lock:
+                running.append(1)
+                peak.append(len(running))
+            release.wait(10)
+            with lock:
+                running.pop()
+
+    threads = [threading.Thread(target=guest) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.1)
+    assert max(peak) == 2  # two hold the slots, two wait
+    time.sleep(0.5)  # past the patience: the waiting two run anyway (sleeping guests hold slots)
+    assert max(peak) == 4 and gate.overflows == 2
+    release.set()
+    for t in threads:
+        t.join(10)
+    # Slots are given back: the next ones get one at once.
+    started = time.monotonic()
+    with gate.slot(), gate.slot():
+        pass
+    assert time.monotonic() - started < 0.2 and gate.overflows == 2

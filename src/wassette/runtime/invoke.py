@@ -27,6 +27,7 @@ Values in and out are plain wasmtime-py values; JSON conversion lives in ``value
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -53,7 +54,7 @@ from wassette.runtime.http_policy import DeniedRequest
 from wassette.runtime.output import Sink, Tail, get_spool
 from wassette.runtime.pool import InstancePool, WarmInstance
 from wassette.runtime.redaction import Redactor
-from wassette.runtime.threads import Watchdog, WorkerPool, deferred_frees, spend
+from wassette.runtime.threads import GuestGate, Watchdog, WorkerPool, deferred_frees, spend
 
 __all__ = [
     "DEFAULT_OUTPUT_LIMIT",
@@ -169,6 +170,7 @@ def abandoned_calls(component_id: str | None = None) -> int:
 
 _pool = WorkerPool()
 _watchdog = Watchdog()
+_gate = GuestGate(os.cpu_count() or 2)
 
 
 def _run(
@@ -336,7 +338,8 @@ def invoke(
     warm = pool.take(loaded, caps, output_limit) if pool is not None else None
 
     def run() -> None:
-        _run(loaded, index, call_args, call, warm=warm, pool=pool)
+        with _gate.slot():
+            _run(loaded, index, call_args, call, warm=warm, pool=pool)
 
     if on_abandon is not None:
         _run_inline(run, call, loaded, export_path, redact, on_abandon)

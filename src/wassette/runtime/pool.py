@@ -31,10 +31,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import gc
-import hashlib
-import hmac
 import os
-import secrets as _random
 import threading
 import time
 import weakref
@@ -71,7 +68,7 @@ own (the same work, done in the call, as without a pool)."""
 
 # Fingerprints shown to people are keyed digests: a plain hash of env values would let anyone
 # who sees it test guesses of a secret offline.
-_DIGEST_KEY = _random.token_bytes(32)
+_DIGEST_KEY = os.urandom(32)
 
 
 @dataclass(eq=False)
@@ -104,6 +101,7 @@ class InstancePool:
         self._closed = False
         self.counters = {"warm_hits": 0, "misses": 0, "stale_discarded": 0, "reused": 0}
         self._busy = 0  # calls between take() and release(): the filler waits for 0
+        self._filler_idle = False  # the filler waits for work (not for a call to end)
         # Resident memory one idle warm instance costs, measured on the first builds (wasmtime
         # maps linear memory copy-on-write from the artifact: only touched pages count).
         self._resident_per_instance: dict[str, int] = {}
@@ -137,7 +135,9 @@ class InstancePool:
             warm = pool.ready.popleft() if pool.ready else None
             self.counters["warm_hits" if warm is not None else "misses"] += 1
             self._busy += 1
-            self._wake()
+            # A filler already waiting for this call to end is woken by release(): waking
+            # it here too costs a context switch per call for nothing.
+            self._wake(only_if_idle=True)
         del stale  # the Stores are freed here, outside the lock
         return warm
 
@@ -187,11 +187,12 @@ class InstancePool:
 
     # ----------------------------------------------------------------- the filler
 
-    def _wake(self) -> None:
+    def _wake(self, *, only_if_idle: bool = False) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._fill, name="wassette-pool", daemon=True)
             self._thread.start()
-        self._cond.notify_all()
+        if not only_if_idle or self._filler_idle:
+            self._cond.notify_all()
 
     def _total(self) -> int:
         return sum(len(p.ready) + p.building for p in self._pools.values())
@@ -213,6 +214,27 @@ class InstancePool:
                 del self._pools[cid]
         return dropped
 
+    def _await_job(self) -> tuple[tuple[str, _ComponentPool] | None, list[WarmInstance]]:
+        """Under the lock: wait for an instance to build (between calls if it can) or idle
+        pools to trim; ``(None, [])`` once closed."""
+        while not self._closed:
+            dropped = self._trim(time.monotonic())
+            if dropped:
+                return None, dropped
+            job = self._next_job()
+            if job is not None and self._busy:
+                # Between calls, not beside one (see QUIET_WAIT_SECONDS).
+                self._cond.wait_for(lambda: not self._busy or self._closed, QUIET_WAIT_SECONDS)
+                job = self._next_job()
+            if job is not None:
+                return job, []
+            self._filler_idle = True
+            try:
+                self._cond.wait(timeout=max(1.0, self.idle_seconds / 4))
+            finally:
+                self._filler_idle = False
+        return None, []
+
     def _fill(self) -> None:
         # Building ahead must not take a core from a call in progress: on Linux a thread has
         # its own nice value, and a lower priority lets calls (and the event loop) go first.
@@ -221,22 +243,7 @@ class InstancePool:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), FILL_NICENESS)
         while True:
             with self._cond:
-                job: tuple[str, _ComponentPool] | None = None
-                dropped: list[WarmInstance] = []
-                while not self._closed:
-                    dropped = self._trim(time.monotonic())
-                    if dropped:
-                        break
-                    job = self._next_job()
-                    if job is not None and self._busy:
-                        # Between calls, not beside one (see QUIET_WAIT_SECONDS).
-                        self._cond.wait_for(
-                            lambda: not self._busy or self._closed, QUIET_WAIT_SECONDS
-                        )
-                        job = self._next_job()
-                    if job is not None:
-                        break
-                    self._cond.wait(timeout=max(1.0, self.idle_seconds / 4))
+                job, dropped = self._await_job()
                 if self._closed:
                     self._thread = None
                     self._cond.notify_all()
@@ -320,6 +327,9 @@ def _digest(key: tuple[object, ...]) -> str:
     caps = key[0]
     values = caps.env if isinstance(caps, Capabilities) else ()
     text = repr((values, key))
+    import hashlib  # OpenSSL (~3 MB resident): loaded when someone asks for the report
+    import hmac
+
     return hmac.new(_DIGEST_KEY, text.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
 
 

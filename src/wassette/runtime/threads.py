@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["Watchdog", "WorkerPool", "deferred_frees", "spend"]
+__all__ = ["GuestGate", "Watchdog", "WorkerPool", "deferred_frees", "spend"]
 
 log = logging.getLogger("wassette.runtime")
 
@@ -164,3 +164,32 @@ class Watchdog:
             del due
             if wait > 0:
                 time.sleep(min(wait, self.POLL_SECONDS))
+
+
+class GuestGate:
+    """At most ``slots`` guests run at once; the rest wait for a slot, at most ``patience``
+    seconds each, then run anyway.
+
+    More guests than cores only share the cores: each runs slower, and each holds its own
+    instance's memory meanwhile (16 calls in flight held 16 instances). Waiting for a slot
+    keeps throughput and bounds memory; the patience keeps a component whose guests sleep in
+    host calls (holding slots while using no CPU) from stalling the others for longer.
+    """
+
+    def __init__(self, slots: int, patience: float = 0.05) -> None:
+        self.slots = max(1, slots)
+        self.patience = patience
+        self._sem = threading.BoundedSemaphore(self.slots)
+        self.overflows = 0  # calls that ran without a slot, out of patience
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold a slot (or give up waiting after ``patience``) while the block runs."""
+        got = self._sem.acquire(timeout=self.patience)
+        if not got:
+            self.overflows += 1
+        try:
+            yield
+        finally:
+            if got:
+                self._sem.release()
