@@ -176,10 +176,10 @@ def test_spent_stores_wait_for_the_end_of_a_deferred_frees_block(tmp_path: Path)
     released: list[weakref.ref[object]] = []
     release = pool.release
 
-    def spy(warm: object, *, ok: bool) -> None:
+    def spy(warm: object, *, ok: bool, **kw: bool) -> None:
         if warm is not None:
             released.append(weakref.ref(warm))
-        release(warm, ok=ok)  # type: ignore[arg-type]
+        release(warm, ok=ok, **kw)  # type: ignore[arg-type]
 
     pool.release = spy  # type: ignore[method-assign]
     try:
@@ -278,3 +278,35 @@ def test_guest_gate_runs_at_most_its_slots_and_overflows_after_its_patience() ->
     with gate.slot(), gate.slot():
         pass
     assert time.monotonic() - started < 0.2 and gate.overflows == 2
+
+
+def test_the_replacement_is_built_by_the_callers_thread_after_the_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wassette.runtime import pool as pool_module
+
+    manager = ComponentManager(
+        tmp_path / "components", SecretStore(tmp_path / "s"), inherited_env={}
+    )
+    install_component("env-reader", manager.component_dir)
+    try:
+        manager.call_tool("get-var", {"key": "API_KEY"})  # primes the pool
+        pool: InstancePool = manager.pool
+        deadline = time.monotonic() + 30
+        while pool.stats()["ready_total"] < pool.size and time.monotonic() < deadline:
+            time.sleep(0.01)
+        builders: list[str] = []
+        build = pool_module.build_warm
+
+        def spy(*args: object) -> object:
+            builders.append(threading.current_thread().name)
+            return build(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(pool_module, "build_warm", spy)
+        with deferred_frees():
+            manager.call_tool("get-var", {"key": "API_KEY"}, on_abandon=Reports())
+            assert builders == []  # nothing built before the answer is out
+        assert builders == [threading.current_thread().name]
+        assert pool.stats()["ready_total"] == pool.size
+    finally:
+        manager.close()

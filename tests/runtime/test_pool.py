@@ -95,9 +95,9 @@ def test_a_spent_instance_is_freed_right_after_its_call(
     released: list[weakref.ref[object]] = []
     release = pool.release
 
-    def spy(warm: object, *, ok: bool) -> None:
+    def spy(warm: object, *, ok: bool, **kw: bool) -> None:
         released.append(weakref.ref(warm))
-        release(warm, ok=ok)  # type: ignore[arg-type]
+        release(warm, ok=ok, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(pool, "release", spy)
     assert _get(manager) == "v1"

@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import wasmtime
 import wasmtime.component as wc
@@ -54,7 +55,14 @@ from wassette.runtime.http_policy import DeniedRequest
 from wassette.runtime.output import Sink, Tail, get_spool
 from wassette.runtime.pool import InstancePool, WarmInstance
 from wassette.runtime.redaction import Redactor
-from wassette.runtime.threads import GuestGate, Watchdog, WorkerPool, deferred_frees, spend
+from wassette.runtime.threads import (
+    GuestGate,
+    Watchdog,
+    WorkerPool,
+    after_answer,
+    deferred_frees,
+    spend,
+)
 
 __all__ = [
     "DEFAULT_OUTPUT_LIMIT",
@@ -278,7 +286,9 @@ def _run_pooled(
         store = call.store = None
         if warm is not None:
             warm.drain_output()  # everything the guest wrote, into this call's tails
-        pool.release(warm, ok=ok)
+        # Inline, the replacement is built on this thread once the answer is out.
+        refill_here = after_answer(partial(pool.refill, loaded.component_id))
+        pool.release(warm, ok=ok, refill_here=refill_here)
         call.done.set()
         call.wake.set()
         # A spent instance's Store is freed here, after the caller was woken (or, inline, after

@@ -145,13 +145,15 @@ class InstancePool:
         """Build an instance on the calling thread (a miss), returnable with :meth:`release`."""
         return build_warm(loaded, caps, fingerprint(caps, output_limit))
 
-    def release(self, warm: WarmInstance | None, *, ok: bool) -> None:
+    def release(self, warm: WarmInstance | None, *, ok: bool, refill_here: bool = False) -> None:
         """The call that :meth:`take` started is over (``warm``: the instance it ran in, None if
         it got none built). The instance goes back to the pool only if the policy allows reuse,
-        the call succeeded, it has invocations left and its fingerprint is current."""
+        the call succeeded, it has invocations left and its fingerprint is current.
+        ``refill_here``: the caller's thread calls :meth:`refill` once its answer is out, so the
+        filler thread is not woken for it."""
         with self._cond:
             self._busy = max(0, self._busy - 1)
-            if not self._busy:
+            if not self._busy and not refill_here:
                 self._cond.notify_all()  # a filler waiting for quiet
         if warm is None:
             return
@@ -166,6 +168,23 @@ class InstancePool:
                 return
             pool.ready.appendleft(warm)  # the most recently used first: its pages are warm
             self.counters["reused"] += 1
+
+    def refill(self, component_id: str) -> None:
+        """Build one missing instance of ``component_id`` on this thread: a call's worker, once
+        its answer is out (between calls, with the component's pages still in this core's
+        caches, and no other thread to wake)."""
+        with self._cond:
+            pool = self._pools.get(component_id)
+            if (
+                self._closed
+                or pool is None
+                or pool.failed
+                or len(pool.ready) + pool.building >= self.size
+                or self._total() >= self.max_total
+            ):
+                return
+            pool.building += 1
+        self._build_into(component_id, pool)
 
     def prime(self, loaded: LoadedComponent, caps: Capabilities, output_limit: int) -> None:
         """Start filling the pool of ``loaded`` for ``caps`` (e.g. when a server starts)."""
@@ -254,23 +273,26 @@ class InstancePool:
             if job is None:
                 del dropped  # the trimmed Stores are freed here, outside the lock
                 continue
-            warm: WarmInstance | None = None
-            before = _resident_bytes() if cid not in self._resident_per_instance else None
-            try:
-                warm = build_warm(pool.loaded, pool.caps, pool.key)
-            except Exception:  # noqa: BLE001 - any failure: calls build fresh and report it
+            self._build_into(cid, pool)
+
+    def _build_into(self, cid: str, pool: _ComponentPool) -> None:
+        """Build one instance for ``pool`` (its ``building`` already counts it) and add it."""
+        warm: WarmInstance | None = None
+        before = _resident_bytes() if cid not in self._resident_per_instance else None
+        try:
+            warm = build_warm(pool.loaded, pool.caps, pool.key)
+        except Exception:  # noqa: BLE001 - any failure: calls build fresh and report it
+            warm = None
+        if before is not None and warm is not None:
+            self._resident_per_instance[cid] = max(0, _resident_bytes() - before)
+        with self._cond:
+            pool.building -= 1
+            if warm is None:
+                pool.failed = True
+            elif self._pools.get(cid) is pool and not self._closed:
+                pool.ready.append(warm)
                 warm = None
-            if before is not None and warm is not None:
-                self._resident_per_instance[cid] = max(0, _resident_bytes() - before)
-            with self._cond:
-                pool.building -= 1
-                if warm is None:
-                    pool.failed = True
-                elif self._pools.get(cid) is pool and not self._closed:
-                    pool.ready.append(warm)
-                    warm = None
-                self._cond.notify_all()
-            warm = None  # built for a key that went stale meanwhile: freed here
+        warm = None  # built for a key that went stale meanwhile: freed here
 
     # ----------------------------------------------------------------- lifecycle, report
 
