@@ -198,11 +198,18 @@ class GuestGate:
         self.patience = patience
         self._sem = threading.BoundedSemaphore(self.slots)
         self.overflows = 0  # calls that ran without a slot, out of patience
+        self.waiting = 0  # calls waiting for a slot now (approximate: read without a lock)
 
     @contextmanager
     def slot(self) -> Iterator[None]:
         """Hold a slot (or give up waiting after ``patience``) while the block runs."""
-        got = self._sem.acquire(timeout=self.patience)
+        got = self._sem.acquire(blocking=False)
+        if not got:
+            self.waiting += 1
+            try:
+                got = self._sem.acquire(timeout=self.patience)
+            finally:
+                self.waiting -= 1
         if not got:
             self.overflows += 1
         try:
