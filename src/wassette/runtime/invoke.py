@@ -345,10 +345,12 @@ def invoke(
     call_args = list(args)
     if pool is not None and not pool.applies_to(caps):
         pool = None
-    warm = pool.take(loaded, caps, output_limit) if pool is not None else None
 
     def run() -> None:
         with _gate.slot():
+            # Taken with the slot, not before it: a call waiting for its turn holds no
+            # instance (16 calls in flight would otherwise hold up to the pool's size more).
+            warm = pool.take(loaded, caps, output_limit) if pool is not None else None
             _run(loaded, index, call_args, call, warm=warm, pool=pool)
 
     if on_abandon is not None:
