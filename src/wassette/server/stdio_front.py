@@ -21,8 +21,10 @@ are replayed to it.
 The wire: fd 0 and fd 1 move to private descriptors (fd 0 then reads /dev/null, fd 1 writes to
 stderr), so stray output can never corrupt the protocol. One reader thread parses lines (at
 most 64 MiB each); every message is written as one line under a lock. Component calls run on a
-thread pool; ``notifications/cancelled`` stops the guest and the request is never answered;
-progress is reported every ``progress_interval`` seconds when the client sent a token.
+pool of daemon threads, each running its guest itself (a guest stuck in a host call past its
+limit is answered for by the runtime's watchdog); ``notifications/cancelled`` stops the guest
+and the request is never answered; progress is reported every ``progress_interval`` seconds
+when the client sent a token, until the answer is out.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ class _Call:
     started: float = field(default_factory=time.monotonic)
     cancelled: bool = False
     closed: bool = False  # cancelled because the client closed stdin: answered, as the SDK does
+    answered: bool = False  # the answer is out (maybe by the watchdog, the guest still running)
     handle: CancelHandle | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -449,6 +452,7 @@ class StdioFront:
         self._respond(call, *self._failure(call, exc))
 
     def _respond(self, call: _Call, response: dict[str, Any], fields: dict[str, Any]) -> None:
+        call.answered = True  # no progress after the answer
         name = call.name
         ms = round((time.monotonic() - call.started) * 1000, 2)
         if call.cancelled:
@@ -467,7 +471,7 @@ class StdioFront:
     def _report_progress(self, call: _Call) -> None:
         """``notifications/progress`` while the call runs: clients that reset their request
         timeout on progress keep waiting for a call that is still within its limit."""
-        while not call.done.wait(self.progress_interval):
+        while not call.done.wait(self.progress_interval) and not call.answered:
             seconds = time.monotonic() - call.started
             with contextlib.suppress(OSError):
                 self.wire.send(
