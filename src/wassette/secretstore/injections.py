@@ -13,7 +13,6 @@ import atexit
 import logging
 import queue
 import threading
-import time
 from typing import Any
 
 from wassette.errors import WassetteError
@@ -46,6 +45,7 @@ class InjectionAudit:
         self._idle = threading.Condition()
         self._pending = 0
         self._flushing = 0
+        self._flush_now = threading.Event()  # ends the window early
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
@@ -67,18 +67,13 @@ class InjectionAudit:
                 atexit.register(self.flush)
 
     def _gather(self) -> list[tuple[str, dict[str, str]]]:
-        """Block for the first injection, then take what arrives within the window (or until
-        a flush asks for the window to end)."""
+        """Block for the first injection, then sleep out the window (or until a flush asks
+        for it to end) and take everything that arrived meanwhile. Sleeping, not waiting on
+        the queue: a wait would wake this thread (a context switch, the GIL) for every call."""
         items = [self._queue.get()]
-        deadline = time.monotonic() + self.coalesce_seconds
-        while not self._flushing:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            try:
-                items.append(self._queue.get(timeout=remaining))
-            except queue.Empty:
-                break
+        if not self._flushing:
+            self._flush_now.wait(self.coalesce_seconds)
+        self._flush_now.clear()
         while True:  # whatever piled up meanwhile
             try:
                 items.append(self._queue.get_nowait())
@@ -116,6 +111,7 @@ class InjectionAudit:
             self._flushing += 1
         try:
             self._queue.put(_WAKE)
+            self._flush_now.set()
             with self._idle:
                 self._idle.wait_for(lambda: self._pending == 0, timeout)
         finally:
