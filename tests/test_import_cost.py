@@ -128,6 +128,7 @@ def test_tool_invoke_loads_no_mcp_sdk_nor_server(
         "click",  # the fast path runs `tool invoke NAME --args JSON`
         "filelock",  # the cache and audit locks are fsutil's flock
         "platformdirs",
+        "ruamel",  # the policy file we wrote is read in its plain form (policy/plainform.py)
     )
     assert _under(modules, *never) == []
 
