@@ -62,6 +62,8 @@ SECRET_LIST_NEVER = (
     "filelock",
     "importlib.metadata",
     "logging",  # imported (and configured) only when something logs
+    "dataclasses",  # and with it inspect: a sixth of the command's run
+    "inspect",
     "wassette.server",
     "wassette.runtime",
     "wassette.manager",
