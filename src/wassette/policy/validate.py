@@ -13,11 +13,11 @@ sizes, durations) live in :mod:`wassette.policy.fields`.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any, ClassVar, NoReturn, TypeVar
 
 from wassette.errors import PolicyError, WassetteError
+from wassette.lazylog import get_logger
 from wassette.policy import fields
 from wassette.policy.model import (
     VERSION,
@@ -36,7 +36,7 @@ from wassette.policy.yamldoc import (
     value_pos,
 )
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")

@@ -6,16 +6,16 @@ never a value.
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 from typing import Any
 
 from wassette.errors import WassetteError
+from wassette.lazylog import get_logger
 
 __all__ = ["InjectionAudit"]
 
-log = logging.getLogger("wassette.manager")
+log = get_logger("wassette.manager")
 
 
 class InjectionAudit:
