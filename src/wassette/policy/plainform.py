@@ -61,25 +61,15 @@ MAX_DEPTH = 8
 _MAX_CHARS = 1 << 20  # the full parser refuses larger files (and words the error)
 
 _QUOTED = r'"(' + QUOTED_BODY + r')"'
-# `key:` (a block or null follows) or `key: value`; the value is checked on its own.
-_KEY_LINE = r"([a-z_]+):(?: (.+))?"
-_INTEGER = r"0|[1-9][0-9]{0,17}"
-_FLOW_LIST = r"\[(?:" + _QUOTED + r"(?:, " + _QUOTED + r")*)?\]"
+_MAX_DIGITS = 18
 
-_patterns: Any = None  # compiled on first use, not at import
+_patterns: Any = None  # (quoted scalar, non-ASCII check), compiled on first use
 
 
 def _compiled() -> Any:
-    global _patterns  # noqa: PLW0603 - compiled on first use
+    global _patterns  # noqa: PLW0603 - compiled on first use, not at import
     if _patterns is None:
-        _patterns = (
-            re.compile(NOT_PLAIN_ASCII),
-            re.compile(_KEY_LINE),
-            re.compile(_QUOTED),
-            re.compile(_INTEGER),
-            re.compile(_FLOW_LIST),
-            re.compile(r'"(' + QUOTED_BODY + r')"(?:, |\])'),
-        )
+        _patterns = (re.compile(_QUOTED), re.compile(NOT_PLAIN_ASCII))
     return _patterns
 
 
@@ -87,26 +77,61 @@ class _Decline(Exception):
     """Not the plain form: the YAML parser reads the text."""
 
 
-def _scalar(text: str) -> Any:
-    _, _, quoted, integer, flow, flow_item = _compiled()
-    match = quoted.fullmatch(text)
-    if match is not None:
-        value = unescape(match.group(1))
-        if value is None:
+def _string(match: re.Match[str] | None) -> str:
+    value = None if match is None else unescape(match.group(1))
+    if value is None:
+        raise _Decline
+    return value
+
+
+def _flow_list(text: str) -> list[str]:
+    """``[]`` or ``["a", "b"]``: double-quoted strings, ``", "`` between them."""
+    quoted = _compiled()[0]
+    if text == "[]":
+        return []
+    items: list[str] = []
+    pos = 1
+    while True:
+        match = quoted.match(text, pos)
+        if match is None:
             raise _Decline
-        return value
+        items.append(_string(match))
+        pos = match.end()
+        if text[pos:] == "]":
+            return items
+        if not text.startswith(", ", pos):
+            raise _Decline
+        pos += 2
+
+
+def _scalar(text: str) -> Any:
+    """A value on the key's own line: a double-quoted string, ``true``/``false``, a whole
+    number written plainly (no sign, no leading zero, no ``_``), or a flow list of strings."""
+    if text.startswith('"'):
+        return _string(_compiled()[0].fullmatch(text))
     if text in ("true", "false"):
         return text == "true"
-    if integer.fullmatch(text):
+    if (
+        text.isascii()
+        and text.isdigit()
+        and len(text) <= _MAX_DIGITS
+        and (text == "0" or not text.startswith("0"))
+    ):
         return int(text)
-    if flow.fullmatch(text):
-        items: list[str] = []
-        for item in flow_item.finditer(text, 1):
-            value = unescape(item.group(1))
-            if value is None:
-                raise _Decline
-            items.append(value)
-        return items
+    if text.startswith("[") and text.endswith("]"):
+        return _flow_list(text)
+    raise _Decline
+
+
+def _key_line(content: str) -> tuple[str, str | None]:
+    """``key:`` -> (key, None); ``key: value`` -> (key, value). A known key, else declined."""
+    key, colon, rest = content.partition(":")
+    if not colon or key not in KEYS:
+        raise _Decline
+    if not rest:
+        return key, None
+    if rest.startswith(" ") and len(rest) > 1:
+        return key, rest[1:]
     raise _Decline
 
 
@@ -127,14 +152,10 @@ class _Reader:
     def mapping(self, indent: int, depth: int) -> dict[str, Any]:
         if depth > MAX_DEPTH:
             raise _Decline
-        key_line = _compiled()[1]
         out: dict[str, Any] = {}
         while self._at(indent) and not self.lines[self.i][1].startswith("-"):
-            match = key_line.fullmatch(self.lines[self.i][1])
-            if match is None:
-                raise _Decline
-            key, value = match.group(1), match.group(2)
-            if key not in KEYS or key in out:
+            key, value = _key_line(self.lines[self.i][1])
+            if key in out:
                 raise _Decline
             self.i += 1
             if value is not None:
@@ -167,6 +188,15 @@ class _Reader:
         return self.mapping(indent, depth)
 
 
+def _literal_chars(text: str, lines: list[str]) -> bool:
+    """No tab, carriage return, control character, byte-order mark or other character some
+    YAML reader treats specially."""
+    if text.isascii():
+        # Printable ASCII needs no pattern: isprintable() is exactly 0x20-0x7e here.
+        return all(line.isprintable() for line in lines)
+    return all(literal_char_ok(m.group()) for m in _compiled()[1].finditer(text))
+
+
 def read_plain_document(data: str | bytes) -> dict[str, Any] | None:
     """The document in ``data`` as plain Python values if it is in the plain form we write,
     else None (then the YAML parser reads it). Never raises for any input."""
@@ -179,11 +209,11 @@ def read_plain_document(data: str | bytes) -> dict[str, Any] | None:
             return None
     else:
         text = data
-    not_ascii = _compiled()[0]
-    if not all(literal_char_ok(m.group()) for m in not_ascii.finditer(text)):
-        return None  # also a byte-order mark, tabs, carriage returns, control characters
+    lines_text = text.split("\n")
+    if not _literal_chars(text, lines_text):
+        return None
     lines: list[tuple[int, str]] = []
-    for line in text.split("\n"):
+    for line in lines_text:
         content = line.lstrip(" ")
         if content and not content.startswith("#"):
             lines.append((len(line) - len(content), content))
