@@ -4,6 +4,7 @@ interpreter finalization each walked every object: ~25 ms of a ``tool invoke``).
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 
 from tests.componentbuild import build_component
 from tests.conftest import Home, run_cli
+from wassette.cli.fastpath import one_shot_gc, resume_collection
 
 PROBE = """
 import gc, json, sys
@@ -50,8 +52,8 @@ def _gc_report(home: Home, *args: str) -> dict[str, int]:
     return report
 
 
-def _assert_cheap(report: dict[str, int]) -> None:
-    assert report["collections"] == 0, report  # none while the command ran
+def _assert_cheap(report: dict[str, int], collections: int = 0) -> None:
+    assert report["collections"] <= collections, report  # start-up ran none
     assert report["enabled"], report  # the collector's state is given back
     assert report["frozen"] > 10_000, report  # modules, classes, functions: frozen
     assert report["tracked"] < 2_000, report  # what the exit collections still walk
@@ -76,9 +78,43 @@ def test_tool_invoke_runs_no_collection_and_leaves_little(
     run_cli(home, "permission", "grant", "environment-variable", "env-reader", "K", check=True)
     run_cli(home, "secret", "set", "env-reader", "K=v", check=True)
     report = _gc_report(home, "tool", "invoke", "get-var", "--args", '{"key": "K"}')
-    _assert_cheap(report)
+    # The collector is back on for the call (a long one makes garbage): a few collections
+    # of the call's young objects, where start-up alone used to run some 60.
+    _assert_cheap(report, collections=20)
 
 
 def test_a_failing_one_shot_still_gives_the_collector_back(home: Home) -> None:
     report = _gc_report(home, "secret", "list", "bad id")
     assert report["enabled"] and report["collections"] == 0, report
+
+
+@pytest.fixture
+def collector() -> object:
+    enabled = gc.isenabled()
+    yield None
+    gc.unfreeze()  # this test process goes on: give its objects back to the collector
+    if enabled:
+        gc.enable()
+
+
+@pytest.mark.usefixtures("collector")
+def test_the_collector_is_off_for_start_up_and_back_on_for_the_call() -> None:
+    gc.enable()
+    with one_shot_gc():
+        assert not gc.isenabled()
+        resume_collection()
+        assert gc.isenabled()  # the call's garbage is collected as usual
+        assert gc.get_freeze_count() > 0  # but start-up's objects are never walked again
+    assert gc.isenabled()
+
+
+@pytest.mark.usefixtures("collector")
+def test_resume_does_nothing_outside_a_one_shot() -> None:
+    gc.disable()  # someone else's choice (the click path never pauses the collector)
+    resume_collection()
+    assert not gc.isenabled()
+    with one_shot_gc():
+        pass
+    assert not gc.isenabled()  # given back as it was
+    resume_collection()
+    assert not gc.isenabled()

@@ -130,29 +130,6 @@ def _run_parsed(command: tuple[str, str], argument: str, options: dict[str, str 
         invoke_tool(argument, str(options.get("args", "{}")), fmt, None)
 
 
-@contextlib.contextmanager
-def one_shot_gc() -> Iterator[None]:
-    """No cyclic garbage collection in a one-shot command, and none of its objects for the
-    collections at exit.
-
-    The cyclic collector walks every tracked object; start-up creates most of them (modules,
-    classes, functions) and none of those is garbage. A ``tool invoke`` ran some 60 automatic
-    collections while importing (~10 ms) and then walked everything twice more at exit, in the
-    engine's exit hook and in interpreter finalization (~25 ms). Objects without a cycle are
-    still freed by reference counting at once. What is left when the command ends is frozen:
-    it lives until the process exits, and nothing is finalized during interpreter shutdown
-    (what the engine's exit hook guards against: wasmtime freed late).
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
-
-
 def _serve_fast(args: list[str]) -> bool:
     from wassette.cli.serving import ServeOptions, serve_with, stdio_fast_form
 
@@ -163,3 +140,46 @@ def _serve_fast(args: list[str]) -> bool:
     configure_logging(0)  # what the click root group does before any command
     serve_with(ServeOptions(), 0)
     return True
+
+
+_collector_paused = False  # one_shot_gc turned the collector off (and resume_collection may)
+
+
+@contextlib.contextmanager
+def one_shot_gc() -> Iterator[None]:
+    """No cyclic garbage collection while a one-shot command starts, and none of its objects
+    for the collections at exit.
+
+    The cyclic collector walks every tracked object; start-up creates most of them (modules,
+    classes, functions) and none of those is garbage. A ``tool invoke`` ran some 60 automatic
+    collections while importing (~10 ms) and then walked everything twice more at exit, in the
+    engine's exit hook and in interpreter finalization (~25 ms). Objects without a cycle are
+    still freed by reference counting at once. A command whose own work may run long turns
+    the collector back on when start-up is over (:func:`resume_collection`). What is left when
+    the command ends is frozen: it lives until the process exits, and nothing is finalized
+    during interpreter shutdown (what the engine's exit hook guards against: wasmtime freed
+    late).
+    """
+    global _collector_paused  # noqa: PLW0603 - one command per process
+    enabled = gc.isenabled()
+    gc.disable()
+    _collector_paused = enabled
+    try:
+        yield
+    finally:
+        _collector_paused = False
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+def resume_collection() -> None:
+    """Start-up is over: freeze what it made and turn the collector back on, if
+    :func:`one_shot_gc` turned it off. A long tool call's cyclic garbage (host calls, HTTP
+    requests through the shim) is then collected as usual, and no collection walks the
+    start-up objects again. Elsewhere (the click path, a library caller) this does nothing."""
+    global _collector_paused  # noqa: PLW0603 - one command per process
+    if _collector_paused:
+        _collector_paused = False
+        gc.freeze()
+        gc.enable()
