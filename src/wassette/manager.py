@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -203,7 +203,10 @@ class ComponentManager(CallEnvironment):
         self.pool.prime(loaded, caps, DEFAULT_OUTPUT_LIMIT)
 
     def close(self) -> None:
-        """Free pooled instances now (before the interpreter exits)."""
+        """Write the pending injection audit and free pooled instances now (before the
+        interpreter exits)."""
+        if self.injections is not None:
+            self.injections.flush()
         if self._pool is not None:
             self._pool.close()
 
@@ -353,11 +356,18 @@ class ComponentManager(CallEnvironment):
     # ----------------------------------------------------------------------------- calls
 
     def call_tool(
-        self, name: str, arguments: Any, *, cancel: CancelHandle | None = None
+        self,
+        name: str,
+        arguments: Any,
+        *,
+        cancel: CancelHandle | None = None,
+        on_abandon: Callable[[WassetteError], None] | None = None,
     ) -> CallResult:
         """Validate ``arguments``, run the tool in a fresh sandbox, and return its JSON result.
 
         Cancelling ``cancel`` stops the guest and raises ``ComponentCancelledError``.
+        ``on_abandon``: run the guest on this thread; a guest that outlives its limit is
+        reported there and this call raises ``CallAbandoned`` (see ``runtime/invoke.py``).
         """
         from wassette.runtime.invoke import invoke, network_fix_hint
         from wassette.runtime.redaction import redactor_for
@@ -369,7 +379,15 @@ class ComponentManager(CallEnvironment):
         loaded = self.loaded(tool.component_id)
         if self.injections is not None and caps.env_tiers:
             self.injections.record(tool.component_id, {k: str(t) for k, t in caps.env_tiers})
-        result = invoke(loaded, tool.spec.export_path, args, caps, cancel=cancel, pool=self.pool)
+        result = invoke(
+            loaded,
+            tool.spec.export_path,
+            args,
+            caps,
+            cancel=cancel,
+            pool=self.pool,
+            on_abandon=on_abandon,
+        )
         # The result is the component's answer to the model: an injected secret it echoes
         # (on purpose or not) is replaced by [REDACTED:<KEY>] before it leaves the server.
         structured = redactor_for(caps.redaction_pairs()).json(

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import Home, run_cli
 from tests.e2e.flows import Changes, assert_no_canary, listening, main_flow, text
-from tests.e2e.mcpserver import initialize, install_prepared, stdio_client
+from tests.e2e.mcpserver import HttpServer, initialize, install_prepared, stdio_client
 
 CANARY = "CANARY-mcp-stdio-4e1b"
 
@@ -146,3 +146,42 @@ def test_sigterm_stops_stdio_server_cleanly(home: Home) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+def test_a_guest_stuck_past_its_limit_is_answered_once_and_on_time(
+    home: Home, prepared: Path, transport: str
+) -> None:
+    """The guest runs on the call's own thread; a guest blocked in a host call past its limit
+    is answered for by the watchdog (limit + graces), exactly once, and the server goes on."""
+    install_prepared(home.plugin_dir, "misbehaver")
+    run_cli(home, "permission", "grant", "timeout", "misbehaver", "1s", check=True)
+
+    async def calls(c: object) -> None:
+        started = time.monotonic()
+        stuck = await c.call_tool("nap", {"seconds": 4})  # type: ignore[attr-defined]
+        took = time.monotonic() - started
+        assert stuck.is_error and "abandoned" in text(stuck), text(stuck)
+        assert 1.0 <= took < 2.5, took
+        ok = await c.call_tool("ok", {})  # type: ignore[attr-defined]
+        assert not ok.is_error
+        await anyio.sleep(3.5)  # the nap returns: its late result must not be sent
+        again = await c.call_tool("ok", {})  # type: ignore[attr-defined]
+        assert again.structured_content == {"result": "ok"}
+
+    if transport == "stdio":
+
+        async def go() -> None:
+            async with stdio_client(home, log=home.root / "server.log", mode="legacy") as c:
+                await calls(c)
+
+        anyio.run(go)
+    else:
+        with HttpServer(home) as server:
+
+            async def go_http() -> None:
+                async with server.client(mode="legacy") as c:
+                    await calls(c)
+
+            anyio.run(go_http)
+            assert server.stop() == 0

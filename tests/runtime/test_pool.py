@@ -95,9 +95,9 @@ def test_a_spent_instance_is_freed_right_after_its_call(
     released: list[weakref.ref[object]] = []
     release = pool.release
 
-    def spy(warm: object, *, ok: bool) -> None:
+    def spy(warm: object, *, ok: bool, **kw: bool) -> None:
         released.append(weakref.ref(warm))
-        release(warm, ok=ok)  # type: ignore[arg-type]
+        release(warm, ok=ok, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(pool, "release", spy)
     assert _get(manager) == "v1"
@@ -272,3 +272,49 @@ def test_exit_with_a_full_pool_is_clean(
         assert done.returncode == 0, done.stderr[-2000:]
         assert done.stdout.strip() == "done"
         assert "panicked" not in done.stderr, done.stderr[-2000:]
+
+
+def test_the_filler_builds_between_calls_not_beside_one(
+    component: Callable[[str], LoadedComponent],
+) -> None:
+    """A build on the other core doubles the time of a call running there: while a call is in
+    flight the filler waits (up to QUIET_WAIT_SECONDS), and builds once it is over."""
+    from wassette.runtime import pool as pool_module
+
+    loaded = component("env-reader")
+    caps = Capabilities(env=(("K", "v"),), redact_keys=frozenset())
+    pool = InstancePool(size=1)
+    builds: list[float] = []
+    build = pool_module.build_warm
+
+    def timed(*args: object) -> object:
+        builds.append(time.monotonic())
+        return build(*args)  # type: ignore[arg-type]
+
+    pool_module.build_warm = timed  # type: ignore[assignment]
+    old_wait = pool_module.QUIET_WAIT_SECONDS
+    pool_module.QUIET_WAIT_SECONDS = 2.0  # long enough to see the wait on a loaded machine
+    try:
+        pool.prime(loaded, caps, DEFAULT_OUTPUT_LIMIT)
+        _wait(lambda: pool.stats()["ready_total"] == 1)
+        warm = pool.take(loaded, caps, DEFAULT_OUTPUT_LIMIT)  # a call starts: the pool is empty
+        assert warm is not None
+        taken = time.monotonic()
+        time.sleep(0.5)
+        assert [t for t in builds if t > taken] == []  # no build beside the call
+        released = time.monotonic()
+        pool.release(warm, ok=False)  # the call is over (its instance is not reused)
+        _wait(lambda: pool.stats()["ready_total"] == 1, timeout=10)
+        assert builds[-1] >= released
+        assert builds[-1] - released < 1.0  # at once, not after the quiet wait ran out
+        # A call that never ends (abandoned in a host call) does not starve the pool for good.
+        stuck = pool.take(loaded, caps, DEFAULT_OUTPUT_LIMIT)
+        assert stuck is not None
+        started = time.monotonic()
+        _wait(lambda: pool.stats()["ready_total"] == 1, timeout=20)
+        assert time.monotonic() - started >= 1.5
+        pool.release(stuck, ok=False)
+    finally:
+        pool_module.build_warm = build  # type: ignore[assignment]
+        pool_module.QUIET_WAIT_SECONDS = old_wait
+        pool.close()

@@ -15,21 +15,29 @@ call runs in its own thread and the caller stops waiting at the deadline (plus a
 at once on cancellation. The abandoned thread finishes on its own and traps as soon as it
 re-enters wasm; its Store is never touched again.
 
+A caller that can be answered from elsewhere (the stdio front: any thread may write the answer)
+runs the guest *inline*, on its own thread, with ``on_abandon``: no hand-off to a worker and
+back (two thread wake-ups and GIL hand-offs per call). A watchdog thread then stands in for the
+waiting caller: when the guest outlives the same deadlines, it hands the same error to
+``on_abandon``, and the guest's thread, once its host call returns, raises
+:class:`CallAbandoned` instead of answering a second time.
+
 Values in and out are plain wasmtime-py values; JSON conversion lives in ``values.py``.
 """
 
 from __future__ import annotations
 
-import queue
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import wasmtime
 import wasmtime.component as wc
 
-from wassette.errors import ComponentRunError, NotFoundError, PolicyError
+from wassette.errors import ComponentRunError, NotFoundError, PolicyError, WassetteError
 from wassette.runtime import http_policy, sandbox
 from wassette.runtime.cancel import CancelHandle, StoreClock
 from wassette.runtime.capabilities import Capabilities
@@ -46,11 +54,22 @@ from wassette.runtime.failures import (
 from wassette.runtime.http_policy import DeniedRequest
 from wassette.runtime.output import Sink, Tail, get_spool
 from wassette.runtime.pool import InstancePool, WarmInstance
+from wassette.runtime.redaction import Redactor
+from wassette.runtime.threads import (
+    GuestGate,
+    Watchdog,
+    WorkerPool,
+    after_answer,
+    deferred_frees,
+    spend,
+)
 
 __all__ = [
     "DEFAULT_OUTPUT_LIMIT",
+    "CallAbandoned",
     "InvokeResult",
     "abandoned_calls",
+    "deferred_frees",
     "invoke",
     "network_fix_hint",
 ]
@@ -123,6 +142,23 @@ class _Call:
         self.wake = threading.Event()
         # The Store the call runs in (fresh or warm), once it exists.
         self.store: wasmtime.Store | None = None
+        # Inline calls: whoever settles first (the guest's thread returning, or the watchdog
+        # giving up on it) answers; the other stays silent.
+        self.settle_lock = threading.Lock()
+        self.settled = False
+
+    def settle(self) -> bool:
+        """Claim the answer: True for the first caller only."""
+        with self.settle_lock:
+            if self.settled:
+                return False
+            self.settled = True
+            return True
+
+
+class CallAbandoned(Exception):
+    """An inline call's guest returned after the watchdog had answered for it (``on_abandon``
+    got the timeout or cancellation error): the caller must not answer again."""
 
 
 _abandoned: dict[_Call, str] = {}
@@ -140,40 +176,9 @@ def abandoned_calls(component_id: str | None = None) -> int:
         return sum(1 for cid in _abandoned.values() if cid == component_id)
 
 
-class _WorkerPool:
-    """Reusable daemon threads for calls (starting a thread per call costs ~0.5 ms).
-
-    A worker runs one job at a time and goes back to the idle list when it is done, even if
-    its caller gave up waiting (a blocked host call returns eventually, and the worker is
-    fine afterwards). At most ``max_idle`` idle workers are kept; extra ones exit (32: 16 calls
-    in flight must not start a thread each time).
-    """
-
-    def __init__(self, max_idle: int = 32) -> None:
-        self.max_idle = max_idle
-        self._idle: list[queue.SimpleQueue[Callable[[], None]]] = []
-        self._lock = threading.Lock()
-
-    def submit(self, job: Callable[[], None]) -> None:
-        with self._lock:
-            inbox = self._idle.pop() if self._idle else None
-        if inbox is None:
-            inbox = queue.SimpleQueue()
-            threading.Thread(
-                target=self._work, args=(inbox,), name="wassette-call", daemon=True
-            ).start()
-        inbox.put(job)
-
-    def _work(self, inbox: queue.SimpleQueue[Callable[[], None]]) -> None:
-        while True:
-            inbox.get()()
-            with self._lock:
-                if len(self._idle) >= self.max_idle:
-                    return
-                self._idle.append(inbox)
-
-
-_pool = _WorkerPool()
+_pool = WorkerPool()
+_watchdog = Watchdog()
+_gate = GuestGate(os.cpu_count() or 2)
 
 
 def _run(
@@ -218,9 +223,11 @@ def _run(
     finally:
         http_policy.activate(None)
         call.http.helper = {}
-        # Free the Store here, on this thread, now: a traceback kept in `call.error` would
-        # otherwise hold this frame (and the Store) alive until some later GC, possibly at
-        # interpreter shutdown, when wasmtime's threads can no longer call back into Python.
+        # Free the Store here, on this thread, now (or at the end of a deferred_frees block):
+        # a traceback kept in `call.error` would otherwise hold this frame (and the Store)
+        # alive until some later GC, possibly at interpreter shutdown, when wasmtime's threads
+        # can no longer call back into Python.
+        _spend(store)
         store = None
         call.store = None
         call.done.set()
@@ -279,11 +286,15 @@ def _run_pooled(
         store = call.store = None
         if warm is not None:
             warm.drain_output()  # everything the guest wrote, into this call's tails
-            pool.release(warm, ok=ok)
+        # Inline, the replacement is built on this thread once the answer is out.
+        refill_here = after_answer(partial(pool.refill, loaded.component_id))
+        pool.release(warm, ok=ok, refill_here=refill_here)
         call.done.set()
         call.wake.set()
-        # A spent instance's Store is freed here, after the caller was woken: a Store delete
-        # (~0.2 ms, GIL released) then overlaps with the answer instead of delaying it.
+        # A spent instance's Store is freed here, after the caller was woken (or, inline, after
+        # the answer, see deferred_frees): a Store delete (~0.2 ms, GIL released) then overlaps
+        # with the answer instead of delaying it.
+        _spend(warm)
         warm = None
 
 
@@ -296,6 +307,7 @@ def invoke(
     output_limit: int = DEFAULT_OUTPUT_LIMIT,
     cancel: CancelHandle | None = None,
     pool: InstancePool | None = None,
+    on_abandon: Callable[[WassetteError], None] | None = None,
 ) -> InvokeResult:
     """Call ``export_path`` of ``loaded`` with ``args`` in a fresh sandbox built from ``caps``.
 
@@ -313,6 +325,10 @@ def invoke(
 
     With ``pool``, the call runs in a warm instance built ahead for exactly ``caps`` (or one
     built now), single-use unless ``caps.max_invocations`` allows reuse.
+
+    With ``on_abandon``, the guest runs on this thread (see the module doc): a timeout or
+    cancellation the guest does not return from in time is handed to ``on_abandon`` (on the
+    watchdog's thread), and this call then raises :class:`CallAbandoned` once the guest is back.
     """
     index = sandbox.export_index(loaded, tuple(export_path))
     stuck = abandoned_calls(loaded.component_id)
@@ -330,22 +346,18 @@ def invoke(
     if pool is not None and not pool.applies_to(caps):
         pool = None
     warm = pool.take(loaded, caps, output_limit) if pool is not None else None
-    if cancel is not None:
-        cancel.on_cancel(call.wake.set)
-    try:
-        _pool.submit(lambda: _run(loaded, index, call_args, call, warm=warm, pool=pool))
-        call.wake.wait(max(caps.timeout_seconds, 0.0) + TIMEOUT_GRACE_SECONDS)
-        if not call.done.is_set():
-            cancelled = cancel is not None and cancel.cancelled
-            call.done.wait(CANCEL_GRACE_SECONDS if cancelled else LATE_TRAP_SECONDS)
-    finally:
-        if cancel is not None:
-            cancel.remove(call.wake.set)
-    finished = call.done.is_set()
+
+    def run() -> None:
+        with _gate.slot():
+            _run(loaded, index, call_args, call, warm=warm, pool=pool)
+
+    if on_abandon is not None:
+        _run_inline(run, call, loaded, export_path, redact, on_abandon)
+        finished = True
+    else:
+        finished = _run_waiting(run, call)
     elapsed = time.monotonic() - started
-    spool = get_spool()
-    for fd, tail in list(call.fds):
-        spool.finish(fd, tail)
+    _finish_outputs(call)
     denied = tuple(call.http.denied)
     if not finished:
         with _abandoned_lock:
@@ -369,3 +381,86 @@ def invoke(
             fix="retry; if it persists, report it with the server's stderr",
         )
     raise classify(loaded, export_path, caps, call, redact) from call.error
+
+
+def _finish_outputs(call: _Call) -> None:
+    spool = get_spool()
+    for fd, tail in list(call.fds):
+        spool.finish(fd, tail)
+
+
+def _spend(spent: object) -> None:
+    """Keep a spent Store for the end of the answer (see ``deferred_frees``), unless calls are
+    waiting for a guest slot: then it is freed now, or every call in flight would hold one
+    (16 calls in flight peaked 30 MB higher)."""
+    if not _gate.waiting:
+        spend(spent)
+
+
+def _run_waiting(run: Callable[[], None], call: _Call) -> bool:
+    """Run the guest on a worker while this thread waits (at most the call's limit plus the
+    graces, less if cancelled). True if the guest finished in time."""
+    cancel = call.cancel
+    if cancel is not None:
+        cancel.on_cancel(call.wake.set)
+    try:
+        _pool.submit(run)
+        call.wake.wait(max(call.caps.timeout_seconds, 0.0) + TIMEOUT_GRACE_SECONDS)
+        if not call.done.is_set():
+            cancelled = cancel is not None and cancel.cancelled
+            call.done.wait(CANCEL_GRACE_SECONDS if cancelled else LATE_TRAP_SECONDS)
+    finally:
+        if cancel is not None:
+            cancel.remove(call.wake.set)
+    return call.done.is_set()
+
+
+def _run_inline(  # noqa: PLR0917 - the call's context, passed through
+    run: Callable[[], None],
+    call: _Call,
+    loaded: LoadedComponent,
+    export_path: tuple[str, ...],
+    redact: Redactor,
+    on_abandon: Callable[[WassetteError], None],
+) -> None:
+    """Run the guest on this thread, the watchdog standing in for a waiting caller: the same
+    deadlines as :func:`invoke`'s waits, the same errors, handed to ``on_abandon``. Returns
+    when the guest is back in time; raises :class:`CallAbandoned` when it came back too late."""
+    caps, cancel = call.caps, call.cancel
+
+    def abandon() -> None:
+        # The same error the waiting caller gives when it stops waiting.
+        if call.done.is_set() or not call.settle():
+            return
+        with _abandoned_lock:
+            _abandoned[call] = loaded.component_id
+        _finish_outputs(call)
+        cancelled = cancel is not None and cancel.cancelled
+        error: WassetteError = (
+            cancelled_error(loaded, export_path, call, redact, abandoned=True)
+            if cancelled
+            else timeout_error(loaded, export_path, caps, call, redact, blocked=True)
+        )
+        on_abandon(error)
+
+    def late() -> None:
+        # Past the deadline and its grace: one more wait for a trap on a loaded machine.
+        if not call.done.is_set():
+            slots.append(_watchdog.watch(time.monotonic() + LATE_TRAP_SECONDS, abandon))
+
+    def cancelled() -> None:
+        slots.append(_watchdog.watch(time.monotonic() + CANCEL_GRACE_SECONDS, abandon))
+
+    deadline = time.monotonic() + max(caps.timeout_seconds, 0.0) + TIMEOUT_GRACE_SECONDS
+    slots = [_watchdog.watch(deadline, late)]
+    if cancel is not None:
+        cancel.on_cancel(cancelled)
+    try:
+        run()
+    finally:
+        if cancel is not None:
+            cancel.remove(cancelled)
+        for slot in list(slots):
+            _watchdog.drop(slot)
+    if not call.settle():
+        raise CallAbandoned(call_name(loaded, export_path))

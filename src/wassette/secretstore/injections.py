@@ -1,68 +1,123 @@
 """The injection audit: which environment keys each call handed a component, and from where.
 
 Recorded in the audit log (``secretstore.audit.AuditLog``) as ``inject`` events: key -> tier,
-never a value.
+never a value. Identical injections (same component, same keys from the same tiers) that
+arrive within :data:`COALESCE_SECONDS` of each other are written as one line with
+``"count": N`` (a line without ``count`` stands for one call): a server answering hundreds of
+calls a second otherwise spends as much CPU and I/O on its audit log as on the calls.
 """
 
 from __future__ import annotations
 
+import atexit
 import queue
 import threading
+import time
 from typing import Any
 
 from wassette.errors import WassetteError
 from wassette.lazylog import get_logger
 
-__all__ = ["InjectionAudit"]
+__all__ = ["COALESCE_SECONDS", "InjectionAudit"]
 
 log = get_logger("wassette.manager")
+
+COALESCE_SECONDS = 1.0
+"""How long the writer gathers injections before appending them (one fsync per window).
+
+A crash can lose at most this much of the injection trail; :meth:`InjectionAudit.flush` (run by
+one-shot commands, by ``ComponentManager.close`` and at interpreter exit) writes at once."""
+
+_WAKE: tuple[str, dict[str, str]] = ("", {})  # queued by flush(): ends the window early
 
 
 class InjectionAudit:
     """Records every injection of environment variables into a component in the audit log.
 
     Off the call path: calls enqueue (key -> tier, never values) and one background thread
-    appends whatever has accumulated under one lock and one fsync, so a busy server pays about
-    a millisecond per *batch*, not per call. :meth:`flush` waits until everything queued so far
-    is on disk (one-shot commands call it before exiting).
+    appends what arrived within a window under one lock and one fsync, identical injections
+    counted on one line. :meth:`flush` waits until everything queued so far is on disk.
     """
 
-    def __init__(self, audit: Any) -> None:
+    def __init__(self, audit: Any, *, coalesce_seconds: float = COALESCE_SECONDS) -> None:
         self._audit = audit
-        self._queue: queue.Queue[tuple[str, dict[str, str]]] = queue.Queue()
+        self.coalesce_seconds = coalesce_seconds
+        self._queue: queue.SimpleQueue[tuple[str, dict[str, str]]] = queue.SimpleQueue()
         self._idle = threading.Condition()
         self._pending = 0
+        self._flushing = 0
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
 
     def record(self, component_id: str, key_tiers: dict[str, str]) -> None:
+        if self._thread is None:
+            self._start()
+        with self._idle:
+            self._pending += 1
+        self._queue.put((component_id, key_tiers))
+
+    def _start(self) -> None:
         with self._start_lock:
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="wassette-audit", daemon=True
                 )
                 self._thread.start()
-        with self._idle:
-            self._pending += 1
-        self._queue.put((component_id, key_tiers))
+                # The writer is a daemon thread: what it still holds at exit is written first.
+                atexit.register(self.flush)
+
+    def _gather(self) -> list[tuple[str, dict[str, str]]]:
+        """Block for the first injection, then take what arrives within the window (or until
+        a flush asks for the window to end)."""
+        items = [self._queue.get()]
+        deadline = time.monotonic() + self.coalesce_seconds
+        while not self._flushing:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                items.append(self._queue.get(timeout=remaining))
+            except queue.Empty:
+                break
+        while True:  # whatever piled up meanwhile
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return items
 
     def _run(self) -> None:
         while True:
-            items = [self._queue.get()]  # block for the first, then take what has piled up
-            while True:
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            items = self._gather()
+            real = [item for item in items if item is not _WAKE]
+            counts: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+            for cid, keys in real:  # first-seen order, one line per distinct injection
+                signature = (cid, tuple(keys.items()))
+                counts[signature] = counts.get(signature, 0) + 1
+            events = [
+                ("inject", cid, dict(keys), {"count": n} if n > 1 else {})
+                for (cid, keys), n in counts.items()
+            ]
             try:
-                self._audit.record_many([("inject", cid, keys, {}) for cid, keys in items])
+                if events:
+                    self._audit.record_many(events)
             except WassetteError as exc:
                 log.error("audit log: %s", exc.message)
             with self._idle:
-                self._pending -= len(items)
+                self._pending -= len(real)
                 self._idle.notify_all()
 
     def flush(self, timeout: float = 10.0) -> None:
-        """Wait until every injection recorded so far has been written."""
+        """Write every injection recorded so far now, and wait (at most ``timeout`` s) until
+        it is on disk."""
         with self._idle:
-            self._idle.wait_for(lambda: self._pending == 0, timeout)
+            if self._pending == 0:
+                return
+            self._flushing += 1
+        try:
+            self._queue.put(_WAKE)
+            with self._idle:
+                self._idle.wait_for(lambda: self._pending == 0, timeout)
+        finally:
+            with self._idle:
+                self._flushing -= 1

@@ -35,6 +35,7 @@ from wassette import __version__
 from wassette.approval import ApprovalPending
 from wassette.errors import ApprovalRefusedError, WassetteError
 from wassette.manager import ComponentManager
+from wassette.runtime.threads import WorkerPool
 from wassette.server import builtin_tools
 from wassette.server._sdk_compat import connection_of
 from wassette.server.approvals import (
@@ -137,6 +138,9 @@ class WassetteMCP:
         self._legacy: dict[int, Any] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._limiter = anyio.CapacityLimiter(max_concurrent_calls)
+        # Component calls: daemon workers (a guest stuck in a host call never holds the exit),
+        # at most max_concurrent_calls at once, the rest queued in order.
+        self._workers = WorkerPool(name="wassette-call", max_threads=max_concurrent_calls)
         # Loads (network fetches, however slow the server) run on their own small pool, so
         # stalled loads can never take the slots tool calls use; past a bounded queue they
         # are refused at once.
@@ -360,17 +364,10 @@ class WassetteMCP:
                 if token is not None:
                     tg.start_soon(self._report_progress, ctx, name, started)
                 try:
-                    # abandon_on_cancel: a cancelled request is settled at once (the HTTP
-                    # stream closes); the worker thread returns within a fraction of a
-                    # second because the handle below stops its guest.
-                    out = await anyio.to_thread.run_sync(
-                        self._call_component,
-                        name,
-                        args,
-                        handle,
-                        limiter=self._limiter,
-                        abandon_on_cancel=True,
-                    )
+                    # A cancelled request is settled at once (the HTTP stream closes); the
+                    # worker returns within a fraction of a second because the handle below
+                    # stops its guest.
+                    out = await self._call_component_async(name, args, handle)
                 except Exception as exc:  # noqa: BLE001 - re-raised below, unwrapped
                     # Raised inside the task group it would come out as an ExceptionGroup.
                     error = exc
@@ -460,11 +457,11 @@ class WassetteMCP:
         except WassetteError as exc:
             log.error("audit log: %s", exc.message)
 
-    def _call_component(
-        self, name: str, args: Any, cancel: CancelHandle | None = None
+    async def _call_component_async(
+        self, name: str, args: Any, cancel: CancelHandle
     ) -> types.CallToolResult:
         try:
-            res = self.tools.call_component(name, args, cancel)
+            res = await self.tools.call_component_async(name, args, cancel, self._workers)
         except UnknownTool as exc:
             raise MCPError(code=types.INVALID_PARAMS, message=str(exc), data=exc.why) from None
         return _result(call_result(res))

@@ -34,12 +34,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from wassette import __version__
 from wassette.errors import WassetteError
+from wassette.runtime.threads import WorkerPool
 from wassette.server import jsonrpc
 from wassette.server.logs import event, redact
 from wassette.server.stdio_wire import (
@@ -112,7 +112,7 @@ class StdioFront:
         self.tools: ToolSet | None = None
         self._sdk_factory: Callable[[], WassetteMCP] | None = None
         self._attached = threading.Event()
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: WorkerPool | None = None
         # Reentrant: stop() runs from a signal handler, which may interrupt the main thread
         # inside attach() while it holds the lock.
         self._lock = threading.RLock()
@@ -138,7 +138,8 @@ class StdioFront:
         server (sharing ``tools``) when first needed."""
         self.tools = tools
         self._sdk_factory = sdk_factory
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="wassette-call")
+        # Daemon workers: a guest blocked in a host call must not keep the process alive.
+        self._pool = WorkerPool(name="wassette-call", max_threads=max_workers)
         tools.add_listener(self._tools_changed)
         _freeze_heap()
         self._attached.set()
@@ -184,9 +185,7 @@ class StdioFront:
         bridge = self._bridge
         if bridge is not None:
             bridge.close()
-        if self._pool is not None:
-            # Queued calls still run: they start cancelled and are answered at once.
-            self._pool.shutdown(wait=False)
+        # Queued calls still run: they start cancelled and are answered at once.
         self.finished.set()
 
     def wait_calls(self, timeout: float) -> None:
@@ -371,11 +370,7 @@ class StdioFront:
         with self._lock:
             self._calls[rid] = call
         assert self._pool is not None
-        try:
-            self._pool.submit(self._run, call)
-        except RuntimeError:  # shutting down
-            with self._lock:
-                self._calls.pop(rid, None)
+        self._pool.submit(lambda: self._run(call))
 
     def _cancel(self, call: _Call, reason: str) -> None:
         with self._lock:
@@ -408,28 +403,53 @@ class StdioFront:
                     del self._calls[call.rid]
 
     def _finish(self, call: _Call, handle: CancelHandle) -> None:
+        # The guest runs on this thread (no hand-off to a worker and back); a guest that
+        # outlives its limit is answered for by the runtime's watchdog, through _abandoned.
+        from wassette.runtime.invoke import CallAbandoned, deferred_frees
+
         assert self.tools is not None
         name, args = call.name, call.args
         response: dict[str, Any]
         fields: dict[str, Any]
-        try:
-            res = self.tools.call_component(name, args, handle)
-            response = {"result": call_result(res)}
-            fields = {"arguments": redact(args), "ok": True}
-        except UnknownTool as exc:
-            response = {"error": exc.error()}
-            fields = {"ok": False, "error": "unknown tool"}
-        except WassetteError as exc:
-            response = {"result": error_result(error_text(exc))}
-            fields = {"arguments": redact(args), "ok": False, "error": type(exc).__name__}
-        except Exception as exc:  # the server boundary: a bug must not kill the server
-            log.error(
-                "internal error in tools/call",
-                exc_info=True,
-                extra={"fields": {"tool": name, "error": type(exc).__name__}},
-            )
-            response = {"result": error_result(internal_error_text(name, exc))}
-            fields = {}
+        # The spent Store is freed after the answer is written, not before.
+        with deferred_frees():
+            try:
+                res = self.tools.call_component(
+                    name, args, handle, on_abandon=lambda exc: self._abandoned(call, exc)
+                )
+                response = {"result": call_result(res)}
+                fields = {"arguments": redact(args), "ok": True}
+            except CallAbandoned:
+                return  # answered when it was abandoned
+            except UnknownTool as exc:
+                response = {"error": exc.error()}
+                fields = {"ok": False, "error": "unknown tool"}
+            except WassetteError as exc:
+                response, fields = self._failure(call, exc)
+            except Exception as exc:  # the server boundary: a bug must not kill the server
+                log.error(
+                    "internal error in tools/call",
+                    exc_info=True,
+                    extra={"fields": {"tool": name, "error": type(exc).__name__}},
+                )
+                response = {"result": error_result(internal_error_text(name, exc))}
+                fields = {}
+            self._respond(call, response, fields)
+
+    @staticmethod
+    def _failure(call: _Call, exc: WassetteError) -> tuple[dict[str, Any], dict[str, Any]]:
+        return (
+            {"result": error_result(error_text(exc))},
+            {"arguments": redact(call.args), "ok": False, "error": type(exc).__name__},
+        )
+
+    def _abandoned(self, call: _Call, exc: WassetteError) -> None:
+        """The guest outlived its limit (or its cancellation) in a host call: answer now, from
+        the watchdog's thread; the guest's thread stays silent when it comes back."""
+        self._respond(call, *self._failure(call, exc))
+
+    def _respond(self, call: _Call, response: dict[str, Any], fields: dict[str, Any]) -> None:
+        name = call.name
         ms = round((time.monotonic() - call.started) * 1000, 2)
         if call.cancelled:
             # The SDK never answers a cancelled request; one cut short by the end of the

@@ -31,6 +31,7 @@ from wassette.statcache import Stamp, StatCache, file_stamp
 if TYPE_CHECKING:
     from wassette.manager import CallResult, ComponentManager
     from wassette.runtime.cancel import CancelHandle
+    from wassette.runtime.threads import WorkerPool
 
 log = logging.getLogger("wassette.server")
 
@@ -290,12 +291,18 @@ class ToolSet:
         return self._schemas.get(name)
 
     def call_component(
-        self, name: str, args: Any, cancel: CancelHandle | None = None
+        self,
+        name: str,
+        args: Any,
+        cancel: CancelHandle | None = None,
+        on_abandon: Callable[[WassetteError], None] | None = None,
     ) -> CallResult:
         """Run a component tool in this thread (a fresh sandbox per call).
 
         Raises :class:`UnknownTool` for a name no component offers, :class:`WassetteError`
-        for anything the call itself refused or failed at.
+        for anything the call itself refused or failed at. ``on_abandon``: the guest runs on
+        this thread, and a guest that outlives its limit is reported there (see
+        ``ComponentManager.call_tool``).
         """
         try:
             # Listed tools skip the extra lookup (call_tool finds the tool itself).
@@ -303,4 +310,48 @@ class ToolSet:
                 self.manager.find_tool(name)
         except NotFoundError as exc:
             raise UnknownTool(name, exc.why) from None
-        return self.manager.call_tool(name, args, cancel=cancel)
+        return self.manager.call_tool(name, args, cancel=cancel, on_abandon=on_abandon)
+
+    async def call_component_async(
+        self, name: str, args: Any, cancel: CancelHandle, workers: WorkerPool
+    ) -> CallResult:
+        """:meth:`call_component` on one of ``workers``, awaited from an asyncio loop: the
+        guest runs on that worker's thread (one hand-off, not a thread that waits for
+        another), and a guest stuck past its limit is answered for by the runtime's watchdog.
+        Cancelling the awaiting task leaves the call to ``cancel`` (which stops the guest)."""
+        import asyncio  # not at import time: the stdio front answers without an event loop
+        import contextlib
+
+        from wassette.runtime.invoke import CallAbandoned, deferred_frees
+
+        loop = asyncio.get_running_loop()
+        outcome: asyncio.Future[CallResult] = loop.create_future()
+
+        def settle(value: CallResult | None, error: BaseException | None) -> None:
+            def deliver() -> None:
+                if outcome.done():  # the request was cancelled meanwhile
+                    return
+                if error is not None:
+                    outcome.set_exception(error)
+                else:
+                    outcome.set_result(value)  # type: ignore[arg-type]
+
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
+                loop.call_soon_threadsafe(deliver)
+
+        def job() -> None:
+            # The spent Store is freed after the outcome is handed over, not before.
+            with deferred_frees():
+                try:
+                    out = self.call_component(
+                        name, args, cancel, on_abandon=lambda exc: settle(None, exc)
+                    )
+                except CallAbandoned:
+                    return  # answered when it was abandoned
+                except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
+                    settle(None, exc.with_traceback(None))
+                    return
+                settle(out, None)
+
+        workers.submit(job)
+        return await outcome

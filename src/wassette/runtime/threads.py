@@ -1,0 +1,219 @@
+"""Threads for calls: reusable daemon workers, the watchdog of inline calls, deferred frees.
+
+No wasmtime here: the stdio front runs its calls on these workers before the runtime loads.
+Daemon threads on purpose: a guest blocked in a host call holds its thread until that call
+returns, and must never keep the process from exiting (``concurrent.futures`` joins its
+threads at exit).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+__all__ = ["GuestGate", "Watchdog", "WorkerPool", "after_answer", "deferred_frees", "spend"]
+
+log = logging.getLogger("wassette.runtime")
+
+
+class WorkerPool:
+    """Reusable daemon threads for calls (starting a thread per call costs ~0.5 ms).
+
+    A worker runs one job at a time and goes back to the idle list when it is done, even if
+    its caller gave up waiting (a blocked host call returns eventually, and the worker is
+    fine afterwards). At most ``max_idle`` idle workers are kept; extra ones exit (32: 16 calls
+    in flight must not start a thread each time). With ``max_threads``, jobs beyond that many
+    running ones wait in order for a worker (a client cannot make the process start a thread
+    per request it sends).
+    """
+
+    def __init__(
+        self, max_idle: int = 32, name: str = "wassette-call", max_threads: int | None = None
+    ) -> None:
+        self.max_idle = max_idle
+        self.max_threads = max_threads
+        self.name = name
+        self._idle: list[queue.SimpleQueue[Callable[[], None]]] = []
+        self._backlog: deque[Callable[[], None]] = deque()
+        self._threads = 0
+        self._lock = threading.Lock()
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            if self._idle:
+                inbox: queue.SimpleQueue[Callable[[], None]] | None = self._idle.pop()
+            elif self.max_threads is not None and self._threads >= self.max_threads:
+                self._backlog.append(job)
+                return
+            else:
+                inbox = None
+                self._threads += 1
+        if inbox is None:
+            inbox = queue.SimpleQueue()
+            threading.Thread(target=self._work, args=(inbox,), name=self.name, daemon=True).start()
+        inbox.put(job)
+
+    def _work(self, inbox: queue.SimpleQueue[Callable[[], None]]) -> None:
+        job = inbox.get()
+        while True:
+            job()
+            del job  # what it holds goes now, not when the next job arrives
+            with self._lock:
+                if self._backlog:
+                    job = self._backlog.popleft()
+                    continue
+                if len(self._idle) >= self.max_idle:
+                    self._threads -= 1
+                    return
+                self._idle.append(inbox)
+            job = inbox.get()
+
+
+_local = threading.local()
+
+
+@contextmanager
+def deferred_frees() -> Iterator[None]:
+    """Within this block, Stores spent by calls on this thread are freed at its end, not before
+    the call returns: a Store delete (~0.2 ms) then follows the answer instead of delaying it.
+    Then the work registered with :func:`after_answer` runs, still on this thread."""
+    outer = getattr(_local, "spent", None), getattr(_local, "after", None)
+    spent: list[object] = []
+    after: list[Callable[[], None]] = []
+    _local.spent, _local.after = spent, after
+    try:
+        yield
+    finally:
+        _local.spent, _local.after = outer
+        spent.clear()  # the Stores go here
+        for job in after:
+            try:
+                job()
+            except Exception:
+                log.exception("after-answer work failed")
+
+
+def after_answer(job: Callable[[], None]) -> bool:
+    """Run ``job`` on this thread once the enclosing :func:`deferred_frees` block ends (the
+    answer is out). False, and nothing registered, outside such a block."""
+    after = getattr(_local, "after", None)
+    if after is None:
+        return False
+    after.append(job)
+    return True
+
+
+def spend(obj: object) -> None:
+    """Keep ``obj`` (a spent Store or warm instance) until the enclosing :func:`deferred_frees`
+    block ends; without one, it is freed when the caller drops it."""
+    spent = getattr(_local, "spent", None)
+    if spent is not None:
+        spent.append(obj)
+
+
+class Watchdog:
+    """One thread that runs actions at their due time (inline calls' deadlines and cancel
+    graces). Precision ~20 ms, enough for limits of seconds and graces of a quarter second."""
+
+    POLL_SECONDS = 0.02
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, list[Callable[[], None] | None]]] = []
+        self._order = itertools.count()
+        self._dead = 0
+        self._thread: threading.Thread | None = None
+
+    def watch(self, when: float, action: Callable[[], None]) -> list[Callable[[], None] | None]:
+        """Run ``action()`` on the watchdog thread at monotonic time ``when``; the returned
+        slot, emptied with :meth:`drop`, cancels it."""
+        slot: list[Callable[[], None] | None] = [action]
+        with self._cond:
+            idle = not self._heap
+            heapq.heappush(self._heap, (when, next(self._order), slot))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="wassette-watchdog", daemon=True
+                )
+                self._thread.start()
+            elif idle:
+                self._cond.notify()
+        return slot
+
+    def drop(self, slot: list[Callable[[], None] | None]) -> None:
+        """Cancel a watched action (it will not run) and let go of what it holds."""
+        if slot[0] is not None:
+            slot[0] = None
+            with self._cond:
+                self._dead += 1
+                if self._dead > 256 and self._dead * 2 > len(self._heap):
+                    # Mostly calls that finished long before their deadline: drop them now.
+                    self._heap = [entry for entry in self._heap if entry[2][0] is not None]
+                    heapq.heapify(self._heap)
+                    self._dead = 0
+
+    def _loop(self) -> None:
+        while True:
+            due: list[Callable[[], None]] = []
+            with self._cond:
+                while not self._heap:
+                    self._cond.wait()
+                now = time.monotonic()
+                while self._heap and self._heap[0][0] <= now:
+                    action = heapq.heappop(self._heap)[2][0]
+                    if action is None:
+                        self._dead = max(0, self._dead - 1)
+                    else:
+                        due.append(action)
+                wait = self._heap[0][0] - now if self._heap else 0.0
+            for action in due:
+                try:
+                    action()
+                except Exception:
+                    log.exception("watchdog action failed")
+            del due
+            if wait > 0:
+                time.sleep(min(wait, self.POLL_SECONDS))
+
+
+class GuestGate:
+    """At most ``slots`` guests run at once; the rest wait for a slot, at most ``patience``
+    seconds each, then run anyway.
+
+    More guests than cores only share the cores: each runs slower, and each holds its own
+    instance's memory meanwhile (16 calls in flight held 16 instances). Waiting for a slot
+    keeps throughput and bounds memory; the patience keeps a component whose guests sleep in
+    host calls (holding slots while using no CPU) from stalling the others for longer.
+    """
+
+    def __init__(self, slots: int, patience: float = 0.05) -> None:
+        self.slots = max(1, slots)
+        self.patience = patience
+        self._sem = threading.BoundedSemaphore(self.slots)
+        self.overflows = 0  # calls that ran without a slot, out of patience
+        self.waiting = 0  # calls waiting for a slot now (approximate: read without a lock)
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold a slot (or give up waiting after ``patience``) while the block runs."""
+        got = self._sem.acquire(blocking=False)
+        if not got:
+            self.waiting += 1
+            try:
+                got = self._sem.acquire(timeout=self.patience)
+            finally:
+                self.waiting -= 1
+        if not got:
+            self.overflows += 1
+        try:
+            yield
+        finally:
+            if got:
+                self._sem.release()
