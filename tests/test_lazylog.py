@@ -18,6 +18,7 @@ def test_importing_modules_that_log_does_not_import_logging() -> None:
         "import sys\n"
         "import wassette.manager, wassette.runtime.http_policy, wassette.policy.validate\n"
         "import wassette.secretstore.injections, wassette.components.tools\n"
+        "import wassette.runtime.threads\n"
         "assert 'logging' not in sys.modules, 'logging imported'\n"
     )
     assert proc.returncode == 0, proc.stderr
