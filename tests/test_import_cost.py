@@ -131,6 +131,7 @@ def test_tool_invoke_loads_no_mcp_sdk_nor_server(
         "filelock",  # the cache and audit locks are fsutil's flock
         "platformdirs",
         "ruamel",  # the policy file we wrote is read in its plain form (policy/plainform.py)
+        "_hashlib",  # OpenSSL: the audit chain hashes with CPython's built-in SHA-256
     )
     assert _under(modules, *never) == []
 
