@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,35 +63,135 @@ MAX_FETCH_TIMEOUT = 24 * 3600.0
 DEFAULT_BIND_ADDRESS = "127.0.0.1:9001"
 
 
-@dataclass(frozen=True)
+_SETTINGS_FIELDS = (
+    "plugin_dir",
+    "secrets_dir",
+    "bind_address",
+    "environment_vars",
+    "secrets_backend",
+    "config_file",
+    "encrypt_new",
+    "history_limit",
+    "instance_pool_size",
+    "config_dir",
+    "state_dir",
+    "fetch_timeout",
+    "references",
+    "raw",
+    "mcp_grants",
+    "http_max_sessions",
+    "http_session_idle_timeout",
+)
+
+
 class Settings:
-    """Everything wassette needs to know about where things are and how to serve."""
+    """Everything wassette needs to know about where things are and how to serve.
+
+    Immutable, compared and printed field by field, like a frozen dataclass; written out by
+    hand because importing :mod:`dataclasses` (it loads :mod:`inspect`) and building the class
+    would cost ``secret list`` about a sixth of its run. :meth:`replace` is
+    ``dataclasses.replace``.
+    """
+
+    __slots__ = _SETTINGS_FIELDS
 
     plugin_dir: Path
     secrets_dir: Path
-    bind_address: str = DEFAULT_BIND_ADDRESS
-    environment_vars: Mapping[str, str] = field(default_factory=dict)
-    secrets_backend: str = "file"
-    config_file: Path | None = None
+    bind_address: str
+    environment_vars: Mapping[str, str]
+    secrets_backend: str
+    config_file: Path | None
     # Encrypt every value written from now on (`encrypt_new = true`); see secretstore/crypto.py.
-    encrypt_new: bool = False
+    encrypt_new: bool
     # Previous values kept per secret key (`history_limit = 10`); 0 turns history off.
-    history_limit: int = 10
+    history_limit: int
     # Warm instances kept ready per component (`instance_pool_size = 2`); 0 = fresh per call.
-    instance_pool_size: int = 2
+    instance_pool_size: int
     # Where the key file lives (config dir) and the audit log (state dir).
-    config_dir: Path = field(default_factory=paths.config_dir)
-    state_dir: Path = field(default_factory=paths.state_dir)
+    config_dir: Path
+    state_dir: Path
     # Seconds one component fetch may take, every phase included (`fetch_timeout = 120`).
-    fetch_timeout: float = DEFAULT_FETCH_TIMEOUT
+    fetch_timeout: float
     # Per-component widening of where secret references may point (`[references.<id>]`).
-    references: Mapping[str, ReferenceScope] = field(default_factory=dict)
+    references: Mapping[str, ReferenceScope]
     # The whole parsed config table, for features that own keys of their own.
-    raw: Mapping[str, Any] = field(default_factory=dict)
+    raw: Mapping[str, Any]
     # How the MCP server treats state changes the client asks for (see MCP_GRANTS_MODES).
-    mcp_grants: str = DEFAULT_MCP_GRANTS
-    http_max_sessions: int = DEFAULT_HTTP_MAX_SESSIONS
-    http_session_idle_timeout: float = DEFAULT_HTTP_SESSION_IDLE_TIMEOUT
+    mcp_grants: str
+    http_max_sessions: int
+    http_session_idle_timeout: float
+
+    def __init__(
+        self,
+        plugin_dir: Path,
+        secrets_dir: Path,
+        *,
+        bind_address: str = DEFAULT_BIND_ADDRESS,
+        environment_vars: Mapping[str, str] | None = None,
+        secrets_backend: str = "file",
+        config_file: Path | None = None,
+        encrypt_new: bool = False,
+        history_limit: int = 10,
+        instance_pool_size: int = 2,
+        config_dir: Path | None = None,
+        state_dir: Path | None = None,
+        fetch_timeout: float = DEFAULT_FETCH_TIMEOUT,
+        references: Mapping[str, ReferenceScope] | None = None,
+        raw: Mapping[str, Any] | None = None,
+        mcp_grants: str = DEFAULT_MCP_GRANTS,
+        http_max_sessions: int = DEFAULT_HTTP_MAX_SESSIONS,
+        http_session_idle_timeout: float = DEFAULT_HTTP_SESSION_IDLE_TIMEOUT,
+    ) -> None:
+        values = (
+            plugin_dir,
+            secrets_dir,
+            bind_address,
+            {} if environment_vars is None else environment_vars,
+            secrets_backend,
+            config_file,
+            encrypt_new,
+            history_limit,
+            instance_pool_size,
+            paths.config_dir() if config_dir is None else config_dir,
+            paths.state_dir() if state_dir is None else state_dir,
+            fetch_timeout,
+            {} if references is None else references,
+            {} if raw is None else raw,
+            mcp_grants,
+            http_max_sessions,
+            http_session_idle_timeout,
+        )
+        for name, value in zip(_SETTINGS_FIELDS, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in _SETTINGS_FIELDS)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` (field name -> value), as ``dataclasses.replace``."""
+        unknown = set(changes) - set(_SETTINGS_FIELDS)
+        if unknown:
+            raise TypeError(f"Settings has no field {sorted(unknown)[0]!r}")
+        return Settings(**{name: getattr(self, name) for name in _SETTINGS_FIELDS} | changes)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: Settings is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: Settings is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        # What a frozen dataclass does (and, like it, TypeError for the mapping fields).
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _SETTINGS_FIELDS)
+        return f"Settings({fields})"
 
 
 def _read_config(path: Path) -> dict[str, Any]:

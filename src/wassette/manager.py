@@ -14,7 +14,6 @@ server can answer ``tools/list`` without compiling anything; otherwise the compo
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wassette import fsutil, layout
-from wassette.approval import Approver
 from wassette.call_environment import CallEnvironment
 from wassette.components.registry import installed_ids, require_installed
 from wassette.components.tools import (
@@ -34,6 +32,7 @@ from wassette.components.tools import (
     wasm_stamp,
 )
 from wassette.errors import WassetteError
+from wassette.lazylog import get_logger
 from wassette.policy.protection import Protection
 from wassette.policy.store import PolicyStore
 from wassette.schema.tools import ToolSpec
@@ -43,6 +42,7 @@ from wassette.secretstore.references import ReferenceScope
 from wassette.statcache import StatCache
 
 if TYPE_CHECKING:  # the runtime (wasmtime) is imported lazily, on the first call
+    from wassette.approval import Approver
     from wassette.runtime.cancel import CancelHandle
 
 __all__ = [
@@ -55,7 +55,7 @@ __all__ = [
     "qualified_name",
 ]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,21 +36,35 @@ def audit_log_path(settings: Settings) -> Path:
     return settings.state_dir / AUDIT_LOG_NAME
 
 
-@dataclass
 class System:
     """The live system for one process, built from :class:`Settings` on first use.
 
     ``environ`` is the server's (or CLI's) process environment: the inherited tier and the
-    source of credentials (``VAULT_TOKEN``, ``WASSETTE_SECRETS_KEY``, ...). ``explicit_env``
-    holds the operator's values (config ``[environment_vars]``, plus ``serve --env`` and
-    ``--env-file`` when serving). ``credential_files`` are more files no component may be
-    granted, as ``(path, what, why)``: ``serve --auth-token-file`` and ``--env-file``.
+    source of credentials (``VAULT_TOKEN``, ``WASSETTE_SECRETS_KEY``, ...); None: a copy of
+    ``os.environ``. ``explicit_env`` holds the operator's values (config
+    ``[environment_vars]``, plus ``serve --env`` and ``--env-file`` when serving).
+    ``credential_files`` are more files no component may be granted, as ``(path, what,
+    why)``: ``serve --auth-token-file`` and ``--env-file``.
+
+    A plain class, not a dataclass: importing :mod:`dataclasses` costs a short command such as
+    ``secret list`` more than its own work.
     """
 
-    settings: Settings
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    explicit_env: Mapping[str, str] | None = None
-    credential_files: tuple[tuple[Path, str, str], ...] = ()
+    def __init__(
+        self,
+        settings: Settings,
+        environ: Mapping[str, str] | None = None,
+        explicit_env: Mapping[str, str] | None = None,
+        credential_files: tuple[tuple[Path, str, str], ...] = (),
+    ) -> None:
+        self.settings = settings
+        self.environ: Mapping[str, str] = dict(os.environ) if environ is None else environ
+        self.explicit_env = explicit_env
+        self.credential_files = credential_files
+
+    def __repr__(self) -> str:
+        # The environment holds credentials: never printed.
+        return f"System(settings={self.settings!r})"
 
     @cached_property
     def protection(self) -> Protection:

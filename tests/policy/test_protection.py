@@ -8,7 +8,6 @@ string-prefix bug such as ``/procfoo`` counting as inside ``/proc`` cannot hide 
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -217,7 +216,7 @@ def test_for_settings_protects_every_file_wassette_owns(tmp_path: Path) -> None:
     outside = tmp_path / "elsewhere" / "wassette.toml"
     outside.parent.mkdir()
     outside.write_text("")
-    p2 = Protection.for_settings(replace(s, config_file=outside))
+    p2 = Protection.for_settings(s.replace(config_file=outside))
     hit = p2.collision(str(outside.parent))
     assert hit is not None and hit.protected.what == "the config file"
 

@@ -24,7 +24,7 @@ def to_json(data: Any) -> str:
 
 # Keys safe to leave unquoted for YAML 1.1 *and* 1.2 readers: identifiers that are not one of
 # YAML 1.1's boolean or null words (PyYAML reads a bare `ON:` or `n:` as a boolean key).
-_SAFE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_SAFE_KEY = r"[A-Za-z_][A-Za-z0-9_-]*"  # compiled (and cached) by re on first use
 _YAML11_WORDS = frozenset(["y", "n", "yes", "no", "on", "off", "true", "false", "null"])
 
 
@@ -35,7 +35,7 @@ def _quoted(data: Any) -> Any:
     if isinstance(data, dict):
         out = CommentedMap()
         for key, value in data.items():
-            plain = _SAFE_KEY.fullmatch(key) and key.lower() not in _YAML11_WORDS
+            plain = re.fullmatch(_SAFE_KEY, key) and key.lower() not in _YAML11_WORDS
             out[key if plain else DoubleQuotedScalarString(key)] = _quoted(value)
         return out
     if isinstance(data, list):
@@ -64,12 +64,12 @@ def to_yaml(data: Any) -> str:
     return buf.getvalue()
 
 
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_UNPRINTABLE = r"[\x00-\x1f\x7f-\x9f\u2028\u2029]"
 
 
 def cell(text: str) -> str:
     """A table cell on one line: control characters shown as escapes, not interpreted."""
-    return _UNPRINTABLE.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
+    return re.sub(_UNPRINTABLE, lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
 
 
 def to_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

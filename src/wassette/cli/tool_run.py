@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from wassette.cli.fastpath import resume_collection
 from wassette.cli.render import render
 from wassette.cli.textio import echo, emit
 from wassette.errors import UsageError
@@ -48,6 +49,7 @@ def invoke_tool(name: str, args_json: str, fmt: str, plugin_dir: Path | None) ->
         # The activity line appears only when this takes noticeable time.
         with activity(f"compiling the component of {name} (first use; cached afterwards)"):
             manager.loaded(manager.find_tool(name).component_id)
+        resume_collection()  # the call may run long: its garbage is collected as usual
         result = manager.call_tool(name, arguments)
     finally:
         if manager.injections is not None:

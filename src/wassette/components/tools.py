@@ -14,7 +14,6 @@ Nothing here compiles: the caller passes ``discover`` (compile and enumerate one
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from pathlib import Path
 
 from wassette import fsutil, layout
 from wassette.errors import NotFoundError, WassetteError
+from wassette.lazylog import get_logger
 from wassette.schema.tools import ToolSpec
 from wassette.statcache import Stamp, StatCache, file_stamp, stamp_of
 
@@ -35,7 +35,7 @@ __all__ = [
     "wasm_stamp",
 ]
 
-log = logging.getLogger("wassette.manager")
+log = get_logger("wassette.manager")
 
 METADATA_FORMAT = 1
 

@@ -47,7 +47,7 @@ class FieldError(ValueError):
 
 # --- storage -------------------------------------------------------------------------------
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = r"[\x00-\x1f\x7f]"
 
 
 def parse_storage_uri(uri: str) -> str:
@@ -59,7 +59,7 @@ def parse_storage_uri(uri: str) -> str:
     """
     if not uri:
         raise FieldError("is empty", fix='write an absolute directory as "fs:///path/to/dir"')
-    if _CONTROL.search(uri):
+    if re.search(_CONTROL, uri):
         raise FieldError("contains control characters")
     if not uri.startswith("fs://"):
         raise FieldError(
@@ -101,17 +101,18 @@ def parse_access(items: Iterable[str]) -> frozenset[Access]:
 
 # --- network -------------------------------------------------------------------------------
 
-_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://(.*)", re.DOTALL)
-_PORT = re.compile(r"[0-9]{1,5}")
-_LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
-_BRACKETED = re.compile(r"\[([^\]]*)\](?::(.*))?", re.DOTALL)
-_IPV4ISH = re.compile(r"[0-9.]+")
+# Patterns as text: re compiles (and caches) one on its first use, not every one at import.
+_SCHEME = r"([A-Za-z][A-Za-z0-9+.-]*)://(.*)"  # with re.DOTALL
+_PORT = r"[0-9]{1,5}"
+_LABEL = r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
+_BRACKETED = r"\[([^\]]*)\](?::(.*))?"  # with re.DOTALL
+_IPV4ISH = r"[0-9.]+"
 
 _HOST_FIX = 'write e.g. "api.example.com", "*.example.com", "https://api.example.com:8443"'
 
 
 def _port(text: str) -> int:
-    if not _PORT.fullmatch(text) or not 1 <= int(text) <= 65535:
+    if not re.fullmatch(_PORT, text) or not 1 <= int(text) <= 65535:
         raise FieldError("the port must be a number from 1 to 65535", fix=_HOST_FIX)
     return int(text)
 
@@ -121,7 +122,7 @@ def _dns_name(name: str) -> str:
         raise FieldError("the host name is longer than 253 characters")
     labels = name.split(".")
     for label in labels:
-        if not _LABEL.fullmatch(label):
+        if not re.fullmatch(_LABEL, label):
             raise FieldError(
                 "is not a valid host name (labels of 1-63 letters, digits, '-' or '_')",
                 fix=_HOST_FIX,
@@ -134,13 +135,13 @@ def _dns_name(name: str) -> str:
 def _split_scheme(entry: str) -> tuple[str | None, str]:
     if not entry:
         raise FieldError("is empty", fix=_HOST_FIX)
-    if any(c.isspace() for c in entry) or _CONTROL.search(entry):
+    if any(c.isspace() for c in entry) or re.search(_CONTROL, entry):
         raise FieldError("contains whitespace or control characters", fix=_HOST_FIX)
     if not entry.isascii():
         raise FieldError(
             "contains non-ASCII characters", fix="write an international name in xn-- form"
         )
-    m = _SCHEME.fullmatch(entry)
+    m = re.fullmatch(_SCHEME, entry, re.DOTALL)
     if not m:
         if "://" in entry:
             raise FieldError("has a malformed scheme", fix=_HOST_FIX)
@@ -156,7 +157,7 @@ def _wildcard(host: str) -> str:
     base = host[2:]
     if "*" in base:
         raise FieldError("'*' is only allowed as the whole first label, as in *.example.com")
-    if _IPV4ISH.fullmatch(base):
+    if re.fullmatch(_IPV4ISH, base):
         raise FieldError("a wildcard cannot cover an IP address")
     _dns_name(base)
     if "." not in base:
@@ -193,7 +194,7 @@ def _plain_host(host: str) -> str:
         return _wildcard(host)
     if "*" in host:
         raise FieldError("'*' is only allowed as the whole first label, as in *.example.com")
-    if _IPV4ISH.fullmatch(host):
+    if re.fullmatch(_IPV4ISH, host):
         try:
             ipaddress.IPv4Address(host)
         except ValueError:
@@ -211,7 +212,7 @@ def parse_network_host(entry: str) -> NetworkPermission:
             "credentials",
             fix=_HOST_FIX,
         )
-    bracketed = _BRACKETED.fullmatch(rest)
+    bracketed = re.fullmatch(_BRACKETED, rest, re.DOTALL)
     if bracketed:
         port = _port(bracketed.group(2)) if bracketed.group(2) is not None else None
         return NetworkPermission(host=_ipv6(bracketed.group(1)), scheme=scheme, port=port)
@@ -238,7 +239,7 @@ def _ipv6(text: str) -> str:
 # --- resources -----------------------------------------------------------------------------
 
 MAX_MEMORY_BYTES = 1 << 50  # 1024Ti: anything larger is a typo
-_MEMORY = re.compile(r"([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|k|K|M|G|T)?")
+_MEMORY = r"([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|k|K|M|G|T)?"
 _BINARY_UNITS = (("Ti", 1 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10))
 _MEMORY_UNITS = dict(_BINARY_UNITS) | {
     "k": 1000,
@@ -260,7 +261,7 @@ def parse_memory(value: object) -> int:
     if isinstance(value, int):
         size = value
     elif isinstance(value, str):
-        m = _MEMORY.fullmatch(value)
+        m = re.fullmatch(_MEMORY, value)
         if not m:
             raise FieldError(
                 "is not a size (a number, optionally followed by Ki, Mi, Gi or Ti)",
@@ -295,7 +296,7 @@ def format_memory(size: int) -> str:
 
 
 MAX_TIMEOUT_SECONDS = 86400.0  # a tool call longer than a day is a mistake
-_TIMEOUT = re.compile(r"([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)(ms|s|m|h)?")
+_TIMEOUT = r"([0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)(ms|s|m|h)?"
 _TIMEOUT_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _TIMEOUT_FIX = 'write e.g. "30s", "500ms" or "2m"'
 
@@ -307,7 +308,7 @@ def parse_timeout(value: object) -> float:
     if isinstance(value, int | float):
         seconds = float(value)
     elif isinstance(value, str):
-        m = _TIMEOUT.fullmatch(value)
+        m = re.fullmatch(_TIMEOUT, value)
         if not m:
             raise FieldError(
                 "is not a duration (a number followed by ms, s, m or h)", fix=_TIMEOUT_FIX

@@ -13,11 +13,11 @@ sizes, durations) live in :mod:`wassette.policy.fields`.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any, ClassVar, NoReturn, TypeVar
 
 from wassette.errors import PolicyError, WassetteError
+from wassette.lazylog import get_logger
 from wassette.policy import fields
 from wassette.policy.model import (
     VERSION,
@@ -26,6 +26,7 @@ from wassette.policy.model import (
     Policy,
     StoragePermission,
 )
+from wassette.policy.plainform import read_plain_document
 from wassette.policy.yamldoc import (
     Pos,
     item_pos,
@@ -35,7 +36,7 @@ from wassette.policy.yamldoc import (
     value_pos,
 )
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 _T = TypeVar("_T")
 _R = TypeVar("_R")
@@ -142,8 +143,10 @@ class _Validator(DocumentChecker):
     def __init__(self, source: str, *, warnings: bool = True) -> None:
         super().__init__(source)
         self.warnings = warnings
+        self.unenforced = False  # a field that is accepted but not enforced was met
 
     def warn_not_enforced(self, path: str, pos: Pos | None, hint: str) -> None:
+        self.unenforced = True
         if not self.warnings:
             return
         where = f" (line {pos.line})" if pos else ""
@@ -161,7 +164,10 @@ def document_to_policy(doc: Any, *, source: str = "<policy>", warnings: bool = T
 
     With ``warnings``, accepted-but-not-enforced fields are logged (once per parse).
     """
-    v = _Validator(source, warnings=warnings)
+    return _to_policy(_Validator(source, warnings=warnings), doc)
+
+
+def _to_policy(v: _Validator, doc: Any) -> Policy:
     top = v.mapping(doc, "", _TOP_KEYS, None)
     _check_version(v, top, doc)
     description: str | None = None
@@ -366,6 +372,21 @@ def _resources(
 
 
 def parse_policy(data: str | bytes, *, source: str = "<policy>", warnings: bool = True) -> Policy:
-    """Parse and validate policy YAML. Raises :class:`PolicyError`, and nothing else."""
+    """Parse and validate policy YAML. Raises :class:`PolicyError`, and nothing else.
+
+    A file in the plain form we write is read without the YAML library
+    (:mod:`wassette.policy.plainform`) and validated by the same code; anything else, and any
+    plain-form file the validator would refuse or warn about, goes through the YAML parser,
+    so every error and warning carries the line and column only the parser knows.
+    """
+    plain = read_plain_document(data)
+    if plain is not None:
+        v = _Validator(source, warnings=False)
+        try:
+            policy = _to_policy(v, plain)
+        except PolicyError:
+            policy = None
+        if policy is not None and not v.unenforced:
+            return policy
     doc = load_document(data, source=source)
     return document_to_policy(doc, source=source, warnings=warnings)

@@ -13,25 +13,26 @@ from __future__ import annotations
 
 import io
 import re
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, NoReturn
-
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.constructor import DuplicateKeyError
-from ruamel.yaml.error import MarkedYAMLError, YAMLError, YAMLFutureWarning, YAMLWarning
-from ruamel.yaml.reader import ReaderError
-from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from wassette.errors import PolicyError
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError
 
 MAX_POLICY_BYTES = 1 << 20
 """Larger policy files are refused: no honest policy is this big, and YAML parsing is slow."""
 
 
 def _yaml() -> YAML:
+    # ruamel is imported on first use: a policy file in the plain form we write is read
+    # without it (policy/plainform.py), and importing it costs ~15 ms of a one-shot command.
+    from ruamel.yaml import YAML
+
+    _silence_warnings()
     # A fresh instance per use: ruamel's YAML objects are not safe to share between threads.
     y = YAML(typ="rt")
     y.preserve_quotes = True
@@ -42,25 +43,35 @@ def _yaml() -> YAML:
 
 # A quoted part of ruamel's problem text: a Python repr (with backslash escapes) or a plain
 # '...' / "..." quote. Whatever is quoted may be file content.
-_QUOTED = re.compile(r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"")
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+_QUOTED = r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\""
+_CONTROL_CHARS = r"[\x00-\x1f\x7f]"
 
-# ruamel's warnings (a reused anchor, ...) print the offending source lines to stderr, and a
-# source line may hold a secret value. Nothing in them is actionable for a policy or secrets
-# file, so they are silenced for the whole process.
-warnings.filterwarnings("ignore", category=YAMLWarning)
-warnings.filterwarnings("ignore", category=YAMLFutureWarning)
+
+def _silence_warnings() -> None:
+    """ruamel's warnings (a reused anchor, ...) print the offending source lines to stderr, and
+    a source line may hold a secret value. Nothing in them is actionable for a policy or
+    secrets file, so they are silenced for the whole process, on every use (the filters are
+    process state that a ``warnings.catch_warnings`` block restores; a repeated filter
+    replaces the old one)."""
+    import warnings
+
+    from ruamel.yaml.error import YAMLFutureWarning, YAMLWarning
+
+    warnings.filterwarnings("ignore", category=YAMLWarning)
+    warnings.filterwarnings("ignore", category=YAMLFutureWarning)
 
 
 def _redact(exc: MarkedYAMLError) -> str:
     """ruamel's problem text with every quoted part (which may be file content) cut out."""
+    from ruamel.yaml.constructor import DuplicateKeyError
+
     if isinstance(exc, DuplicateKeyError):
         # Its text quotes both values unescaped, so no pattern could find their ends.
         return "a key is repeated in the same mapping"
-    text = _QUOTED.sub("<...>", exc.problem or exc.context or "invalid YAML")
+    text = re.sub(_QUOTED, "<...>", exc.problem or exc.context or "invalid YAML")
     # Anything left after a stray quote could be content: drop it.
     cut = min((i for i in (text.find(q) for q in "'\"`") if i != -1), default=len(text))
-    text = _CONTROL_CHARS.sub(" ", text[:cut])
+    text = re.sub(_CONTROL_CHARS, " ", text[:cut])
     return text.strip()[:160] or "invalid YAML"
 
 
@@ -142,8 +153,12 @@ def load_document(data: str | bytes, *, source: str = "<policy>") -> Any:
             why=f"brackets are nested more than {MAX_FLOW_DEPTH} levels deep",
             fix="a policy needs a few levels at most; quote strings that contain brackets",
         )
+    yaml = _yaml()
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+    from ruamel.yaml.reader import ReaderError
+
     try:
-        return _yaml().load(text)
+        return yaml.load(text)
     except ReaderError as exc:
         raise PolicyError(
             f"cannot read policy {source}",
@@ -228,11 +243,15 @@ def items_with_pos(seq: Any) -> Iterator[tuple[int, Any, Pos | None]]:
 
 def quoted(text: str) -> Any:
     """``text`` as a double-quoted scalar (how the writer spells every string it adds)."""
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
     return DoubleQuotedScalarString(text)
 
 
 def flow_list(items: Iterable[str]) -> Any:
     """A ``["a", "b"]`` sequence of quoted strings."""
+    from ruamel.yaml.comments import CommentedSeq
+
     seq = CommentedSeq(quoted(i) for i in items)
     seq.fa.set_flow_style()
     return seq
@@ -240,9 +259,13 @@ def flow_list(items: Iterable[str]) -> Any:
 
 def new_map(pairs: Iterable[tuple[str, Any]] = ()) -> Any:
     """A fresh (block-style) mapping that keeps its keys in ``pairs`` order."""
+    from ruamel.yaml.comments import CommentedMap
+
     return CommentedMap(list(pairs))
 
 
 def new_list() -> Any:
     """A fresh (block-style) sequence."""
+    from ruamel.yaml.comments import CommentedSeq
+
     return CommentedSeq()

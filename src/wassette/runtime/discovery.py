@@ -6,16 +6,18 @@ into the pure :class:`~wassette.schema.wit.WitType` model the rest of the code u
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import wasmtime
 import wasmtime.component as wc
 
-from wassette.schema.docs import ComponentDocs, read_component_docs
 from wassette.schema.json_schema import input_schema, output_schema
 from wassette.schema.naming import tool_name
 from wassette.schema.tools import SkippedExport, ToolDiscovery, ToolSpec, default_description
 from wassette.schema.wit import WitType
+
+if TYPE_CHECKING:
+    from wassette.schema.docs import ComponentDocs
 
 #: componentize-py's internal export instance, which is not a tool (Wassette exposes it as
 #: ``exports_init``: a bug we do not copy).
@@ -119,6 +121,9 @@ def enumerate_tools(
     resources are skipped (and listed in ``skipped``). Pass the component's ``wasm`` bytes to
     pick up WIT doc comments from its ``package-docs`` section.
     """
+    # The documentation reader only when a component is read for its tools, not for a call.
+    from wassette.schema.docs import read_component_docs
+
     docs = read_component_docs(wasm) if wasm is not None else None
     tools: list[ToolSpec] = []
     skipped: list[SkippedExport] = []

@@ -60,7 +60,15 @@ def wasmtime_version() -> str:
     reads), because importing importlib.metadata costs ~10 ms of every one-shot command.
     """
     site = Path(wasmtime.__file__).resolve().parent.parent
-    found = list(site.glob("wasmtime-*.dist-info/METADATA"))
+    # What site.glob("wasmtime-*.dist-info/METADATA") finds, without glob's pattern machinery.
+    names: list[str] = []
+    with contextlib.suppress(OSError), os.scandir(site) as entries:
+        names = [
+            e.name
+            for e in entries
+            if e.name.startswith("wasmtime-") and e.name.endswith(".dist-info")
+        ]
+    found = [m for m in (site / n / "METADATA" for n in sorted(names)) if m.exists()]
     if len(found) == 1:
         with contextlib.suppress(OSError, UnicodeDecodeError):
             for line in found[0].read_text("utf-8").splitlines():

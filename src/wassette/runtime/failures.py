@@ -47,7 +47,7 @@ __all__ = [
 
 _STDERR_IN_MESSAGE = 800  # characters of stderr tail quoted in an error message
 _WASM_PAGE = 65536
-_MIN_MEMORY = re.compile(r"memory minimum size of (\d+) pages exceeds memory limits")
+_MIN_MEMORY = r"memory minimum size of (\d+) pages exceeds memory limits"  # an error path
 _OOM_MARKERS = ("MemoryError", "memory allocation of", "out of memory", "Out of memory")
 LOWERING_ERRORS = (TypeError, ValueError, AttributeError, OverflowError, KeyError, IndexError)
 """Exceptions wasmtime-py raises while converting our Python arguments to component values."""
@@ -226,7 +226,7 @@ def classify(  # noqa: PLR0911 - one return per kind of failure reads best
         return timeout_error(loaded, export_path, caps, call, redact, blocked=False)
 
     limit = caps.memory_limit_bytes
-    match = _MIN_MEMORY.search(text)
+    match = re.search(_MIN_MEMORY, text)
     if match and limit is not None:
         need = int(match.group(1)) * _WASM_PAGE
         return PolicyError(

@@ -29,7 +29,6 @@ the two lookups is not caught here.)
 from __future__ import annotations
 
 import ipaddress
-import logging
 import re
 import threading
 from dataclasses import dataclass, field
@@ -39,6 +38,7 @@ from typing import Any
 import wasmtime
 import wasmtime.component as wc
 
+from wassette.lazylog import get_logger
 from wassette.runtime.capabilities import Capabilities
 from wassette.runtime.redaction import Redactor, redactor_for
 
@@ -52,7 +52,7 @@ __all__ = [
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def _non_public(address: str) -> bool:

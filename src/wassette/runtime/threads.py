@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import logging
 import queue
 import threading
 import time
@@ -18,9 +17,11 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from wassette.lazylog import get_logger
+
 __all__ = ["GuestGate", "Watchdog", "WorkerPool", "after_answer", "deferred_frees", "spend"]
 
-log = logging.getLogger("wassette.runtime")
+log = get_logger("wassette.runtime")  # logging is imported when something is logged
 
 
 class WorkerPool:

@@ -57,12 +57,28 @@ def _canonical(record: Mapping[str, Any]) -> str:
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def sha256_hex(data: bytes) -> str:
+    """SHA-256 of ``data``, in hex.
+
+    From CPython's built-in SHA-256 when there is one (``_sha256`` in 3.11, ``_sha2`` later):
+    hashlib would load OpenSSL (~3 ms of a one-shot ``tool invoke``, which records its
+    injection, and ~3 MB resident in a server) to hash a few short lines. The digest is the
+    same either way; without the built-in module, hashlib.
+    """
+    try:
+        from _sha256 import sha256  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        try:
+            from _sha2 import sha256  # type: ignore[import-not-found,no-redef,unused-ignore]
+        except ImportError:
+            from hashlib import sha256
+    return str(sha256(data).hexdigest())
+
+
 def line_hash(record: Mapping[str, Any]) -> str:
     """The hash of a record: SHA-256 of its canonical JSON without the ``hash`` field."""
-    import hashlib  # OpenSSL: loaded by commands that write or verify, not by `secret list`
-
     body = {k: v for k, v in record.items() if k != "hash"}
-    return hashlib.sha256(_canonical(body).encode("utf-8")).hexdigest()
+    return sha256_hex(_canonical(body).encode("utf-8"))
 
 
 class VerifyResult(NamedTuple):
@@ -208,9 +224,7 @@ class AuditLog:
             return int(rec["seq"]), str(rec["hash"])
         except (ValueError, KeyError, TypeError):
             # A damaged last line (torn by a crash): chain to its bytes; verify will flag it.
-            import hashlib
-
-            return len(lines), hashlib.sha256(last).hexdigest()
+            return len(lines), sha256_hex(last)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

@@ -10,16 +10,16 @@ calls a second otherwise spends as much CPU and I/O on its audit log as on the c
 from __future__ import annotations
 
 import atexit
-import logging
 import queue
 import threading
 from typing import Any
 
 from wassette.errors import WassetteError
+from wassette.lazylog import get_logger
 
 __all__ = ["COALESCE_SECONDS", "InjectionAudit"]
 
-log = logging.getLogger("wassette.manager")
+log = get_logger("wassette.manager")
 
 COALESCE_SECONDS = 1.0
 """How long the writer gathers injections before appending them (one fsync per window).

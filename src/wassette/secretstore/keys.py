@@ -24,8 +24,6 @@ rotated by us (we cannot change your environment): see :meth:`KeyCustody.begin_r
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import os
 import stat
@@ -73,6 +71,9 @@ class KeySet:
 
 
 def _decode_key(text: str, source: str) -> bytes:
+    import base64  # only when a key is read: a plaintext secrets file never needs it
+    import binascii
+
     try:
         key = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):
@@ -88,6 +89,8 @@ def _decode_key(text: str, source: str) -> bytes:
 
 
 def _encode_key(key: bytes) -> str:
+    import base64
+
     return base64.b64encode(key).decode("ascii")
 
 

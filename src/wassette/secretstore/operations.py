@@ -22,7 +22,7 @@ written *first*, and nothing is shown if it cannot be.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from wassette.errors import AuditLogError, ChangedButNotAuditedError, UsageError
 from wassette.ids import validate_component_id, validate_secret_key
@@ -32,30 +32,9 @@ if TYPE_CHECKING:
     from wassette.secretstore.audit import AuditLog
     from wassette.secretstore.history import VersionInfo
     from wassette.secretstore.keys import KeyCustody
+    from wassette.secretstore.plans import ImportPlan, RotationResult
 
 CHANGED_NOT_AUDITED = "the secret WAS changed; its audit record could not be written"
-
-
-class ImportPlan(NamedTuple):
-    """What an import changes, by key name (never values)."""
-
-    added: list[str]
-    updated: list[str]
-    unchanged: list[str]
-    removed: list[str]
-
-    @property
-    def changes_anything(self) -> bool:
-        """Whether applying the plan writes anything."""
-        return bool(self.added or self.updated or self.removed)
-
-
-class RotationResult(NamedTuple):
-    """A finished key rotation: values re-encrypted, components visited, custody kind."""
-
-    values: int
-    components: int
-    custody: str
 
 
 class SecretOperations:
@@ -187,6 +166,8 @@ class SecretOperations:
         self, component_id: str, items: Mapping[str, str], *, replace: bool
     ) -> ImportPlan:
         """What importing ``items`` would change (compared with the current values)."""
+        from wassette.secretstore.plans import ImportPlan
+
         current = self.read(component_id)
         return ImportPlan(
             added=sorted(k for k in items if k not in current),
@@ -306,4 +287,6 @@ class SecretOperations:
             values=count,
             components=len(ids),
         )
+        from wassette.secretstore.plans import RotationResult
+
         return RotationResult(count, len(ids), custody.kind())

@@ -11,52 +11,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from wassette.plainyaml import NOT_PLAIN_ASCII, QUOTED_BODY, literal_char_ok, unescape
+
 # One `KEY: "value"` line with the escapes yamlfile.quote() writes.
-_PLAIN_LINE = (
-    r'([A-Za-z_][A-Za-z0-9_]*): "('
-    r'(?:[^"\\]|\\(?:[\\"ntr]|x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}))*'
-    r')"'
-)
-_UNESCAPE = {"\\": "\\", '"': '"', "n": "\n", "t": "\t", "r": "\r"}
-# Anything but the newline and printable ASCII; such characters are then checked one by one
-# (a character class spanning the non-ASCII ranges costs ~15 ms to compile).
-_PLAIN_NOT_ASCII = r"[^\n\x20-\x7e]"
-
-
-def _plain_char_ok(ch: str) -> bool:
-    # Printable for every YAML reader, and never a line break in YAML 1.1 (NEL, LS, PS) nor a
-    # BOM: the characters yamlfile.quote() writes unescaped.
-    code = ord(ch)
-    return (
-        (0xA0 <= code <= 0xD7FF and code not in (0x2028, 0x2029))
-        or (0xE000 <= code <= 0xFFFD and code != 0xFEFF)
-        or 0x10000 <= code <= 0x10FFFF
-    )
-
+_PLAIN_LINE = r'([A-Za-z_][A-Za-z0-9_]*): "(' + QUOTED_BODY + r')"'
 
 _plain: Any = None  # (line pattern, bad-character pattern), compiled on first use
-
-
-def _unescape(body: str) -> str | None:
-    out: list[str] = []
-    i = 0
-    while True:
-        j = body.find("\\", i)
-        if j < 0:
-            out.append(body[i:])
-            return "".join(out)
-        out.append(body[i:j])
-        kind = body[j + 1]
-        if kind in _UNESCAPE:
-            out.append(_UNESCAPE[kind])
-            i = j + 2
-            continue
-        width = {"x": 2, "u": 4, "U": 8}[kind]
-        code = int(body[j + 2 : j + 2 + width], 16)
-        if 0xD800 <= code <= 0xDFFF or code > 0x10FFFF:
-            return None  # the parser decides what a surrogate or out-of-range escape means
-        out.append(chr(code))
-        i = j + 2 + width
 
 
 def read_plain(text: str) -> dict[str, str] | None:
@@ -70,9 +30,9 @@ def read_plain(text: str) -> dict[str, str] | None:
     """
     global _plain  # noqa: PLW0603 - compiled on first use, not at import
     if _plain is None:
-        _plain = (re.compile(_PLAIN_LINE), re.compile(_PLAIN_NOT_ASCII))
+        _plain = (re.compile(_PLAIN_LINE), re.compile(NOT_PLAIN_ASCII))
     line_pattern, not_ascii = _plain
-    if not all(_plain_char_ok(m.group()) for m in not_ascii.finditer(text)):
+    if not all(literal_char_ok(m.group()) for m in not_ascii.finditer(text)):
         return None
     values: dict[str, str] = {}
     for line in text.split("\n"):
@@ -81,7 +41,7 @@ def read_plain(text: str) -> dict[str, str] | None:
         match = line_pattern.fullmatch(line)
         if match is None or match.group(1) in values:
             return None
-        value = _unescape(match.group(2))
+        value = unescape(match.group(2))
         if value is None:
             return None
         values[match.group(1)] = value

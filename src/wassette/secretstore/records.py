@@ -9,6 +9,7 @@ without loading the store.
 from __future__ import annotations
 
 import os
+import time
 
 from wassette.errors import UsageError
 
@@ -48,7 +49,12 @@ def default_actor() -> str:
 
 
 def now() -> str:
-    """The current UTC time, ISO 8601 with milliseconds."""
-    import datetime
+    """The current UTC time, ISO 8601 with milliseconds (``2026-01-02T03:04:05.678+00:00``).
 
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+    What ``datetime.now(UTC).isoformat(timespec="milliseconds")`` prints (both truncate),
+    without importing datetime: every recorded injection of a ``tool invoke`` stamps one.
+    """
+    ns = time.time_ns()
+    seconds, rest = divmod(ns, 1_000_000_000)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    return f"{stamp}.{rest // 1_000_000:03d}+00:00"

@@ -55,8 +55,8 @@ VAULT_PREFIX = "vault:"
 ENV_PREFIX = "env:"
 LITERAL_PREFIX = "literal:"
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_VAULT_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+_ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"  # compiled (and cached) by re on first use
+_VAULT_SEGMENT = r"[A-Za-z0-9_][A-Za-z0-9._-]*"
 
 
 @dataclass(frozen=True)
@@ -248,7 +248,7 @@ def parse_reference(value: str) -> Reference | None:
         path, sep, key = body.partition("#")
         if not sep:
             raise _Malformed("a vault reference needs '#<key>' after the path")
-        if not path or not all(_VAULT_SEGMENT.fullmatch(s) for s in path.split("/")):
+        if not path or not all(re.fullmatch(_VAULT_SEGMENT, s) for s in path.split("/")):
             raise _Malformed(
                 "the path must be segments of letters, digits, '.', '_' and '-' joined by '/'"
             )
@@ -257,7 +257,7 @@ def parse_reference(value: str) -> Reference | None:
         return VaultReference(path, key)
     if value.startswith(ENV_PREFIX):
         name = value[len(ENV_PREFIX) :]
-        if not _ENV_NAME.fullmatch(name):
+        if not re.fullmatch(_ENV_NAME, name):
             raise _Malformed("the variable name is not a valid environment variable name")
         return EnvReference(name)
     return None

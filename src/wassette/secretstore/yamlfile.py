@@ -47,22 +47,22 @@ _STR_TAG = "tag:yaml.org,2002:str"
 _FIX = 'correct the file by hand (it is plain YAML: KEY: "value" per line), or remove it'
 
 # Quoted fragments in parser messages are pieces of the file: strip them.
-_QUOTED = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|`[^`]*`")
+_QUOTED = r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|`[^`]*`"  # compiled on first use
 
 
 def _redact(problem: str | None) -> str:
-    text = _QUOTED.sub("<...>", problem or "").strip()
+    text = re.sub(_QUOTED, "<...>", problem or "").strip()
     # Only the first line: later lines of parser messages can show source excerpts.
     return text.splitlines()[0] if text else "invalid YAML"
 
 
-_VALID_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+_VALID_KEY = r"[A-Za-z_][A-Za-z0-9_]{0,127}"
 
 
 def _key_label(key: str) -> str:
     """A key for a message: shown only if it is a valid key name. Anything else in key position
     may be a value typed in the wrong place, so it is not echoed."""
-    return repr(key) if _VALID_KEY.fullmatch(key) else "a key (not shown: not a valid key name)"
+    return repr(key) if re.fullmatch(_VALID_KEY, key) else "a key (not shown: not a valid key name)"
 
 
 def _at(mark: Any) -> str:
