@@ -6,6 +6,7 @@ import ipaddress
 
 from hypothesis import strategies as st
 
+from wassette.policy import fields
 from wassette.policy.model import (
     Access,
     EnvironmentPermission,
@@ -20,10 +21,22 @@ _dns = (
     .map(".".join)
     .filter(lambda h: not h.split(".")[-1].isdigit())
 )
+
+
+def _accepted(host: str) -> bool:
+    # A wildcard covering a public suffix (``*.0.fk``) is refused by the writer.
+    try:
+        fields.parse_network_host(host)
+    except fields.FieldError:
+        return False
+    return True
+
+
 _wildcard = (
     st.lists(_label, min_size=2, max_size=3)
     .map(lambda ls: "*." + ".".join(ls))
     .filter(lambda h: not h.split(".")[-1].isdigit())
+    .filter(_accepted)
 )
 _ipv4 = st.ip_addresses(v=4).map(str)
 _ipv6 = st.ip_addresses(v=6).map(lambda a: ipaddress.IPv6Address(a).compressed)
