@@ -310,3 +310,21 @@ def test_the_replacement_is_built_by_the_callers_thread_after_the_answer(
         assert pool.stats()["ready_total"] == pool.size
     finally:
         manager.close()
+
+
+def test_a_stuck_job_lends_its_thread_so_other_calls_still_run() -> None:
+    pool = WorkerPool(max_idle=2, name="t-lend", max_threads=1)
+    stuck = threading.Event()
+    ran = threading.Event()
+    pool.submit(lambda: stuck.wait(10))
+    time.sleep(0.05)
+    pool.submit(ran.set)  # waits in the backlog: the only thread is stuck
+    assert not ran.wait(0.2)
+    pool.lend()  # the stuck job is abandoned: the backlog gets a thread of its own
+    assert ran.wait(5)
+    stuck.set()
+    pool.unlend()
+    assert pool.max_threads == 1
+    again = threading.Event()
+    pool.submit(again.set)
+    assert again.wait(5)

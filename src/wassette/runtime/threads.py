@@ -61,16 +61,38 @@ class WorkerPool:
             threading.Thread(target=self._work, args=(inbox,), name=self.name, daemon=True).start()
         inbox.put(job)
 
+    def lend(self) -> None:
+        """One running job is stuck (a guest abandoned in a host call): its thread no longer
+        counts against ``max_threads`` until :meth:`unlend`, so stuck guests (bounded per
+        component by the runtime) cannot starve every other call of a worker."""
+        with self._lock:
+            if self.max_threads is not None:
+                self.max_threads += 1
+            job = self._backlog.popleft() if self._backlog else None
+            if job is not None:
+                self._threads += 1
+        if job is not None:
+            inbox: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+            threading.Thread(target=self._work, args=(inbox,), name=self.name, daemon=True).start()
+            inbox.put(job)
+
+    def unlend(self) -> None:
+        """The stuck job of a :meth:`lend` returned: its thread counts again."""
+        with self._lock:
+            if self.max_threads is not None:
+                self.max_threads -= 1
+
     def _work(self, inbox: queue.SimpleQueue[Callable[[], None]]) -> None:
         job = inbox.get()
         while True:
             job()
             del job  # what it holds goes now, not when the next job arrives
             with self._lock:
-                if self._backlog:
+                over = self.max_threads is not None and self._threads > self.max_threads
+                if self._backlog and not over:
                     job = self._backlog.popleft()
                     continue
-                if len(self._idle) >= self.max_idle:
+                if over or len(self._idle) >= self.max_idle:
                     self._threads -= 1
                     return
                 self._idle.append(inbox)

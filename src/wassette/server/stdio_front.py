@@ -423,6 +423,8 @@ class StdioFront:
                 response = {"result": call_result(res)}
                 fields = {"arguments": redact(args), "ok": True}
             except CallAbandoned:
+                assert self._pool is not None
+                self._pool.unlend()
                 return  # answered when it was abandoned
             except UnknownTool as exc:
                 response = {"error": exc.error()}
@@ -448,7 +450,10 @@ class StdioFront:
 
     def _abandoned(self, call: _Call, exc: WassetteError) -> None:
         """The guest outlived its limit (or its cancellation) in a host call: answer now, from
-        the watchdog's thread; the guest's thread stays silent when it comes back."""
+        the watchdog's thread; the guest's thread stays silent when it comes back (and, stuck
+        meanwhile, does not count against the workers' bound)."""
+        assert self._pool is not None
+        self._pool.lend()
         self._respond(call, *self._failure(call, exc))
 
     def _respond(self, call: _Call, response: dict[str, Any], fields: dict[str, Any]) -> None:

@@ -339,14 +339,17 @@ class ToolSet:
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
                 loop.call_soon_threadsafe(deliver)
 
+        def abandoned(exc: WassetteError) -> None:
+            workers.lend()  # this worker is stuck in a host call: not counted meanwhile
+            settle(None, exc)
+
         def job() -> None:
             # The spent Store is freed after the outcome is handed over, not before.
             with deferred_frees():
                 try:
-                    out = self.call_component(
-                        name, args, cancel, on_abandon=lambda exc: settle(None, exc)
-                    )
+                    out = self.call_component(name, args, cancel, on_abandon=abandoned)
                 except CallAbandoned:
+                    workers.unlend()
                     return  # answered when it was abandoned
                 except BaseException as exc:  # noqa: BLE001 - handed to the awaiting request
                     settle(None, exc.with_traceback(None))
