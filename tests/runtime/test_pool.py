@@ -318,3 +318,34 @@ def test_the_filler_builds_between_calls_not_beside_one(
         pool_module.build_warm = build  # type: ignore[assignment]
         pool_module.QUIET_WAIT_SECONDS = old_wait
         pool.close()
+
+
+def test_past_the_budget_the_component_in_use_takes_room_from_the_coldest(
+    component: Callable[[str], LoadedComponent],
+) -> None:
+    """Many components: the budget (max_total) goes to the ones being called; an idle
+    component's instance makes room for a called one's replacement, not the reverse."""
+    from wassette.runtime.threads import deferred_frees
+
+    loaded = component("env-reader")
+    cold_caps = Capabilities(env=(("K", "cold"),), redact_keys=frozenset())
+    hot_caps = Capabilities(env=(("K", "hot"),), redact_keys=frozenset())
+    pool = InstancePool(size=2, max_total=2)
+    try:
+        # Two "components": the same compiled code under two ids (the pool keys by id).
+        from dataclasses import replace
+
+        hot = replace(loaded, component_id="hot")
+        pool.prime(loaded, cold_caps, DEFAULT_OUTPUT_LIMIT)
+        _wait(lambda: pool.stats()["ready_total"] == 2)  # the cold one holds the budget
+        time.sleep(0.01)
+        with deferred_frees():  # an inline call: the replacement is built after the answer
+            result = invoke(hot, ("get-var",), ["K"], hot_caps, pool=pool, on_abandon=print)
+            assert result.value == "hot"
+        stats = pool.stats()
+        assert stats["evicted"] == 1
+        assert stats["components"]["hot"]["ready"] == 1
+        assert stats["components"][loaded.component_id]["ready"] == 1
+        assert stats["ready_total"] == 2  # still within the budget
+    finally:
+        pool.close()

@@ -48,8 +48,10 @@ __all__ = ["DEFAULT_POOL_SIZE", "InstancePool", "WarmInstance", "build_warm", "f
 DEFAULT_POOL_SIZE = 2
 """Warm instances kept ready per component (config ``instance_pool_size``; 0 turns it off)."""
 
-DEFAULT_MAX_TOTAL = 64
-"""Warm instances kept over all components together."""
+DEFAULT_MAX_TOTAL = 16
+"""Warm instances kept over all components together (an 18 MB componentize-py instance keeps
+~3.5 MB resident: 16 of them ~56 MB). Past it, the components called most recently keep
+theirs: an instance of the one called least recently makes room (see :meth:`refill`)."""
 
 DEFAULT_IDLE_SECONDS = 300.0
 """A component not called for this long has its warm instances freed."""
@@ -99,7 +101,13 @@ class InstancePool:
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
-        self.counters = {"warm_hits": 0, "misses": 0, "stale_discarded": 0, "reused": 0}
+        self.counters = {
+            "warm_hits": 0,
+            "misses": 0,
+            "stale_discarded": 0,
+            "reused": 0,
+            "evicted": 0,
+        }
         self._busy = 0  # calls between take() and release(): the filler waits for 0
         self._filler_idle = False  # the filler waits for work (not for a call to end)
         # Resident memory one idle warm instance costs, measured on the first builds (wasmtime
@@ -173,6 +181,7 @@ class InstancePool:
         """Build one missing instance of ``component_id`` on this thread: a call's worker, once
         its answer is out (between calls, with the component's pages still in this core's
         caches, and no other thread to wake)."""
+        evicted: WarmInstance | None = None
         with self._cond:
             pool = self._pools.get(component_id)
             if (
@@ -180,11 +189,28 @@ class InstancePool:
                 or pool is None
                 or pool.failed
                 or len(pool.ready) + pool.building >= self.size
-                or self._total() >= self.max_total
             ):
                 return
+            if self._total() >= self.max_total:
+                # The budget is held by others: the one called least recently gives way.
+                evicted = self._evict_for(pool)
+                if evicted is None:
+                    return
             pool.building += 1
+        del evicted  # its Store is freed here, outside the lock
         self._build_into(component_id, pool)
+
+    def _evict_for(self, hot: _ComponentPool) -> WarmInstance | None:
+        """Under the lock: take one ready instance from the pool used least recently (other
+        than ``hot``, and used less recently than it), or None."""
+        others = [p for p in self._pools.values() if p is not hot and p.ready]
+        if not others:
+            return None
+        coldest = min(others, key=lambda p: p.last_used)
+        if coldest.last_used >= hot.last_used:
+            return None
+        self.counters["evicted"] += 1
+        return coldest.ready.pop()
 
     def prime(self, loaded: LoadedComponent, caps: Capabilities, output_limit: int) -> None:
         """Start filling the pool of ``loaded`` for ``caps`` (e.g. when a server starts)."""
@@ -219,7 +245,9 @@ class InstancePool:
     def _next_job(self) -> tuple[str, _ComponentPool] | None:
         if self._total() >= self.max_total:
             return None
-        for cid, pool in self._pools.items():
+        # The components called most recently first: with many components, the budget goes
+        # to the ones in use.
+        for cid, pool in sorted(self._pools.items(), key=lambda item: -item[1].last_used):
             if not pool.failed and len(pool.ready) + pool.building < self.size:
                 return cid, pool
         return None
