@@ -318,6 +318,32 @@ def test_list_changed_from_the_front_after_a_background_compile(home: Home, prep
     assert not _imported(raw.stderr()) & SDK_STACK
 
 
+def test_serving_component_calls_loads_neither_the_sdk_nor_openssl(
+    home: Home, prepared: Path
+) -> None:
+    """Calls with an injected secret (so the injection audit hashes its chain), warm instances
+    refilled: no MCP SDK, and no OpenSSL (~3 MB resident) in the serving process."""
+    install_prepared(home.plugin_dir, "env-reader")
+    run_cli(home, "secret", "set", "env-reader", "API_KEY=value-for-the-audit", check=True)
+    grant = ("permission", "grant", "environment-variable", "env-reader", "API_KEY")
+    run_cli(home, *grant, check=True)
+    raw = StdioWire(home, "-X", "importtime")
+    try:
+        raw.open()
+        for n in range(5):
+            raw.send(_call(n, "get-var", {"key": "API_KEY"}))
+            assert raw.answer(n)["result"]["isError"] is False
+        assert raw.close() == 0  # the audit is written at exit
+    finally:
+        if raw.proc.poll() is None:
+            raw.proc.kill()
+    imported = _imported(raw.stderr())
+    assert "wasmtime" in imported  # the calls ran
+    assert not imported & (SDK_STACK | {"_hashlib", "ssl", "_ssl"})
+    audit = (home.root / "state" / "wassette" / "audit.log").read_text()
+    assert '"event":"inject"' in audit
+
+
 def test_a_secret_never_leaves_through_the_front(home: Home, prepared: Path) -> None:
     install_prepared(home.plugin_dir, "env-reader")
     run_cli(home, "secret", "set", "env-reader", f"API_KEY={CANARY}", check=True)

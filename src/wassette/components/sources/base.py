@@ -12,7 +12,6 @@ never held whole in memory; :class:`Fetched` owns that file and deletes it on ``
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import stat
@@ -277,6 +276,8 @@ class StagingWriter:
         if expected_digest is not None:
             algo, self.expected_hex = parse_digest(expected_digest)
         self.algo = algo
+        import hashlib  # OpenSSL (~3 MB resident): loaded by a fetch, not by every server start
+
         self._hash = hashlib.new(algo)
         self._sha256 = self._hash if algo == "sha256" else hashlib.sha256()
         self.size = 0
@@ -393,6 +394,8 @@ def verify_pin(digest: str, pin: str | None, *, what: str, path: Path) -> None:
     if algo == "sha256":
         actual = digest.split(":", 1)[1]
     else:
+        import hashlib
+
         h = hashlib.new(algo)
         with path.open("rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
