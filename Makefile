@@ -61,6 +61,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/secrets.py
 	$(BIN)/python bench/runtime.py
 	$(BIN)/python bench/mcp.py
+	$(BIN)/python bench/cli_wall.py
+	$(BIN)/python bench/http.py
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
