@@ -15,12 +15,16 @@ call runs in its own thread and the caller stops waiting at the deadline (plus a
 at once on cancellation. The abandoned thread finishes on its own and traps as soon as it
 re-enters wasm; its Store is never touched again.
 
-A caller that can be answered from elsewhere (the stdio front: any thread may write the answer)
-runs the guest *inline*, on its own thread, with ``on_abandon``: no hand-off to a worker and
-back (two thread wake-ups and GIL hand-offs per call). A watchdog thread then stands in for the
+A caller that can be answered from elsewhere (the stdio front, where any thread may write the
+answer, and the SDK path through an asyncio future) runs the guest *inline*, on its own thread,
+with ``on_abandon``: no hand-off to a worker and back (two thread wake-ups and GIL hand-offs per
+call). A watchdog thread then stands in for the
 waiting caller: when the guest outlives the same deadlines, it hands the same error to
 ``on_abandon``, and the guest's thread, once its host call returns, raises
 :class:`CallAbandoned` instead of answering a second time.
+
+At most one guest per core runs at once (``GuestGate``; a call waits at most 50 ms for its
+turn): more only share the cores, and each would hold an instance's memory meanwhile.
 
 Values in and out are plain wasmtime-py values; JSON conversion lives in ``values.py``.
 """
