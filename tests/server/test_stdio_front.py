@@ -429,3 +429,33 @@ def test_the_front_takes_only_what_the_rejection_rules_pass(message: dict[str, A
         params = message.get("params") or {}
         for check in (front_mod.plain_initialize, front_mod.plain_call, front_mod.plain_list):
             assert check(params) in (True, False)
+
+
+def test_serve_sweeps_downloads_dead_processes_left_once_it_can_list(
+    home: Home, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    staging = tmp_path / "tmp"
+    staging.mkdir()
+    home.env["TMPDIR"] = str(staging)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
+    )
+    left = staging / f"wassette-fetch-{int(dead.stdout)}-abc123.wasm"
+    left.write_bytes(b"\0asm partial")
+    home.plugin_dir.mkdir(parents=True, exist_ok=True)
+    raw = StdioWire(home)
+    try:
+        raw.open()
+        raw.send({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+        assert raw.answer(1)["result"]["tools"]
+        deadline = time.monotonic() + 10
+        while left.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not left.exists()
+        assert raw.close() == 0
+    finally:
+        if raw.proc.poll() is None:
+            raw.proc.kill()

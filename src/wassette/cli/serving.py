@@ -268,9 +268,8 @@ def serve_with(opts: ServeOptions, verbose: int) -> None:
         explicit[key] = value
     environ: Mapping[str, str] = dict(os.environ)
     settings.plugin_dir.mkdir(parents=True, exist_ok=True)
-    from wassette.components.sources.base import sweep_stale_staging
-
-    sweep_stale_staging()  # downloads a killed server (or CLI) left staged
+    if front is None:
+        _sweep_staging()
     # Files holding the server's own credentials: no component may ever be granted them.
     guarded = tuple(
         (path, what, why)
@@ -333,6 +332,8 @@ def serve_with(opts: ServeOptions, verbose: int) -> None:
     )
     if front is not None:
         front.attach(tools, make_mcp)
+        # After the front can list the tools: this housekeeping imports the fetch machinery.
+        _sweep_staging()
         _serve_front(front)
         return
     import anyio
@@ -340,6 +341,13 @@ def serve_with(opts: ServeOptions, verbose: int) -> None:
     from wassette.server.transports import serve_http
 
     anyio.run(serve_http, mcp, options, opts.transport)
+
+
+def _sweep_staging() -> None:
+    """Remove the staged downloads a killed server (or CLI) left behind."""
+    from wassette.components.sources.base import sweep_stale_staging
+
+    sweep_stale_staging()
 
 
 def _http_options(opts: ServeOptions, settings: Any) -> Any:
