@@ -129,6 +129,17 @@ def bao_server() -> Iterator[BaoServer]:
         server.cleanup()
 
 
+def load_env_reader_cli(home: Home, wasm: Path, workdir: Path, key: str, value: str) -> None:
+    """Through the CLI, as a user would: load the env reader, allow ``key``, set its secret."""
+    import shutil
+
+    copy = workdir / "env-reader.wasm"
+    shutil.copyfile(wasm, copy)
+    run_cli(home, "component", "load", copy.as_uri(), check=True)
+    run_cli(home, "permission", "grant", "environment-variable", "env-reader", key, check=True)
+    run_cli(home, "secret", "set", "env-reader", f"{key}={value}", check=True)
+
+
 def run_cli_in_pty(
     home: Home, args: list[str], wait_for: bytes, answer: bytes
 ) -> tuple[int, str, str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.componentbuild import build_component
-from tests.conftest import Home, run_cli
+from tests.conftest import Home, load_env_reader_cli, run_cli
 
 PROBE = """
 import json, sys
@@ -109,11 +108,7 @@ def env_reader() -> Path:
 def test_tool_invoke_loads_no_mcp_sdk_nor_server(
     home: Home, env_reader: Path, tmp_path: Path
 ) -> None:
-    wasm = tmp_path / "env-reader.wasm"
-    shutil.copyfile(env_reader, wasm)
-    run_cli(home, "component", "load", wasm.as_uri(), check=True)
-    run_cli(home, "permission", "grant", "environment-variable", "env-reader", "K", check=True)
-    run_cli(home, "secret", "set", "env-reader", "K=v", check=True)
+    load_env_reader_cli(home, env_reader, tmp_path, "K", "v")
     args = ("tool", "invoke", "get-var", "--args", '{"key": "K"}')
     proc = run_cli(home, *args)
     assert proc.returncode == 0, proc.stderr

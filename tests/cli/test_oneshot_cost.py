@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gc
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.componentbuild import build_component
-from tests.conftest import Home, run_cli
+from tests.conftest import Home, load_env_reader_cli, run_cli
 from wassette.cli.fastpath import one_shot_gc, resume_collection
 
 PROBE = """
@@ -72,11 +71,7 @@ def env_reader() -> Path:
 def test_tool_invoke_runs_no_collection_and_leaves_little(
     home: Home, env_reader: Path, tmp_path: Path
 ) -> None:
-    wasm = tmp_path / "env-reader.wasm"
-    shutil.copyfile(env_reader, wasm)
-    run_cli(home, "component", "load", wasm.as_uri(), check=True)
-    run_cli(home, "permission", "grant", "environment-variable", "env-reader", "K", check=True)
-    run_cli(home, "secret", "set", "env-reader", "K=v", check=True)
+    load_env_reader_cli(home, env_reader, tmp_path, "K", "v")
     report = _gc_report(home, "tool", "invoke", "get-var", "--args", '{"key": "K"}')
     # The collector is back on for the call (a long one makes garbage): a few collections
     # of the call's young objects, where start-up alone used to run some 60.
