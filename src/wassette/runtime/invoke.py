@@ -18,10 +18,9 @@ re-enters wasm; its Store is never touched again.
 A caller that can be answered from elsewhere (the stdio front, where any thread may write the
 answer, and the SDK path through an asyncio future) runs the guest *inline*, on its own thread,
 with ``on_abandon``: no hand-off to a worker and back (two thread wake-ups and GIL hand-offs per
-call). A watchdog thread then stands in for the
-waiting caller: when the guest outlives the same deadlines, it hands the same error to
-``on_abandon``, and the guest's thread, once its host call returns, raises
-:class:`CallAbandoned` instead of answering a second time.
+call). A watchdog thread then stands in for the waiting caller: when the guest outlives the same
+deadlines, it hands the same error to ``on_abandon``, and the guest's thread, once its host call
+returns, raises :class:`CallAbandoned` instead of answering a second time.
 
 At most one guest per core runs at once (``GuestGate``; a call waits at most 50 ms for its
 turn): more only share the cores, and each would hold an instance's memory meanwhile.
@@ -363,15 +362,12 @@ def invoke(
     else:
         finished = _run_waiting(run, call)
     elapsed = time.monotonic() - started
-    _finish_outputs(call)
+    get_spool().finish_all(call.fds)
     denied = tuple(call.http.denied)
     if not finished:
-        with _abandoned_lock:
-            _abandoned[call] = loaded.component_id
-    if cancel is not None and cancel.cancelled and not (finished and call.ok):
-        raise cancelled_error(loaded, export_path, call, redact, abandoned=not finished)
-    if not finished:
-        raise timeout_error(loaded, export_path, caps, call, redact, blocked=True)
+        raise _abandonment(loaded, export_path, call, redact)
+    if cancel is not None and cancel.cancelled and not call.ok:
+        raise cancelled_error(loaded, export_path, call, redact, abandoned=False)
     if call.ok:
         return InvokeResult(
             value=call.value,
@@ -389,10 +385,16 @@ def invoke(
     raise classify(loaded, export_path, caps, call, redact) from call.error
 
 
-def _finish_outputs(call: _Call) -> None:
-    spool = get_spool()
-    for fd, tail in list(call.fds):
-        spool.finish(fd, tail)
+def _abandonment(
+    loaded: LoadedComponent, export_path: tuple[str, ...], call: _Call, redact: Redactor
+) -> WassetteError:
+    """The guest is still out (stuck in a host call) when its caller stops waiting: count it
+    among the abandoned calls, and the error to answer with (cancelled, or timed out)."""
+    with _abandoned_lock:
+        _abandoned[call] = loaded.component_id
+    if call.cancel is not None and call.cancel.cancelled:
+        return cancelled_error(loaded, export_path, call, redact, abandoned=True)
+    return timeout_error(loaded, export_path, call.caps, call, redact, blocked=True)
 
 
 def _spend(spent: object) -> None:
@@ -438,16 +440,8 @@ def _run_inline(  # noqa: PLR0917 - the call's context, passed through
         # The same error the waiting caller gives when it stops waiting.
         if call.done.is_set() or not call.settle():
             return
-        with _abandoned_lock:
-            _abandoned[call] = loaded.component_id
-        _finish_outputs(call)
-        cancelled = cancel is not None and cancel.cancelled
-        error: WassetteError = (
-            cancelled_error(loaded, export_path, call, redact, abandoned=True)
-            if cancelled
-            else timeout_error(loaded, export_path, caps, call, redact, blocked=True)
-        )
-        on_abandon(error)
+        get_spool().finish_all(call.fds)
+        on_abandon(_abandonment(loaded, export_path, call, redact))
 
     def late() -> None:
         # Past the deadline and its grace: one more wait for a trap on a loaded machine.

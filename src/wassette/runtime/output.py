@@ -130,6 +130,11 @@ class Spool:
                 tail.closed = True
                 os.close(fd)
 
+    def finish_all(self, fds: list[tuple[int, Sink]]) -> None:
+        """:meth:`finish` each ``(fd, sink)`` (a call's files, or a warm instance's)."""
+        for fd, sink in list(fds):
+            self.finish(fd, sink)
+
     def _loop(self) -> None:
         while True:
             with self._cond:

@@ -86,9 +86,7 @@ class _BuildContext:
 
 def _close_outputs(fds: list[tuple[int, Sink]]) -> None:
     """Stop collecting a discarded warm instance's output files, and close them."""
-    spool = get_spool()
-    for fd, redirect in fds:
-        spool.finish(fd, redirect)
+    get_spool().finish_all(fds)
 
 
 @dataclass(eq=False)
