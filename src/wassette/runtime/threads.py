@@ -57,9 +57,13 @@ class WorkerPool:
                 inbox = None
                 self._threads += 1
         if inbox is None:
-            inbox = queue.SimpleQueue()
-            threading.Thread(target=self._work, args=(inbox,), name=self.name, daemon=True).start()
-        inbox.put(job)
+            self._spawn(job)
+        else:
+            inbox.put(job)
+
+    def _spawn(self, job: Callable[[], None]) -> None:
+        """A new worker whose first job is ``job`` (already counted in ``_threads``)."""
+        threading.Thread(target=self._work, args=(job,), name=self.name, daemon=True).start()
 
     def lend(self) -> None:
         """One running job is stuck (a guest abandoned in a host call): its thread no longer
@@ -72,9 +76,7 @@ class WorkerPool:
             if job is not None:
                 self._threads += 1
         if job is not None:
-            inbox: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-            threading.Thread(target=self._work, args=(inbox,), name=self.name, daemon=True).start()
-            inbox.put(job)
+            self._spawn(job)
 
     def unlend(self) -> None:
         """The stuck job of a :meth:`lend` returned: its thread counts again."""
@@ -82,8 +84,8 @@ class WorkerPool:
             if self.max_threads is not None:
                 self.max_threads -= 1
 
-    def _work(self, inbox: queue.SimpleQueue[Callable[[], None]]) -> None:
-        job = inbox.get()
+    def _work(self, job: Callable[[], None]) -> None:
+        inbox: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         while True:
             job()
             del job  # what it holds goes now, not when the next job arrives
