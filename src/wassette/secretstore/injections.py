@@ -27,8 +27,6 @@ COALESCE_SECONDS = 1.0
 A crash can lose at most this much of the injection trail; :meth:`InjectionAudit.flush` (run by
 one-shot commands, by ``ComponentManager.close`` and at interpreter exit) writes at once."""
 
-_WAKE: tuple[str, dict[str, str]] = ("", {})  # queued by flush(): ends the window early
-
 
 class InjectionAudit:
     """Records every injection of environment variables into a component in the audit log.
@@ -44,7 +42,6 @@ class InjectionAudit:
         self._queue: queue.SimpleQueue[tuple[str, dict[str, str]]] = queue.SimpleQueue()
         self._idle = threading.Condition()
         self._pending = 0
-        self._flushing = 0
         self._flush_now = threading.Event()  # ends the window early
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
@@ -71,8 +68,7 @@ class InjectionAudit:
         for it to end) and take everything that arrived meanwhile. Sleeping, not waiting on
         the queue: a wait would wake this thread (a context switch, the GIL) for every call."""
         items = [self._queue.get()]
-        if not self._flushing:
-            self._flush_now.wait(self.coalesce_seconds)
+        self._flush_now.wait(self.coalesce_seconds)
         self._flush_now.clear()
         while True:  # whatever piled up meanwhile
             try:
@@ -84,9 +80,8 @@ class InjectionAudit:
     def _run(self) -> None:
         while True:
             items = self._gather()
-            real = [item for item in items if item is not _WAKE]
             counts: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
-            for cid, keys in real:  # first-seen order, one line per distinct injection
+            for cid, keys in items:  # first-seen order, one line per distinct injection
                 signature = (cid, tuple(keys.items()))
                 counts[signature] = counts.get(signature, 0) + 1
             events = [
@@ -94,12 +89,11 @@ class InjectionAudit:
                 for (cid, keys), n in counts.items()
             ]
             try:
-                if events:
-                    self._audit.record_many(events)
+                self._audit.record_many(events)
             except WassetteError as exc:
                 log.error("audit log: %s", exc.message)
             with self._idle:
-                self._pending -= len(real)
+                self._pending -= len(items)
                 self._idle.notify_all()
 
     def flush(self, timeout: float = 10.0) -> None:
@@ -108,12 +102,6 @@ class InjectionAudit:
         with self._idle:
             if self._pending == 0:
                 return
-            self._flushing += 1
-        try:
-            self._queue.put(_WAKE)
-            self._flush_now.set()
-            with self._idle:
-                self._idle.wait_for(lambda: self._pending == 0, timeout)
-        finally:
-            with self._idle:
-                self._flushing -= 1
+        self._flush_now.set()
+        with self._idle:
+            self._idle.wait_for(lambda: self._pending == 0, timeout)
