@@ -120,6 +120,14 @@ def run_cli(
 
 
 @pytest.fixture(scope="session")
+def env_reader() -> Path:
+    """The env-reader component (componentize-py), built from source once per session."""
+    from tests.componentbuild import build_component
+
+    return build_component("env-reader")
+
+
+@pytest.fixture(scope="session")
 def bao_server() -> Iterator[BaoServer]:
     """One real OpenBao dev server on a random 127.0.0.1 port, for the whole test session."""
     server = BaoServer().start()

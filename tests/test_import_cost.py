@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.componentbuild import build_component
 from tests.conftest import Home, load_env_reader_cli, run_cli
 
 PROBE = """
@@ -98,11 +97,6 @@ def test_secret_help_still_loads_click_and_stays_light(home: Home) -> None:
     modules = _modules(home.env, "secret", "list", "--help")
     assert "click" in modules
     assert _under(modules, "wasmtime", "mcp", "cryptography", "wassette.runtime") == []
-
-
-@pytest.fixture(scope="module")
-def env_reader() -> Path:
-    return build_component("env-reader")
 
 
 def test_tool_invoke_loads_no_mcp_sdk_nor_server(

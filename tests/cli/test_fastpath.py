@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.componentbuild import build_component
 from tests.conftest import CANARY, Home, run_cli
 from wassette.cli.fastpath import parse
 
@@ -129,11 +128,6 @@ def test_plaintext_warning_is_the_same_on_both_paths(home: Home) -> None:
 )
 def test_the_fast_path_accepts_only_plain_forms(args: list[str], parsed: object) -> None:
     assert parse(args) == parsed
-
-
-@pytest.fixture(scope="module")
-def env_reader() -> Path:
-    return build_component("env-reader")
 
 
 TOOL_FORMS = [

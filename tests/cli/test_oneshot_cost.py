@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.componentbuild import build_component
 from tests.conftest import Home, load_env_reader_cli, run_cli
 from wassette.cli.fastpath import one_shot_gc, resume_collection
 
@@ -61,11 +60,6 @@ def _assert_cheap(report: dict[str, int], collections: int = 0) -> None:
 def test_secret_list_runs_no_collection_and_leaves_little(home: Home) -> None:
     run_cli(home, "secret", "set", "c", "API_KEY=v", "--force", check=True)
     _assert_cheap(_gc_report(home, "secret", "list", "c"))
-
-
-@pytest.fixture(scope="module")
-def env_reader() -> Path:
-    return build_component("env-reader")
 
 
 def test_tool_invoke_runs_no_collection_and_leaves_little(
