@@ -11,6 +11,9 @@ change-notification and SSE transport tests exercise the behaviour behind them.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Final
 
 from starlette.requests import Request
@@ -20,8 +23,11 @@ __all__ = [
     "PINNED_MCP",
     "PRIVATE_SYMBOLS",
     "connection_of",
+    "live_session",
     "missing_private_symbols",
     "request_send",
+    "resumed_stream",
+    "session_in_use",
 ]
 
 PINNED_MCP: Final = "2.3.0"
@@ -34,6 +40,14 @@ PRIVATE_SYMBOLS: Final[tuple[str, ...]] = (
     "mcp.server.connection.Connection.initialized",
     "mcp.server.connection.Connection.send_tool_list_changed",
     "starlette.requests.Request._send",
+    # The HTTP front (server/http_front.py) answers calls on the SDK's open sessions: it
+    # looks a session up and holds its idle timer as the SDK's own handle_request does.
+    "mcp.server.streamable_http_manager.StreamableHTTPSessionManager._server_instances",
+    "mcp.server.streamable_http.StreamableHTTPServerTransport._requests_in_flight",
+    "mcp.server.streamable_http.StreamableHTTPServerTransport._idle_timeout",
+    "mcp.server.streamable_http.StreamableHTTPServerTransport.idle_scope",
+    "mcp.server.streamable_http.StreamableHTTPServerTransport.is_terminated",
+    "mcp.server.streamable_http.StreamableHTTPServerTransport._request_streams",
     # Provisional in 2.3.0 ("signature and semantics may change in a 2.x minor release"):
     # server/app.py replaces the default list (an OpenTelemetry span per message).
     "mcp.server.lowlevel.Server.middleware",
@@ -56,6 +70,50 @@ def request_send(request: Request) -> Send:
     transport wants the ASGI triple, and a Starlette route only hands over the Request."""
     send: Send = request._send
     return send
+
+
+def live_session(manager: Any, session_id: str) -> Any | None:
+    """The transport of the streamable HTTP session ``session_id`` of ``manager`` (the
+    SDK's ``StreamableHTTPSessionManager``), if the SDK holds it open: not terminated, its
+    idle period not run out. None otherwise (the SDK then answers the request itself)."""
+    instances = getattr(manager, "_server_instances", None)
+    transport = instances.get(session_id) if isinstance(instances, dict) else None
+    if transport is None or transport.is_terminated:
+        return None
+    idle = transport.idle_scope
+    if idle is not None and idle.cancel_called:
+        return None
+    return transport
+
+
+@contextmanager
+def session_in_use(transport: Any) -> Iterator[None]:
+    """Hold ``transport``'s session open while a request is served outside the SDK: the
+    same idle accounting as ``StreamableHTTPServerTransport.handle_request`` (the countdown
+    is suspended while any request is in flight and restarts when the last one ends)."""
+    idle = transport.idle_scope
+    timeout = getattr(transport, "_idle_timeout", None)
+    if idle is None or timeout is None:
+        yield
+        return
+    import anyio
+
+    transport._requests_in_flight += 1
+    idle.deadline = math.inf
+    try:
+        yield
+    finally:
+        transport._requests_in_flight -= 1
+        if not transport._requests_in_flight:
+            idle.deadline = anyio.current_time() + timeout
+
+
+def resumed_stream(transport: Any, stream_id: str) -> Any | None:
+    """The send side of the stream a client that resumed ``stream_id`` (GET with
+    ``Last-Event-ID``) is waiting on, if one is; the request's answer must go there too."""
+    streams = getattr(transport, "_request_streams", None)
+    pair = streams.get(stream_id) if isinstance(streams, dict) else None
+    return pair[0] if pair else None
 
 
 def missing_private_symbols() -> list[str]:
@@ -88,4 +146,33 @@ def missing_private_symbols() -> list[str]:
         missing.append("starlette.requests.Request._send")
     if not isinstance(getattr(Server("probe"), "middleware", None), list):
         missing.append("mcp.server.lowlevel.Server.middleware")
+    missing += _missing_session_symbols(Server)
+    return missing
+
+
+def _missing_session_symbols(server_class: Any) -> list[str]:
+    from mcp.server.streamable_http import StreamableHTTPServerTransport
+    from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+
+    missing: list[str] = []
+    try:
+        manager = StreamableHTTPSessionManager(app=server_class("probe"))
+        transport = StreamableHTTPServerTransport(mcp_session_id="probe", idle_timeout=5.0)
+    except Exception as exc:  # noqa: BLE001 - any change in the constructors is the finding
+        return [f"StreamableHTTPSessionManager / StreamableHTTPServerTransport ({exc!r})"]
+    prefix = "mcp.server.streamable_http"
+    if not isinstance(getattr(manager, "_server_instances", None), dict):
+        missing.append(f"{prefix}_manager.StreamableHTTPSessionManager._server_instances")
+    if getattr(transport, "_requests_in_flight", None) != 0:
+        missing.append(f"{prefix}.StreamableHTTPServerTransport._requests_in_flight")
+    if getattr(transport, "_idle_timeout", None) != 5.0:
+        missing.append(f"{prefix}.StreamableHTTPServerTransport._idle_timeout")
+    if not isinstance(getattr(transport, "_request_streams", None), dict):
+        missing.append(f"{prefix}.StreamableHTTPServerTransport._request_streams")
+    for name in ("idle_scope", "is_terminated"):
+        if not hasattr(transport, name):
+            missing.append(f"{prefix}.StreamableHTTPServerTransport.{name}")
+    manager._server_instances["probe"] = transport
+    if live_session(manager, "probe") is not transport:
+        missing.append(f"{prefix}_manager.StreamableHTTPSessionManager._server_instances")
     return missing

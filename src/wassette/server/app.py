@@ -136,11 +136,16 @@ class WassetteMCP:
         self.listen = ListenHandler(self.bus)
         # id(connection) -> connection, for handshake-era clients; removed when it closes.
         self._legacy: dict[int, Any] = {}
+        # HTTP session id -> its handshake-era connection (for the HTTP front's calls).
+        self._by_session: dict[str, Any] = {}
+        #: The protocol revisions of the handshake era (a header naming another goes to the
+        #: SDK's modern entry).
+        self.handshake_versions = frozenset(HANDSHAKE_PROTOCOL_VERSIONS)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._limiter = anyio.CapacityLimiter(max_concurrent_calls)
         # Component calls: daemon workers (a guest stuck in a host call never holds the exit),
         # at most max_concurrent_calls at once, the rest queued in order.
-        self._workers = WorkerPool(name="wassette-call", max_threads=max_concurrent_calls)
+        self.workers = WorkerPool(name="wassette-call", max_threads=max_concurrent_calls)
         # Loads (network fetches, however slow the server) run on their own small pool, so
         # stalled loads can never take the slots tool calls use; past a bounded queue they
         # are refused at once.
@@ -221,7 +226,16 @@ class WassetteMCP:
                 key = id(conn)
                 self._legacy[key] = conn
                 conn.exit_stack.callback(self._legacy.pop, key, None)
+                sid = getattr(conn, "session_id", None)
+                if isinstance(sid, str):
+                    self._by_session[sid] = conn
+                    conn.exit_stack.callback(self._by_session.pop, sid, None)
         return await call_next(ctx)
+
+    def legacy_session(self, session_id: str) -> Any | None:
+        """The handshake-era connection of the HTTP session ``session_id``, once the SDK has
+        served a request of it (its ``initialize``); None otherwise or once it closed."""
+        return self._by_session.get(session_id)
 
     async def notify_tools_changed(self) -> None:
         """Tell every client that the tool list changed (both protocol eras)."""
@@ -461,7 +475,7 @@ class WassetteMCP:
         self, name: str, args: Any, cancel: CancelHandle
     ) -> types.CallToolResult:
         try:
-            res = await self.tools.call_component_async(name, args, cancel, self._workers)
+            res = await self.tools.call_component_async(name, args, cancel, self.workers)
         except UnknownTool as exc:
             raise MCPError(code=types.INVALID_PARAMS, message=str(exc), data=exc.why) from None
         return _result(call_result(res))

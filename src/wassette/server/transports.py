@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from mcp.server.sse import SseServerTransport
 from mcp.server.streamable_http import EventStore
@@ -39,6 +40,9 @@ from wassette.server._sdk_compat import request_send
 from wassette.server.app import WassetteMCP
 from wassette.server.events import BoundedEventStore
 from wassette.server.logs import event
+
+if TYPE_CHECKING:
+    from wassette.server.http_front import HttpFront
 
 log = logging.getLogger("wassette.server")
 
@@ -242,10 +246,17 @@ class JsonRpcGuard:
     assigns it (``server/jsonrpc.py``), the same as over stdio; anything else goes on to the
     SDK untouched. The SDK's own Host/Origin/Content-Type checks answer first."""
 
-    def __init__(self, app: ASGIApp, security: TransportSecuritySettings, path: str) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        security: TransportSecuritySettings,
+        path: str,
+        front: HttpFront | None = None,
+    ) -> None:
         self.app = app
         self._security = TransportSecurityMiddleware(security)
         self._path = path
+        self._front = front
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -272,6 +283,9 @@ class JsonRpcGuard:
                 complete = True
                 break
         reply = jsonrpc.rejection(bytes(body)) if complete else None
+        front = self._front
+        if reply is None and complete and front and await front.try_serve(scope, body, send):
+            return
         if reply is None:  # well-formed (or too large: the SDK answers 413)
 
             async def replay() -> Message:
@@ -347,6 +361,7 @@ def streamable_http_app(
     client that lost its connection reconnects with ``Last-Event-ID``.
     """
     security = security_settings(options)
+    events = event_store if event_store is not None else BoundedEventStore()
     app: ASGIApp = mcp.server.streamable_http_app(
         streamable_http_path="/mcp",
         transport_security=security,
@@ -354,12 +369,23 @@ def streamable_http_app(
         stateless_http=not options.legacy_sessions,
         json_response=options.json_response,
         custom_starlette_routes=_status_routes(mcp),
-        event_store=event_store if event_store is not None else BoundedEventStore(),
+        event_store=events,
         retry_interval=RETRY_INTERVAL_MS,
         max_sessions=options.max_sessions,
         session_idle_timeout=options.session_idle_timeout,
     )
-    app = JsonRpcGuard(app, security, "/mcp")
+    front = None
+    if options.legacy_sessions:
+        from wassette.server.http_front import HttpFront
+
+        front = HttpFront(
+            mcp,
+            mcp.server.session_manager,
+            events,
+            retry_ms=RETRY_INTERVAL_MS,
+            json_only=options.json_response,
+        )
+    app = JsonRpcGuard(app, security, "/mcp", front)
     return BearerGuard(app, options.auth_token) if options.auth_token else app
 
 
