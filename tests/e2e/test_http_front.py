@@ -20,6 +20,8 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import Home
 from tests.e2e.mcpserver import POST_HEADERS, HttpServer, initialize, install_prepared
@@ -250,3 +252,56 @@ def test_official_clients_on_many_sessions_get_their_own_answers(server: HttpSer
     for n, answer in seen:
         assert f"client-{n}" in answer
         assert all(f'client-{m}"' not in answer for m in range(8) if m != n)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_IDS = st.integers() | st.text(max_size=6) | st.none() | st.booleans() | st.floats()
+_PARAMS = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.sampled_from(["ok", "chatter", "nap", "list-components", "nope"]) | _JSON,
+        "arguments": _JSON,
+        "_meta": _JSON | st.fixed_dictionaries({"progressToken": _JSON}),
+        "extra": _JSON,
+    },
+)
+_MESSAGES = st.fixed_dictionaries(
+    {"jsonrpc": st.sampled_from(["2.0", "2.0", "1.0"])},
+    optional={
+        "id": _IDS,
+        "method": st.sampled_from(["tools/call", "tools/call", "notifications/cancelled"]),
+        "params": _PARAMS | _JSON,
+    },
+)
+
+
+def test_hostile_messages_on_a_session_never_break_the_front(server: HttpServer) -> None:
+    """Untrusted bodies on a valid session (odd ids, params, _meta, arguments, names): each
+    gets an HTTP answer the SDK could give (never a 500 or a hang), a JSON answer is a well-
+    formed JSON-RPC response for the id asked, and the session keeps working."""
+    with httpx.Client(timeout=30) as client:
+        headers = _session(client, server.url)
+
+        @settings(max_examples=120, deadline=None)
+        @given(_MESSAGES)
+        def one(message: dict[str, Any]) -> None:
+            params = message.get("params")
+            if isinstance(params, dict) and params.get("name") == "nap":
+                params["arguments"] = {"seconds": 0.01}
+            r = client.post(server.url, json=message, headers=headers)
+            assert r.status_code in (200, 202, 400), (message, r.status_code, r.text)
+            if r.headers.get("content-type") == "application/json" and r.status_code == 200:
+                answer = r.json()
+                if "id" in message and ("result" in answer or "error" in answer):
+                    assert answer["jsonrpc"] == "2.0"
+
+        one()
+        r = client.post(server.url, json=_call(1, "chatter", {"text": "still"}), headers=headers)
+        assert r.json()["result"]["structuredContent"] == {"result": "still"}
+    assert "internal error" not in server.stderr()
