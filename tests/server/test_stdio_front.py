@@ -23,6 +23,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from tests.conftest import Home, run_cli
 from tests.e2e.flows import text
 from tests.e2e.mcpserver import StdioWire, install_prepared, stdio_client
+from wassette.cli.serving import MALLOC_ARENAS
 from wassette.server import stdio_wire as front_mod
 from wassette.server.jsonrpc import rejection
 from wassette.server.toolset import HANDSHAKE_VERSIONS
@@ -342,6 +343,38 @@ def test_serving_component_calls_loads_neither_the_sdk_nor_openssl(
     assert not imported & (SDK_STACK | {"_hashlib", "ssl", "_ssl"})
     audit = (home.root / "state" / "wassette" / "audit.log").read_text()
     assert '"event":"inject"' in audit
+
+
+def _arena_heaps(pid: int) -> int:
+    """glibc's non-main malloc arenas: each is a heap mapped at a 64 MiB boundary."""
+    count = 0
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        fields = line.split()
+        start = int(fields[0].split("-")[0], 16)
+        if len(fields) == 5 and fields[1] == "rw-p" and start % (64 << 20) == 0:
+            count += 1
+    return count
+
+
+def test_calls_in_flight_on_many_threads_share_two_malloc_arenas(
+    home: Home, prepared: Path
+) -> None:
+    """16 calls in flight run on 16+ threads; glibc would give each an arena of its own (15
+    heaps measured, ~8 MB of peak RSS in their free space). The server caps them at 2."""
+    install_prepared(home.plugin_dir, "misbehaver")
+    raw = StdioWire(home)
+    try:
+        raw.open()
+        for n in range(16):
+            raw.send(_call(n, "nap", {"seconds": 0.3}))
+        answers = [raw.receive(20) for _ in range(16)]
+        assert sorted(a["id"] for a in answers) == list(range(16))
+        assert all(a["result"]["isError"] is False for a in answers)
+        assert _arena_heaps(raw.proc.pid) <= MALLOC_ARENAS - 1
+        assert raw.close() == 0
+    finally:
+        if raw.proc.poll() is None:
+            raw.proc.kill()
 
 
 def test_a_secret_never_leaves_through_the_front(home: Home, prepared: Path) -> None:
