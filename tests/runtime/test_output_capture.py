@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from wassette.runtime.output import Tail, get_spool
+from wassette.runtime.output import Spool, Tail, get_spool
 from wassette.runtime.redaction import Redactor
 
 
@@ -46,3 +46,33 @@ def test_a_cut_inside_a_utf8_character_is_not_garbled_into_a_fragment() -> None:
     tail = Tail(5)
     tail.write("ééé".encode())  # 6 bytes: the cut falls inside the first é
     assert tail.redacted(Redactor([])) == "éé"
+
+
+class _Switchable(Tail):
+    """A tail that is live only while ``on`` (as a warm instance's redirect between calls)."""
+
+    on = False
+
+    @property
+    def live(self) -> bool:
+        return self.on
+
+
+def test_files_not_live_are_not_polled_and_the_collector_sleeps_until_woken() -> None:
+    spool = Spool()  # a collector of its own: other tests' files must not keep it busy
+    sink = _Switchable(1024)
+    fd = spool.open(sink)
+    try:
+        os.write(fd, b"written while idle")
+        time.sleep(spool.period * 5)
+        assert spool._waiting  # asleep: nothing live to poll
+        assert sink.redacted(Redactor([])) == ""  # and nothing was read
+        sink.on = True
+        spool.wake()
+        deadline = time.monotonic() + 2
+        while not sink.redacted(Redactor([])) and time.monotonic() < deadline:
+            time.sleep(spool.period)
+        assert sink.redacted(Redactor([])) == "written while idle"  # polled once live
+        assert not spool._waiting
+    finally:
+        spool.finish(fd, sink)

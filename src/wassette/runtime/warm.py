@@ -55,7 +55,9 @@ class _Redirect:
     """A guest output stream whose destination is chosen per call (the call's own tail).
 
     It stands where the output collector (``output.Spool``) expects a tail: ``keep``,
-    ``lock``, ``closed`` and ``write``; what arrives between calls (target None) is dropped.
+    ``lock``, ``closed`` and ``write``. Between calls (target None) it is not live, so the
+    collector leaves its file alone: what the guest wrote while being instantiated goes to
+    its first call's output, as it does for an instance built for the call.
     """
 
     __slots__ = ("closed", "keep", "lock", "target")
@@ -65,6 +67,10 @@ class _Redirect:
         self.keep = keep
         self.lock = threading.Lock()
         self.closed = False
+
+    @property
+    def live(self) -> bool:
+        return self.target is not None  # a call is using the instance
 
     def write(self, data: bytes) -> None:
         target = self.target
@@ -126,6 +132,7 @@ class WarmInstance:
         self.clock.arm(timeout_seconds, call.cancel)
         call.clock = self.clock
         self.uses += 1
+        get_spool().wake()  # its output files are polled while the call runs
 
     def drain_output(self) -> None:
         """Move what the guest wrote during this call into the call's tails (before detach)."""
