@@ -245,6 +245,111 @@ def test_worker_pool_backlog_is_first_come_first_served() -> None:
     assert order == list(range(20))
 
 
+class _Concurrency:
+    """How many jobs ran at once, at most."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.peak = 0
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        with self.lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+
+    def __exit__(self, *exc: object) -> None:
+        with self.lock:
+            self.now -= 1
+
+
+def test_worker_pool_runs_as_many_jobs_as_cores_while_they_make_progress() -> None:
+    """``active``: 2 at once, in order; jobs that keep finishing never overflow."""
+    pool = WorkerPool(name="t-active", max_threads=64, active=2, patience=0.05)
+    seen = _Concurrency()
+    order: list[int] = []
+    done = threading.Semaphore(0)
+
+    def job(n: int) -> Callable[[], None]:
+        def run() -> None:
+            with seen:
+                order.append(n)  # the order they start in
+                time.sleep(0.01)  # shorter than the patience: progress
+            done.release()
+
+        return run
+
+    for n in range(30):
+        pool.submit(job(n))
+    for _ in range(30):
+        assert done.acquire(timeout=10)
+    assert seen.peak == 2 and pool.overflows == 0
+    assert sorted(order[:2]) == [0, 1] and sorted(order) == list(range(30))
+    # The backlog first come first served (two workers may record a start in either order).
+    assert all(abs(n - i) <= 1 for i, n in enumerate(order))
+    assert sum(t.name == "t-active" for t in threading.enumerate()) <= 2
+
+
+def test_worker_pool_starts_one_more_job_per_patience_while_the_running_ones_stall() -> None:
+    """Jobs asleep (guests in slow host calls) hold both places: after ``patience`` without a
+    finished job one waiting job starts anyway, then another a patience later."""
+    pool = WorkerPool(name="t-stall", max_threads=64, active=2, patience=0.1)
+    release = threading.Event()
+    started: list[float] = []
+    seen = _Concurrency()
+
+    def sleeper() -> None:
+        started.append(time.monotonic())
+        with seen:
+            release.wait(10)
+
+    t0 = time.monotonic()
+    for _ in range(4):
+        pool.submit(sleeper)
+    time.sleep(0.05)
+    assert seen.peak == 2 and pool.overflows == 0  # the other two wait
+    deadline = time.monotonic() + 5
+    while len(started) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    assert len(started) == 4 and pool.overflows == 2
+    third, fourth = sorted(started)[2:]
+    assert 0.09 <= third - t0 < 0.5  # one patience (the watchdog's precision is ~20 ms)
+    assert 0.09 <= fourth - third < 0.5  # and one more, not both at once
+    # Once the stalled jobs are gone, the pool is back to two at a time.
+    calm = _Concurrency()
+    done = threading.Semaphore(0)
+
+    def quick() -> None:
+        with calm:
+            time.sleep(0.005)
+        done.release()
+
+    for _ in range(10):
+        pool.submit(quick)
+    for _ in range(10):
+        assert done.acquire(timeout=10)
+    assert calm.peak <= 2
+
+
+def test_a_stuck_job_gives_up_its_active_place_when_lent() -> None:
+    pool = WorkerPool(name="t-lend-active", max_threads=8, active=1, patience=5.0)
+    stuck = threading.Event()
+    ran = threading.Event()
+    pool.submit(lambda: stuck.wait(10))
+    time.sleep(0.05)
+    pool.submit(ran.set)
+    assert not ran.wait(0.2)  # one place, taken (and the patience is long)
+    pool.lend()
+    assert ran.wait(5)
+    stuck.set()
+    pool.unlend()
+    again = threading.Event()
+    pool.submit(again.set)
+    assert again.wait(5)
+    assert pool._running <= 1
+
+
 def test_guest_gate_runs_at_most_its_slots_and_overflows_after_its_patience() -> None:
     from wassette.runtime.threads import GuestGate
 

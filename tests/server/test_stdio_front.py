@@ -346,13 +346,25 @@ def test_serving_component_calls_loads_neither_the_sdk_nor_openssl(
 
 
 def _arena_heaps(pid: int) -> int:
-    """glibc's non-main malloc arenas: each is a heap mapped at a 64 MiB boundary."""
-    count = 0
+    """glibc's non-main malloc arenas: each is a heap of exactly 64 MiB of address space at a
+    64 MiB boundary (its used part rw-p, the rest reserved ---p, anonymous)."""
+    heap = 64 << 20
+    spans: list[tuple[int, int, str]] = []
     for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
         fields = line.split()
-        start = int(fields[0].split("-")[0], 16)
-        if len(fields) == 5 and fields[1] == "rw-p" and start % (64 << 20) == 0:
+        if len(fields) == 5:  # anonymous
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            spans.append((start, end, fields[1]))
+    count = 0
+    for i, (start, end, perms) in enumerate(spans):
+        if perms != "rw-p" or start % heap:
+            continue
+        if end - start == heap:
             count += 1
+        elif i + 1 < len(spans):
+            nxt_start, nxt_end, nxt_perms = spans[i + 1]
+            if nxt_perms == "---p" and nxt_start == end and nxt_end - start == heap:
+                count += 1
     return count
 
 

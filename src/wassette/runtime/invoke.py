@@ -30,7 +30,6 @@ Values in and out are plain wasmtime-py values; JSON conversion lives in ``value
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -63,6 +62,7 @@ from wassette.runtime.threads import (
     Watchdog,
     WorkerPool,
     after_answer,
+    cores,
     deferred_frees,
     spend,
 )
@@ -181,7 +181,7 @@ def abandoned_calls(component_id: str | None = None) -> int:
 
 _pool = WorkerPool()
 _watchdog = Watchdog()
-_gate = GuestGate(os.cpu_count() or 2)
+_gate = GuestGate(cores())
 
 
 def _run(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import os
 import queue
 import threading
 import time
@@ -19,9 +20,25 @@ from contextlib import contextmanager
 
 from wassette.lazylog import get_logger
 
-__all__ = ["GuestGate", "Watchdog", "WorkerPool", "after_answer", "deferred_frees", "spend"]
+__all__ = [
+    "GuestGate",
+    "Watchdog",
+    "WorkerPool",
+    "after_answer",
+    "cores",
+    "deferred_frees",
+    "spend",
+]
 
 log = get_logger("wassette.runtime")  # logging is imported when something is logged
+
+
+def cores() -> int:
+    """The cores this process may run on (its affinity, not the machine's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 2
 
 
 class WorkerPool:
@@ -33,29 +50,68 @@ class WorkerPool:
     in flight must not start a thread each time). With ``max_threads``, jobs beyond that many
     running ones wait in order for a worker (a client cannot make the process start a thread
     per request it sends).
+
+    With ``active`` (the cores, for guest calls), at most that many jobs run at once and the
+    rest wait in order: more threads than cores only share the cores, while each switch
+    between them, each hand-off of the GIL and each instance held meanwhile costs (8 calls
+    in flight on 8 threads did 20-50% fewer calls per second than on 2, and peaked ~7 MB
+    higher). Jobs that sleep (a guest in a slow host call) must not hold the others back for
+    long: when no job has finished for ``patience`` seconds while some wait, one more starts,
+    and so on every ``patience`` (up to ``max_threads``).
     """
 
     def __init__(
-        self, max_idle: int = 32, name: str = "wassette-call", max_threads: int | None = None
+        self,
+        max_idle: int = 32,
+        name: str = "wassette-call",
+        max_threads: int | None = None,
+        *,
+        active: int | None = None,
+        patience: float = 0.05,
     ) -> None:
         self.max_idle = max_idle
         self.max_threads = max_threads
+        self.active = active
+        self.patience = patience
         self.name = name
         self._idle: list[queue.SimpleQueue[Callable[[], None]]] = []
-        self._backlog: deque[Callable[[], None]] = deque()
+        self._backlog: deque[tuple[float, Callable[[], None]]] = deque()
         self._threads = 0
+        self._running = 0  # jobs running and counted against ``active``
+        self._finished = time.monotonic()  # when a job last finished
+        self._check: list[Callable[[], None] | None] | None = None  # the overflow check
+        self._watchdog: Watchdog | None = None
         self._lock = threading.Lock()
+        #: Jobs started past ``active`` because the running ones made no progress.
+        self.overflows = 0
+
+    def _room(self) -> bool:
+        """Whether another job may start now (under the lock)."""
+        if self.active is not None and self._running >= self.active:
+            return False
+        return bool(self._idle) or self.max_threads is None or self._threads < self.max_threads
 
     def submit(self, job: Callable[[], None]) -> None:
         with self._lock:
-            if self._idle:
-                inbox: queue.SimpleQueue[Callable[[], None]] | None = self._idle.pop()
-            elif self.max_threads is not None and self._threads >= self.max_threads:
-                self._backlog.append(job)
+            if not self._room():
+                self._backlog.append((time.monotonic(), job))
+                self._schedule_check()
                 return
-            else:
-                inbox = None
-                self._threads += 1
+            inbox = self._take_worker()
+        self._hand(inbox, job)
+
+    def _take_worker(self) -> queue.SimpleQueue[Callable[[], None]] | None:
+        """Count a job as running; an idle worker's inbox, or None: start a thread (under
+        the lock)."""
+        self._running += 1
+        if self._idle:
+            return self._idle.pop()
+        self._threads += 1
+        return None
+
+    def _hand(
+        self, inbox: queue.SimpleQueue[Callable[[], None]] | None, job: Callable[[], None]
+    ) -> None:
         if inbox is None:
             self._spawn(job)
         else:
@@ -65,24 +121,55 @@ class WorkerPool:
         """A new worker whose first job is ``job`` (already counted in ``_threads``)."""
         threading.Thread(target=self._work, args=(job,), name=self.name, daemon=True).start()
 
+    def _schedule_check(self) -> None:
+        """Look at the backlog once ``patience`` has passed (under the lock)."""
+        if self.active is None or self._check is not None or not self._backlog:
+            return
+        if self._watchdog is None:
+            self._watchdog = Watchdog()
+        when = max(self._backlog[0][0], self._finished) + self.patience
+        self._check = self._watchdog.watch(when, self._overflow)
+
+    def _overflow(self) -> None:
+        """On the watchdog's thread: if the running jobs made no progress for ``patience``
+        while jobs wait, start the oldest waiting one anyway."""
+        start: tuple[queue.SimpleQueue[Callable[[], None]] | None, Callable[[], None]] | None
+        start = None
+        with self._lock:
+            self._check = None
+            now = time.monotonic()
+            stalled = now - self._finished >= self.patience
+            hard_room = self.max_threads is None or self._threads < self.max_threads
+            if self._backlog and stalled and (self._idle or hard_room):
+                _, job = self._backlog.popleft()
+                self.overflows += 1
+                start = (self._take_worker(), job)
+                self._finished = now  # the next one waits another patience
+            self._schedule_check()
+        if start is not None:
+            self._hand(*start)
+
     def lend(self) -> None:
         """One running job is stuck (a guest abandoned in a host call): its thread no longer
-        counts against ``max_threads`` until :meth:`unlend`, so stuck guests (bounded per
-        component by the runtime) cannot starve every other call of a worker."""
+        counts against ``max_threads`` (nor ``active``) until :meth:`unlend`, so stuck guests
+        (bounded per component by the runtime) cannot starve every other call of a worker."""
         with self._lock:
             if self.max_threads is not None:
                 self.max_threads += 1
-            job = self._backlog.popleft() if self._backlog else None
-            if job is not None:
-                self._threads += 1
-        if job is not None:
-            self._spawn(job)
+            self._running -= 1
+            start = None
+            if self._backlog and self._room():
+                _, job = self._backlog.popleft()
+                start = (self._take_worker(), job)
+        if start is not None:
+            self._hand(*start)
 
     def unlend(self) -> None:
         """The stuck job of a :meth:`lend` returned: its thread counts again."""
         with self._lock:
             if self.max_threads is not None:
                 self.max_threads -= 1
+            self._running += 1
 
     def _work(self, job: Callable[[], None]) -> None:
         inbox: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
@@ -90,15 +177,22 @@ class WorkerPool:
             job()
             del job  # what it holds goes now, not when the next job arrives
             with self._lock:
+                self._running -= 1
+                self._finished = time.monotonic()
                 over = self.max_threads is not None and self._threads > self.max_threads
-                if self._backlog and not over:
-                    job = self._backlog.popleft()
+                if self._backlog and not over and self._room_for_next():
+                    job = self._backlog.popleft()[1]
+                    self._running += 1
                     continue
                 if over or len(self._idle) >= self.max_idle:
                     self._threads -= 1
                     return
                 self._idle.append(inbox)
             job = inbox.get()
+
+    def _room_for_next(self) -> bool:
+        """Whether this worker, just done, takes the next waiting job (under the lock)."""
+        return self.active is None or self._running < self.active
 
 
 _local = threading.local()

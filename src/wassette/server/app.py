@@ -35,7 +35,7 @@ from wassette import __version__
 from wassette.approval import ApprovalPending
 from wassette.errors import ApprovalRefusedError, WassetteError
 from wassette.manager import ComponentManager
-from wassette.runtime.threads import WorkerPool
+from wassette.runtime.threads import WorkerPool, cores
 from wassette.server import builtin_tools
 from wassette.server._sdk_compat import connection_of
 from wassette.server.approvals import (
@@ -145,7 +145,9 @@ class WassetteMCP:
         self._limiter = anyio.CapacityLimiter(max_concurrent_calls)
         # Component calls: daemon workers (a guest stuck in a host call never holds the exit),
         # at most max_concurrent_calls at once, the rest queued in order.
-        self.workers = WorkerPool(name="wassette-call", max_threads=max_concurrent_calls)
+        self.workers = WorkerPool(
+            name="wassette-call", max_threads=max_concurrent_calls, active=cores()
+        )
         # Loads (network fetches, however slow the server) run on their own small pool, so
         # stalled loads can never take the slots tool calls use; past a bounded queue they
         # are refused at once.

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from wassette import __version__
 from wassette.errors import WassetteError
-from wassette.runtime.threads import WorkerPool
+from wassette.runtime.threads import WorkerPool, cores
 from wassette.server import jsonrpc
 from wassette.server.logs import event, redact
 from wassette.server.stdio_wire import (
@@ -142,7 +142,8 @@ class StdioFront:
         self.tools = tools
         self._sdk_factory = sdk_factory
         # Daemon workers: a guest blocked in a host call must not keep the process alive.
-        self._pool = WorkerPool(name="wassette-call", max_threads=max_workers)
+        # As many calls run as there are cores; the rest wait their turn (see WorkerPool).
+        self._pool = WorkerPool(name="wassette-call", max_threads=max_workers, active=cores())
         tools.add_listener(self._tools_changed)
         _freeze_heap()
         self._attached.set()
