@@ -62,7 +62,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/runtime.py
 	$(BIN)/python bench/mcp.py
 	$(BIN)/python bench/cli_wall.py
-	$(BIN)/python bench/http.py
+	$(BIN)/python bench/streamable_http.py
 	$(BIN)/python bench/soak.py
 
 clean:

@@ -8,8 +8,8 @@ peer, ours, ...) because the machine is shared and its load drifts; the medians 
 as ratios from this one run. The peer is whatever ``WASSETTE_PEER`` names; without it only our
 figures are measured.
 
-Writes bench/results/http.json.
-Usage: [WASSETTE_PEER=/path/to/wassette] python bench/http.py [--seconds 20] [--clients 8]
+Writes bench/results/streamable_http.json.
+Usage: [WASSETTE_PEER=/path/to/wassette] python bench/streamable_http.py [--seconds 20] [--clients 8]
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ def main() -> None:
     out["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     text = json.dumps(out, indent=2)
     print(text)
-    (REPO / "bench" / "results" / "http.json").write_text(text + "\n")
+    (REPO / "bench" / "results" / "streamable_http.json").write_text(text + "\n")
 
 
 if __name__ == "__main__":
