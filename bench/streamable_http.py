@@ -9,7 +9,8 @@ as ratios from this one run. The peer is whatever ``WASSETTE_PEER`` names; witho
 figures are measured.
 
 Writes bench/results/streamable_http.json.
-Usage: [WASSETTE_PEER=/path/to/wassette] python bench/streamable_http.py [--seconds 20] [--clients 8]
+Usage: [WASSETTE_PEER=/path/to/wassette] python bench/streamable_http.py [--seconds 20]
+       [--clients 8]
 """
 
 from __future__ import annotations
