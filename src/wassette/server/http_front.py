@@ -109,8 +109,6 @@ class HttpFront:
         self._json_only = json_only
         # (session id, request id) -> the call's cancel handle, while it runs.
         self._running: dict[tuple[str, str | int], CancelHandle] = {}
-        #: Calls answered here (for /info and the tests).
-        self.calls = 0
 
     async def try_serve(self, scope: Scope, body: bytes | bytearray, send: Send) -> bool:
         """Answer the POST whose complete ``body`` this is, if it is this front's to answer;
@@ -136,7 +134,6 @@ class HttpFront:
                 await self._stream(
                     send, answer, transport=transport, sid=sid, rid=rid, version=version
                 )
-        self.calls += 1
         return True
 
     async def _stream(
