@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,34 @@ def initialize(protocol: str = "2025-11-25", request_id: int = 1) -> dict[str, o
             "clientInfo": {"name": "raw", "version": "0"},
         },
     }
+
+
+def sse_events(lines: Iterable[str]) -> Iterator[dict[str, str]]:
+    """Server-sent events (field -> value) from the lines of an event stream."""
+    event: dict[str, str] = {}
+    for line in lines:
+        if not line:
+            if event:
+                yield event
+            event = {}
+            continue
+        name, _, value = line.partition(":")
+        event[name] = value[1:] if value.startswith(" ") else value
+
+
+def raw_session(client: httpx.Client, url: str, version: str = "2025-11-25") -> dict[str, str]:
+    """Open a handshake-era session over the raw wire (``initialize`` and
+    ``notifications/initialized``); the headers of every later POST of it."""
+    response = client.post(url, json=initialize(version), headers=POST_HEADERS)
+    assert response.status_code == 200, response.text
+    headers = {
+        **POST_HEADERS,
+        "mcp-session-id": response.headers["mcp-session-id"],
+        "mcp-protocol-version": version,
+    }
+    note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    assert client.post(url, json=note, headers=headers).status_code == 202
+    return headers
 
 
 class StdioWire:

@@ -24,21 +24,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import Home
-from tests.e2e.mcpserver import POST_HEADERS, HttpServer, initialize, install_prepared
+from tests.e2e.mcpserver import HttpServer, install_prepared, raw_session, sse_events
 
 VERSION = "2025-11-25"
-
-
-def _events(lines: Iterator[str]) -> Iterator[dict[str, str]]:
-    event: dict[str, str] = {}
-    for line in lines:
-        if not line:
-            if event:
-                yield event
-            event = {}
-            continue
-        name, _, value = line.partition(":")
-        event[name] = value[1:] if value.startswith(" ") else value
 
 
 def _call(rid: int, name: str, args: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
@@ -50,17 +38,8 @@ def _call(rid: int, name: str, args: dict[str, Any] | None = None, **params: Any
     }
 
 
-def _session(client: httpx.Client, url: str, version: str = VERSION) -> dict[str, str]:
-    response = client.post(url, json=initialize(version), headers=POST_HEADERS)
-    assert response.status_code == 200, response.text
-    headers = {
-        **POST_HEADERS,
-        "mcp-session-id": response.headers["mcp-session-id"],
-        "mcp-protocol-version": version,
-    }
-    note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-    assert client.post(url, json=note, headers=headers).status_code == 202
-    return headers
+def _session(client: httpx.Client, url: str) -> dict[str, str]:
+    return raw_session(client, url, VERSION)
 
 
 def _answer(response: httpx.Response) -> dict[str, Any]:
@@ -68,7 +47,7 @@ def _answer(response: httpx.Response) -> dict[str, Any]:
     if response.headers["content-type"].startswith("application/json"):
         answer: dict[str, Any] = response.json()
         return answer
-    for event in _events(iter(response.text.splitlines())):
+    for event in sse_events(iter(response.text.splitlines())):
         if event.get("data"):
             message: dict[str, Any] = json.loads(event["data"])
             if "id" in message:
@@ -151,7 +130,7 @@ def test_a_slow_call_is_a_resumable_stream_even_resumed_before_its_answer(
         started = time.monotonic()
         with client.stream("POST", server.url, json=call, headers=headers) as response:
             assert response.headers["content-type"].startswith("text/event-stream")
-            priming = next(_events(response.iter_lines()))
+            priming = next(sse_events(response.iter_lines()))
             # Dropped right after the priming event, long before the answer.
         assert priming.get("data", "") == ""
         assert int(priming["retry"]) > 0
@@ -160,7 +139,7 @@ def test_a_slow_call_is_a_resumable_stream_even_resumed_before_its_answer(
         answer: dict[str, Any] | None = None
         with client.stream("GET", server.url, headers=resume) as stream:
             assert stream.status_code == 200
-            for event in _events(stream.iter_lines()):
+            for event in sse_events(stream.iter_lines()):
                 if event.get("data"):
                     answer = json.loads(event["data"])
                     break
@@ -173,11 +152,11 @@ def test_a_slow_call_is_a_resumable_stream_even_resumed_before_its_answer(
         with client.stream(
             "POST", server.url, json=_call(8, "nap", {"seconds": 0.4}), headers=headers
         ) as response:
-            priming = next(_events(response.iter_lines()))
+            priming = next(sse_events(response.iter_lines()))
         time.sleep(1.0)
         resume["last-event-id"] = priming["id"]
         with client.stream("GET", server.url, headers=resume) as stream:
-            replayed = next(e for e in _events(stream.iter_lines()) if e.get("data"))
+            replayed = next(e for e in sse_events(stream.iter_lines()) if e.get("data"))
         assert json.loads(replayed["data"])["id"] == 8
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,24 +13,11 @@ import httpx
 import mcp_types as types
 
 from tests.conftest import Home
-from tests.e2e.mcpserver import POST_HEADERS, HttpServer, install_prepared
+from tests.e2e.mcpserver import POST_HEADERS, HttpServer, install_prepared, raw_session, sse_events
 from wassette.server.events import BoundedEventStore
 
 VERSION = "2025-11-25"  # the first revision with priming events (an id before any data)
 HEADERS = POST_HEADERS
-
-
-def _events(lines: Iterator[str]) -> Iterator[dict[str, str]]:
-    """SSE events (field -> value) from a line iterator."""
-    event: dict[str, str] = {}
-    for line in lines:
-        if not line:
-            if event:
-                yield event
-            event = {}
-            continue
-        field, _, value = line.partition(":")
-        event[field] = value[1:] if value.startswith(" ") else value
 
 
 def _rpc(mid: int, method: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -39,25 +25,7 @@ def _rpc(mid: int, method: str, params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _session(client: httpx.Client, url: str) -> dict[str, str]:
-    init = _rpc(
-        1,
-        "initialize",
-        {
-            "protocolVersion": VERSION,
-            "capabilities": {},
-            "clientInfo": {"name": "raw", "version": "0"},
-        },
-    )
-    response = client.post(url, json=init, headers=HEADERS)
-    assert response.status_code == 200, response.text
-    headers = {
-        **HEADERS,
-        "mcp-session-id": response.headers["mcp-session-id"],
-        "mcp-protocol-version": VERSION,
-    }
-    note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-    assert client.post(url, json=note, headers=headers).status_code == 202
-    return headers
+    return raw_session(client, url, VERSION)
 
 
 def test_dropped_stream_resumes_with_last_event_id(home: Home, prepared: Path) -> None:
@@ -67,7 +35,7 @@ def test_dropped_stream_resumes_with_last_event_id(home: Home, prepared: Path) -
         call = _rpc(7, "tools/call", {"name": "nap", "arguments": {"seconds": 1.5}})
         with client.stream("POST", server.url, json=call, headers=headers) as response:
             assert response.headers["content-type"].startswith("text/event-stream")
-            priming = next(_events(response.iter_lines()))
+            priming = next(sse_events(response.iter_lines()))
             # The connection is dropped here, before the result.
         assert priming.get("data", "") == ""
         assert int(priming["retry"]) > 0
@@ -80,7 +48,7 @@ def test_dropped_stream_resumes_with_last_event_id(home: Home, prepared: Path) -
         result: dict[str, Any] | None = None
         with client.stream("GET", server.url, headers=resume) as response:
             assert response.status_code == 200
-            for event in _events(response.iter_lines()):
+            for event in sse_events(response.iter_lines()):
                 if not event.get("data"):
                     continue
                 message = json.loads(event["data"])
@@ -121,7 +89,7 @@ def test_event_store_is_bounded() -> None:
     anyio.run(go)
 
 
-def test_event_store_forgets_old_events() -> None:
+def test_event_store_forgets_oldsse_events() -> None:
     store = BoundedEventStore(ttl_seconds=0.05)
     message = types.JSONRPCResponse(jsonrpc="2.0", id=1, result={})
 
