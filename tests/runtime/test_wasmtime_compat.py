@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 import wasmtime.component as wc
@@ -109,3 +110,46 @@ def test_arguments_checked_before_any_engine_still_get_their_case() -> None:
         check=False,
     )
     assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+NESTED = "test_kitchen-sink_api_0_1_0_echo-option-nested"
+
+
+def test_lifted_variant_payloads_are_freed_box_and_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """wasmtime-py 50 freed a returned option/result/variant payload's heap box with
+    ``val_delete``, which leaves the box itself allocated (~50 bytes lost per call, forever:
+    RSS grew linearly). Each ``some(some("x"))`` answer has two boxes: both are freed with
+    ``val_free``, and the value still comes back whole."""
+    from wasmtime import _ffi
+
+    from tests.componentbuild import install_component
+    from wassette.manager import ComponentManager
+    from wassette.secretstore.store import SecretStore
+
+    manager = ComponentManager(
+        tmp_path / "components", SecretStore(tmp_path / "s"), inherited_env={}
+    )
+    install_component("kitchen-sink", manager.component_dir)
+    try:
+        args = {"v": {"some": "x"}}  # some(some("x")): the inner option is the payload
+        assert manager.call_tool(NESTED, args).structured == {"result": {"some": "x"}}
+        freed: list[object] = []
+        free = _ffi.wasmtime_component_val_free
+
+        def counting(ptr: object) -> None:
+            freed.append(ptr)
+            free(ptr)
+
+        monkeypatch.setattr(_ffi, "wasmtime_component_val_free", counting)
+        for _ in range(5):
+            answer = manager.call_tool(NESTED, args).structured
+            assert answer == {"result": {"some": "x"}}
+        assert len(freed) == 10
+        assert manager.call_tool(NESTED, {"v": {"some": None}}).structured == {
+            "result": {"some": None}
+        }
+        assert len(freed) == 11  # some(none): one box
+    finally:
+        manager.close()
