@@ -123,8 +123,13 @@ class HttpFront:
         if call is None:
             return False
         transport, rid, name, args = call
+        from wassette.runtime.cancel import CancelHandle  # wasmtime loads on the first call
+
+        handle = CancelHandle()
+        # Registered before the call is scheduled: a cancellation right behind it finds it.
+        self._running[sid, rid] = handle
         with session_in_use(transport):
-            answer = asyncio.ensure_future(self._call(sid, rid, name, args))
+            answer = asyncio.ensure_future(self._call(sid, rid, name, args, handle))
             # A quick answer goes as one JSON body; a slow one as a resumable event stream.
             await asyncio.wait((answer,), timeout=None if self._json_only else STREAM_AFTER)
             if answer.done():
@@ -229,15 +234,13 @@ class HttpFront:
         await send({"type": "http.response.body", "body": b""})
         return True
 
-    async def _call(self, sid: str, rid: str | int, name: str, args: Any) -> dict[str, Any]:
+    async def _call(
+        self, sid: str, rid: str | int, name: str, args: Any, handle: CancelHandle
+    ) -> dict[str, Any]:
         """The JSON-RPC answer to one component call, logged as the SDK path logs it; a call
         the client cancelled is answered ``Request cancelled``, as the SDK answers it on this
         era's wire (the stream must end with an answer)."""
-        from wassette.runtime.cancel import CancelHandle  # wasmtime loads on the first call
-
-        handle = CancelHandle()
         key = (sid, rid)
-        self._running[key] = handle
         started = time.monotonic()
         reply: dict[str, Any]
         fields: dict[str, Any]
