@@ -138,9 +138,6 @@ class WassetteMCP:
         self._legacy: dict[int, Any] = {}
         # HTTP session id -> its handshake-era connection (for the HTTP front's calls).
         self._by_session: dict[str, Any] = {}
-        #: The protocol revisions of the handshake era (a header naming another goes to the
-        #: SDK's modern entry).
-        self.handshake_versions = frozenset(HANDSHAKE_PROTOCOL_VERSIONS)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._limiter = anyio.CapacityLimiter(max_concurrent_calls)
         # Component calls: daemon workers (a guest stuck in a host call never holds the exit),

@@ -35,7 +35,9 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from mcp_types import DEFAULT_NEGOTIATED_VERSION
+from mcp.server.streamable_http import MCP_SESSION_ID_HEADER, EventMessage, check_accept_headers
+from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
+from mcp_types import DEFAULT_NEGOTIATED_VERSION, jsonrpc_message_adapter
 from mcp_types.version import is_version_at_least
 
 from wassette.errors import WassetteError
@@ -43,6 +45,7 @@ from wassette.server._sdk_compat import live_session, resumed_stream, session_in
 from wassette.server.logs import event, redact
 from wassette.server.stdio_wire import plain_call, well_formed
 from wassette.server.toolset import (
+    HANDSHAKE_VERSIONS,
     UnknownTool,
     call_result,
     error_result,
@@ -53,7 +56,8 @@ from wassette.server.toolset import (
 
 if TYPE_CHECKING:
     from mcp.server.streamable_http import EventStore
-    from starlette.types import Scope, Send
+    from starlette.requests import Request
+    from starlette.types import Send
 
     from wassette.runtime.cancel import CancelHandle
     from wassette.server.app import WassetteMCP
@@ -65,28 +69,6 @@ STREAM_AFTER = 0.05
 answered on a resumable event stream (its priming event goes out at this point)."""
 
 _CANCELLED = {"code": -32800, "message": "Request cancelled"}
-
-_SESSION = b"mcp-session-id"
-_VERSION = b"mcp-protocol-version"
-_ACCEPT = b"accept"
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
-def _accepts_json_and_events(accept: str) -> bool:
-    """What the SDK requires of a request POST's Accept header (``check_accept_headers``:
-    both types, wildcards per RFC 7231), so the SDK's 406 is never skipped."""
-    kinds = {part.split(";", 1)[0].strip().lower() for part in accept.split(",")}
-    if "*/*" in kinds:
-        return True
-    return bool(kinds & {"application/json", "application/*"}) and bool(
-        kinds & {"text/event-stream", "text/*"}
-    )
 
 
 class HttpFront:
@@ -105,21 +87,20 @@ class HttpFront:
         self._sessions = sessions  # the SDK's StreamableHTTPSessionManager
         self._events = events  # the SDK transport's event store (resumption replays it)
         self._retry_ms = retry_ms
-        # With --json-response the SDK asks only for JSON in Accept; so does the front.
-        self._json_only = json_only
+        self._json_only = json_only  # --json-response: answers are always one JSON body
         # (session id, request id) -> the call's cancel handle, while it runs.
         self._running: dict[tuple[str, str | int], CancelHandle] = {}
 
-    async def try_serve(self, scope: Scope, body: bytes | bytearray, send: Send) -> bool:
+    async def try_serve(self, request: Request, body: bytes | bytearray, send: Send) -> bool:
         """Answer the POST whose complete ``body`` this is, if it is this front's to answer;
         False hands it to the SDK (nothing has been sent)."""
-        sid = _header(scope, _SESSION)
-        message = None if sid is None else self._message(scope, body)
+        sid = request.headers.get(MCP_SESSION_ID_HEADER)
+        message = None if sid is None else self._message(request, body)
         if sid is None or message is None:
             return False
         if "id" not in message:
             return await self._notification(sid, message, send)
-        call = self._component_call(scope, sid, message)
+        call = self._component_call(request, sid, message)
         if call is None:
             return False
         transport, rid, name, args = call
@@ -135,7 +116,9 @@ class HttpFront:
             if answer.done():
                 await _send_json(send, answer.result(), sid)
             else:
-                version = _header(scope, _VERSION) or DEFAULT_NEGOTIATED_VERSION
+                version = request.headers.get(
+                    MCP_PROTOCOL_VERSION_HEADER, DEFAULT_NEGOTIATED_VERSION
+                )
                 await self._stream(
                     send, answer, transport=transport, sid=sid, rid=rid, version=version
                 )
@@ -155,9 +138,6 @@ class HttpFront:
         id lets a client that lost the connection resume with ``Last-Event-ID``, then the
         answer, kept in the event store for such a resumption (and handed to a resumed
         stream already waiting for it)."""
-        from mcp.server.streamable_http import EventMessage
-        from mcp_types import jsonrpc_message_adapter
-
         stream_id = str(rid)  # the SDK's stream id for a request's POST
         with contextlib.suppress(Exception):  # the client went away: the answer is stored
             await send({"type": "http.response.start", "status": 200, "headers": _sse_headers(sid)})
@@ -176,11 +156,11 @@ class HttpFront:
             await send(_chunk(f"event: message\r\nid: {event_id}\r\ndata: {data}\r\n\r\n"))
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    def _message(self, scope: Scope, body: bytes | bytearray) -> dict[str, Any] | None:
+    def _message(self, request: Request, body: bytes | bytearray) -> dict[str, Any] | None:
         """The body as a well-formed JSON-RPC request or notification of the handshake era
         from a client the SDK does not authenticate; None: not this front's."""
-        version = _header(scope, _VERSION)
-        if "user" in scope or (version is not None and version not in self.mcp.handshake_versions):
+        version = request.headers.get(MCP_PROTOCOL_VERSION_HEADER)
+        if "user" in request.scope or (version is not None and version not in HANDSHAKE_VERSIONS):
             return None
         try:
             message = json.loads(body)
@@ -189,15 +169,13 @@ class HttpFront:
         return message if well_formed(message) else None
 
     def _component_call(
-        self, scope: Scope, sid: str, message: dict[str, Any]
+        self, request: Request, sid: str, message: dict[str, Any]
     ) -> tuple[Any, str | int, str, Any] | None:
         """(session transport, id, tool, arguments) of a plain component ``tools/call`` on
         an open, initialized session; None: the SDK answers it."""
         params = message.get("params") or {}
         if message["method"] != "tools/call" or not (
-            self._accepts(_header(scope, _ACCEPT) or "")
-            and plain_call(params)
-            and progress_token(params) is None
+            self._accepts(request) and plain_call(params) and progress_token(params) is None
         ):
             return None
         name, rid = params["name"], message["id"]
@@ -210,11 +188,11 @@ class HttpFront:
         args = params.get("arguments")
         return transport, rid, name, {} if args is None else args
 
-    def _accepts(self, accept: str) -> bool:
-        if self._json_only:
-            kinds = {part.split(";", 1)[0].strip().lower() for part in accept.split(",")}
-            return bool(kinds & {"application/json", "application/*", "*/*"})
-        return _accepts_json_and_events(accept)
+    def _accepts(self, request: Request) -> bool:
+        """What the SDK requires of the Accept header (its own check, so its 406 is never
+        skipped): JSON and event streams, or JSON alone under --json-response."""
+        has_json, has_sse = check_accept_headers(request)
+        return has_json and (self._json_only or has_sse)
 
     async def _notification(self, sid: str, message: dict[str, Any], send: Send) -> bool:
         """``notifications/cancelled`` of a call this front runs: stop its guest. The SDK

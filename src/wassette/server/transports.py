@@ -266,7 +266,8 @@ class JsonRpcGuard:
         ):
             await self.app(scope, receive, send)
             return
-        refused = await self._security.validate_request(Request(scope), is_post=True)
+        request = Request(scope)
+        refused = await self._security.validate_request(request, is_post=True)
         if refused is not None:
             await refused(scope, receive, send)
             return
@@ -284,7 +285,7 @@ class JsonRpcGuard:
                 break
         reply = jsonrpc.rejection(bytes(body)) if complete else None
         front = self._front
-        if reply is None and complete and front and await front.try_serve(scope, body, send):
+        if reply is None and complete and front and await front.try_serve(request, body, send):
             return
         if reply is None:  # well-formed (or too large: the SDK answers 413)
 
