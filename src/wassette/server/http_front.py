@@ -91,11 +91,12 @@ class HttpFront:
         # (session id, request id) -> the call's cancel handle, while it runs.
         self._running: dict[tuple[str, str | int], CancelHandle] = {}
 
-    async def try_serve(self, request: Request, body: bytes | bytearray, send: Send) -> bool:
-        """Answer the POST whose complete ``body`` this is, if it is this front's to answer;
-        False hands it to the SDK (nothing has been sent)."""
+    async def try_serve(self, request: Request, decoded: Any, send: Send) -> bool:
+        """Answer the POST whose complete body decoded to ``decoded`` (a message the guard
+        did not reject), if it is this front's to answer; False hands it to the SDK (nothing
+        has been sent)."""
         sid = request.headers.get(MCP_SESSION_ID_HEADER)
-        message = None if sid is None else self._message(request, body)
+        message = None if sid is None else self._message(request, decoded)
         if sid is None or message is None:
             return False
         if "id" not in message:
@@ -156,17 +157,13 @@ class HttpFront:
             await send(_chunk(f"event: message\r\nid: {event_id}\r\ndata: {data}\r\n\r\n"))
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    def _message(self, request: Request, body: bytes | bytearray) -> dict[str, Any] | None:
-        """The body as a well-formed JSON-RPC request or notification of the handshake era
+    def _message(self, request: Request, decoded: Any) -> dict[str, Any] | None:
+        """``decoded`` as a well-formed JSON-RPC request or notification of the handshake era
         from a client the SDK does not authenticate; None: not this front's."""
         version = request.headers.get(MCP_PROTOCOL_VERSION_HEADER)
         if "user" in request.scope or (version is not None and version not in HANDSHAKE_VERSIONS):
             return None
-        try:
-            message = json.loads(body)
-        except (ValueError, RecursionError):
-            return None
-        return message if well_formed(message) else None
+        return decoded if well_formed(decoded) else None
 
     def _component_call(
         self, request: Request, sid: str, message: dict[str, Any]

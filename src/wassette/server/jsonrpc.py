@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["INVALID_PARAMS", "INVALID_REQUEST", "PARSE_ERROR", "rejection"]
+__all__ = ["INVALID_PARAMS", "INVALID_REQUEST", "PARSE_ERROR", "parse", "rejection"]
 
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -46,17 +46,27 @@ def _valid_id(value: object) -> bool:
     return isinstance(value, (str, int)) and not isinstance(value, bool)
 
 
-def rejection(raw: bytes | str) -> dict[str, Any] | None:  # noqa: PLR0911 - one per rule
+def rejection(raw: bytes | str) -> dict[str, Any] | None:
     """The error response for ``raw`` if it is a malformed message, else ``None``.
 
     ``None`` means well-formed as far as the envelope goes: hand it to the SDK. The result is
     :data:`DROP` (an empty dict) when the message is malformed but must not be answered.
     """
+    return parse(raw)[1]
+
+
+def parse(raw: bytes | str) -> tuple[Any, dict[str, Any] | None]:
+    """``raw`` decoded (None if it is not JSON), and :func:`rejection`'s answer for it: one
+    decoding for a caller that also reads the message."""
     try:
         message = json.loads(raw)
     except (ValueError, RecursionError):
         # ValueError covers bad UTF-8 and huge integer literals too; deep nesting recurses.
-        return _error(PARSE_ERROR, "Parse error: the message is not valid JSON")
+        return None, _error(PARSE_ERROR, "Parse error: the message is not valid JSON")
+    return message, _judge(message)
+
+
+def _judge(message: Any) -> dict[str, Any] | None:  # noqa: PLR0911 - one per rule
     if isinstance(message, list):
         return _error(
             INVALID_REQUEST,

@@ -283,9 +283,9 @@ class JsonRpcGuard:
             if not message.get("more_body", False):
                 complete = True
                 break
-        reply = jsonrpc.rejection(bytes(body)) if complete else None
+        decoded, reply = jsonrpc.parse(bytes(body)) if complete else (None, None)
         front = self._front
-        if reply is None and complete and front and await front.try_serve(request, body, send):
+        if reply is None and complete and front and await front.try_serve(request, decoded, send):
             return
         if reply is None:  # well-formed (or too large: the SDK answers 413)
 
