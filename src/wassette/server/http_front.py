@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -40,17 +39,13 @@ from mcp.shared.inbound import MCP_PROTOCOL_VERSION_HEADER
 from mcp_types import DEFAULT_NEGOTIATED_VERSION, jsonrpc_message_adapter
 from mcp_types.version import is_version_at_least
 
-from wassette.errors import WassetteError
 from wassette.server._sdk_compat import live_session, resumed_stream, session_in_use
-from wassette.server.logs import event, redact
 from wassette.server.stdio_wire import plain_call, well_formed
 from wassette.server.toolset import (
     HANDSHAKE_VERSIONS,
-    UnknownTool,
-    call_result,
-    error_result,
-    error_text,
-    internal_error_text,
+    answered_call,
+    failed_call,
+    log_call,
     progress_token,
 )
 
@@ -61,8 +56,6 @@ if TYPE_CHECKING:
 
     from wassette.runtime.cancel import CancelHandle
     from wassette.server.app import WassetteMCP
-
-log = logging.getLogger("wassette.server")
 
 STREAM_AFTER = 0.05
 """Seconds a call may take and still be answered with one JSON body; a slower one is
@@ -217,35 +210,19 @@ class HttpFront:
         era's wire (the stream must end with an answer)."""
         key = (sid, rid)
         started = time.monotonic()
-        reply: dict[str, Any]
-        fields: dict[str, Any]
         try:
             res = await self.mcp.tools.call_component_async(name, args, handle, self.mcp.workers)
-            reply = {"jsonrpc": "2.0", "id": rid, "result": call_result(res)}
-            fields = {"arguments": redact(args), "ok": True}
-        except UnknownTool as exc:
-            event(log, logging.INFO, "tools/call", tool=name, ok=False, error="unknown tool")
-            return {"jsonrpc": "2.0", "id": rid, "error": exc.error()}
-        except WassetteError as exc:
-            reply = {"jsonrpc": "2.0", "id": rid, "result": error_result(error_text(exc))}
-            fields = {"arguments": redact(args), "ok": False, "error": type(exc).__name__}
-        except Exception as exc:  # the server boundary: a bug must not kill the server
-            log.error(
-                "internal error in tools/call",
-                exc_info=True,
-                extra={"fields": {"tool": name, "error": type(exc).__name__}},
-            )
-            text = internal_error_text(name, exc)
-            return {"jsonrpc": "2.0", "id": rid, "result": error_result(text)}
+            member, fields = answered_call(res, args)
+        except Exception as exc:  # noqa: BLE001 - the server boundary (failed_call logs a bug)
+            member, fields = failed_call(name, args, exc)
         finally:
             if self._running.get(key) is handle:
                 del self._running[key]
-        ms = round((time.monotonic() - started) * 1000, 2)
         if handle.cancelled:
-            event(log, logging.INFO, "tools/call", tool=name, ok=False, cancelled=True, ms=ms)
+            log_call(name, {"ok": False, "cancelled": True}, started)
             return {"jsonrpc": "2.0", "id": rid, "error": _CANCELLED}
-        event(log, logging.INFO, "tools/call", tool=name, **fields, ms=ms)
-        return reply
+        log_call(name, fields, started)
+        return {"jsonrpc": "2.0", "id": rid, **member}
 
 
 def _headers(sid: str, length: int) -> list[tuple[bytes, bytes]]:

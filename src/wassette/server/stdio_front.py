@@ -43,7 +43,7 @@ from wassette import __version__
 from wassette.errors import WassetteError
 from wassette.runtime.threads import WorkerPool, cores
 from wassette.server import jsonrpc
-from wassette.server.logs import event, redact
+from wassette.server.logs import event
 from wassette.server.stdio_wire import (
     LINE_LIMIT,
     Wire,
@@ -58,11 +58,9 @@ from wassette.server.toolset import (
     INSTRUCTIONS,
     SERVER_NAME,
     ToolSet,
-    UnknownTool,
-    call_result,
-    error_result,
-    error_text,
-    internal_error_text,
+    answered_call,
+    failed_call,
+    log_call,
     progress_token,
 )
 
@@ -421,33 +419,14 @@ class StdioFront:
                 res = self.tools.call_component(
                     name, args, handle, on_abandon=lambda exc: self._abandoned(call, exc)
                 )
-                response = {"result": call_result(res)}
-                fields = {"arguments": redact(args), "ok": True}
+                response, fields = answered_call(res, args)
             except CallAbandoned:
                 assert self._pool is not None
                 self._pool.unlend()
                 return  # answered when it was abandoned
-            except UnknownTool as exc:
-                response = {"error": exc.error()}
-                fields = {"ok": False, "error": "unknown tool"}
-            except WassetteError as exc:
-                response, fields = self._failure(call, exc)
-            except Exception as exc:  # the server boundary: a bug must not kill the server
-                log.error(
-                    "internal error in tools/call",
-                    exc_info=True,
-                    extra={"fields": {"tool": name, "error": type(exc).__name__}},
-                )
-                response = {"result": error_result(internal_error_text(name, exc))}
-                fields = {}
+            except Exception as exc:  # noqa: BLE001 - the server boundary (failed_call logs a bug)
+                response, fields = failed_call(name, args, exc)
             self._respond(call, response, fields)
-
-    @staticmethod
-    def _failure(call: _Call, exc: WassetteError) -> tuple[dict[str, Any], dict[str, Any]]:
-        return (
-            {"result": error_result(error_text(exc))},
-            {"arguments": redact(call.args), "ok": False, "error": type(exc).__name__},
-        )
 
     def _abandoned(self, call: _Call, exc: WassetteError) -> None:
         """The guest outlived its limit (or its cancellation) in a host call: answer now, from
@@ -455,23 +434,18 @@ class StdioFront:
         meanwhile, does not count against the workers' bound)."""
         assert self._pool is not None
         self._pool.lend()
-        self._respond(call, *self._failure(call, exc))
+        self._respond(call, *failed_call(call.name, call.args, exc))
 
     def _respond(self, call: _Call, response: dict[str, Any], fields: dict[str, Any]) -> None:
         call.answered = True  # no progress after the answer
-        name = call.name
-        ms = round((time.monotonic() - call.started) * 1000, 2)
         if call.cancelled:
             # The SDK never answers a cancelled request; one cut short by the end of the
             # input gets the error the SDK gives it.
-            event(log, logging.INFO, "tools/call", tool=name, ok=False, cancelled=True, ms=ms)
+            log_call(call.name, {"ok": False, "cancelled": True}, call.started)
             if call.closed:
                 self.wire.send({"jsonrpc": "2.0", "id": call.rid, "error": _CONNECTION_CLOSED})
             return
-        if fields:
-            if "error" not in fields or fields["error"] != "unknown tool":
-                fields["ms"] = ms
-            event(log, logging.INFO, "tools/call", tool=name, **fields)
+        log_call(call.name, fields, call.started)
         self.wire.send({"jsonrpc": "2.0", "id": call.rid, **response})
 
     def _report_progress(self, call: _Call) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from wassette.errors import NotFoundError, WassetteError
-from wassette.server.logs import event
+from wassette.server.logs import event, redact
 from wassette.statcache import Stamp, StatCache, file_stamp
 
 if TYPE_CHECKING:
@@ -105,6 +105,40 @@ def call_result(res: CallResult) -> dict[str, Any]:
     if res.structured is not None:
         out["structuredContent"] = res.structured
     return out
+
+
+def answered_call(res: CallResult, args: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A component call that returned, as the SDK-free fronts answer and log it: the
+    JSON-RPC ``result`` member and the fields of its ``tools/call`` log line."""
+    return {"result": call_result(res)}, {"arguments": redact(args), "ok": True}
+
+
+def failed_call(name: str, args: Any, exc: Exception) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A component call that raised ``exc``, as the SDK-free fronts answer and log it (as the
+    SDK path does): the JSON-RPC member (an ``isError`` result, or the ``error`` an unknown
+    tool gets) and the fields of its ``tools/call`` log line, none for a bug (logged here
+    with its traceback; its answer names the type only)."""
+    if isinstance(exc, UnknownTool):
+        return {"error": exc.error()}, {"ok": False, "error": "unknown tool"}
+    if isinstance(exc, WassetteError):
+        fields = {"arguments": redact(args), "ok": False, "error": type(exc).__name__}
+        return {"result": error_result(error_text(exc))}, fields
+    log.error(
+        "internal error in tools/call",
+        exc_info=exc,
+        extra={"fields": {"tool": name, "error": type(exc).__name__}},
+    )
+    return {"result": error_result(internal_error_text(name, exc))}, {}
+
+
+def log_call(name: str, fields: dict[str, Any], started: float) -> None:
+    """The ``tools/call`` log line of an answered call (with its duration, except for an
+    unknown tool); nothing when ``fields`` is empty (a bug, already logged)."""
+    if not fields:
+        return
+    if fields.get("error") != "unknown tool":
+        fields["ms"] = round((time.monotonic() - started) * 1000, 2)
+    event(log, logging.INFO, "tools/call", tool=name, **fields)
 
 
 def progress_token(params: Mapping[str, Any]) -> str | int | None:
