@@ -87,8 +87,14 @@ class WorkerPool:
 
     def _room(self) -> bool:
         """Whether another job may start now (under the lock)."""
-        if self.active is not None and self._running >= self.active:
-            return False
+        return self._below_active() and self._worker_free()
+
+    def _below_active(self) -> bool:
+        """Fewer jobs run than ``active`` allows (under the lock)."""
+        return self.active is None or self._running < self.active
+
+    def _worker_free(self) -> bool:
+        """An idle worker, or room for one more thread (under the lock)."""
         return bool(self._idle) or self.max_threads is None or self._threads < self.max_threads
 
     def submit(self, job: Callable[[], None]) -> None:
@@ -99,6 +105,14 @@ class WorkerPool:
                 return
             inbox = self._take_worker()
         self._hand(inbox, job)
+
+    def _start_oldest(
+        self,
+    ) -> tuple[queue.SimpleQueue[Callable[[], None]] | None, Callable[[], None]]:
+        """Take the oldest waiting job and a worker for it (under the lock); hand it over with
+        :meth:`_hand` once the lock is released."""
+        job = self._backlog.popleft()[1]
+        return self._take_worker(), job
 
     def _take_worker(self) -> queue.SimpleQueue[Callable[[], None]] | None:
         """Count a job as running; an idle worker's inbox, or None: start a thread (under
@@ -139,11 +153,9 @@ class WorkerPool:
             self._check = None
             now = time.monotonic()
             stalled = now - self._finished >= self.patience
-            hard_room = self.max_threads is None or self._threads < self.max_threads
-            if self._backlog and stalled and (self._idle or hard_room):
-                _, job = self._backlog.popleft()
+            if self._backlog and stalled and self._worker_free():
                 self.overflows += 1
-                start = (self._take_worker(), job)
+                start = self._start_oldest()
                 self._finished = now  # the next one waits another patience
             self._schedule_check()
         if start is not None:
@@ -157,10 +169,7 @@ class WorkerPool:
             if self.max_threads is not None:
                 self.max_threads += 1
             self._running -= 1
-            start = None
-            if self._backlog and self._room():
-                _, job = self._backlog.popleft()
-                start = (self._take_worker(), job)
+            start = self._start_oldest() if self._backlog and self._room() else None
         if start is not None:
             self._hand(*start)
 
@@ -180,7 +189,7 @@ class WorkerPool:
                 self._running -= 1
                 self._finished = time.monotonic()
                 over = self.max_threads is not None and self._threads > self.max_threads
-                if self._backlog and not over and self._room_for_next():
+                if self._backlog and not over and self._below_active():
                     job = self._backlog.popleft()[1]
                     self._running += 1
                     continue
@@ -189,10 +198,6 @@ class WorkerPool:
                     return
                 self._idle.append(inbox)
             job = inbox.get()
-
-    def _room_for_next(self) -> bool:
-        """Whether this worker, just done, takes the next waiting job (under the lock)."""
-        return self.active is None or self._running < self.active
 
 
 _local = threading.local()
