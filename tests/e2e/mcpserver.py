@@ -104,6 +104,15 @@ def initialize(protocol: str = "2025-11-25", request_id: int = 1) -> dict[str, o
     }
 
 
+def tools_call(rid: object, name: str, args: Any = None, **extra: Any) -> dict[str, Any]:
+    """A raw ``tools/call`` request (``arguments`` only when ``args`` is given; ``extra``
+    goes into its params, e.g. ``_meta``)."""
+    params: dict[str, Any] = {"name": name, **extra}
+    if args is not None:
+        params["arguments"] = args
+    return {"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": params}
+
+
 def sse_events(lines: Iterable[str]) -> Iterator[dict[str, str]]:
     """Server-sent events (field -> value) from the lines of an event stream."""
     event: dict[str, str] = {}

@@ -25,17 +25,9 @@ from hypothesis import strategies as st
 
 from tests.conftest import Home
 from tests.e2e.mcpserver import HttpServer, install_prepared, raw_session, sse_events
+from tests.e2e.mcpserver import tools_call as _call
 
 VERSION = "2025-11-25"
-
-
-def _call(rid: int, name: str, args: dict[str, Any] | None = None, **params: Any) -> dict[str, Any]:
-    return {
-        "jsonrpc": "2.0",
-        "id": rid,
-        "method": "tools/call",
-        "params": {"name": name, "arguments": args or {}, **params},
-    }
 
 
 def _session(client: httpx.Client, url: str) -> dict[str, str]:

@@ -23,19 +23,13 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from tests.conftest import Home, run_cli
 from tests.e2e.flows import text
 from tests.e2e.mcpserver import StdioWire, install_prepared, stdio_client
+from tests.e2e.mcpserver import tools_call as _call
 from wassette.cli.serving import MALLOC_ARENAS
 from wassette.server import stdio_wire as front_mod
 from wassette.server.jsonrpc import rejection
 from wassette.server.toolset import HANDSHAKE_VERSIONS
 
 CANARY = "CANARY-stdio-front-7c2d"
-
-
-def _call(rid: object, name: str, args: Any = None, **extra: Any) -> dict[str, Any]:
-    params: dict[str, Any] = {"name": name, **extra}
-    if args is not None:
-        params["arguments"] = args
-    return {"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": params}
 
 
 # Requests the front answers itself, or hands over one by one, and lines it rejects.
